@@ -1,0 +1,97 @@
+# patchdigest - see README.md.  "make demo" and "make check" set up
+# everything they need on a Debian machine (packages through apt-get).
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+VERSION    := 0.1
+
+CC      ?= cc
+PKGS    := gmime-3.0 hiredis
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+           -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LDLIBS  += $(PKG_LIBS) -lmilter -pthread
+
+# Debian packages the build, the tests and the demo need.
+DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
+            redis-server libcmocka-dev python3
+
+LIB_SRCS := util log config mail classify record journal store writer ingest mailbox stats
+LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
+UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+
+.PHONY: all deps check demo sanitize install clean unit integration
+
+all: $(BUILD)/patchdigest-milter $(BUILD)/patchdigest
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/obj $(BUILD)/tests:
+	mkdir -p $@
+
+$(BUILD)/record_lua.h: milter/record.lua | $(BUILD)/obj
+	awk 'BEGIN { print "/* generated from milter/record.lua */"; print "static const char pd_record_lua[] =" } \
+	     { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
+	     END { print "    ;" }' $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/store.o: $(BUILD)/record_lua.h
+
+$(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(BUILD)/libpatchdigest.a: $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/patchdigest-milter: $(BUILD)/obj/milter.o $(BUILD)/libpatchdigest.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/patchdigest: $(BUILD)/obj/cli.o $(BUILD)/libpatchdigest.a
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+
+# ---- tests ----
+
+$(BUILD)/tests/feeder: tests/feeder.c | $(BUILD)/tests
+	$(CC) $(CFLAGS) -o $@ $< -pthread
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpatchdigest.a | $(BUILD)/tests
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+TEST_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/feeder
+
+check: deps
+	$(MAKE) all $(TEST_BINS)
+	BUILD=$(BUILD) tests/run-tests.sh
+
+demo: deps
+	$(MAKE) all $(BUILD)/tests/feeder
+	BUILD=$(BUILD) tests/demo.sh
+
+sanitize: deps
+	$(MAKE) BUILD=build/sanitize CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=address,undefined" all $(subst $(BUILD)/,build/sanitize/,$(TEST_BINS))
+	BUILD=build/sanitize ASAN_OPTIONS=detect_leaks=1 tests/run-tests.sh
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/patchdigest
+	install -m 0755 $(BUILD)/patchdigest-milter $(DESTDIR)$(SBINDIR)/patchdigest-milter
+	install -m 0755 $(BUILD)/patchdigest $(DESTDIR)$(BINDIR)/patchdigest
+	[ -e $(DESTDIR)$(SYSCONFDIR)/patchdigest/patchdigest.conf ] || \
+	    install -m 0644 conf/patchdigest.conf $(DESTDIR)$(SYSCONFDIR)/patchdigest/patchdigest.conf
+
+clean:
+	rm -rf build

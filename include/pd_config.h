@@ -1,0 +1,67 @@
+/*
+ * pd_config.h - the configuration file shared by patchdigest-milter and
+ * patchdigest.
+ *
+ * The file holds "Key value" lines; blank lines and lines starting with '#'
+ * are ignored; keys are case-insensitive.  Every key is documented in
+ * conf/patchdigest.conf and patchdigest.conf(5).
+ *
+ *   struct pd_config cfg;
+ *   char err[512];
+ *   if (pd_config_load(path, &cfg, err, sizeof err) < 0) { print err; exit; }
+ *   ... cfg.lists[i].id ...
+ *   pd_config_clear(&cfg);
+ *
+ * pd_config_load() fills defaults first, then the file; on error it leaves
+ * "file:line: what is wrong" in err and cfg cleared.  pd_config_defaults()
+ * alone gives a configuration for commands that need no file (classify).
+ */
+#ifndef PD_CONFIG_H
+#define PD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PD_DEFAULT_CONFIG "/etc/patchdigest/patchdigest.conf"
+
+struct pd_list {
+    char *id;     /* List-Id as configured, e.g. kvm.vger.kernel.org */
+    char *name;   /* human name used in the digest, e.g. KVM */
+};
+
+struct pd_config {
+    char *path;
+
+    char *socket;            /* unix:/path | local:/path | inet:port@host | inet6:port@host */
+    char *redis;             /* as written */
+    char *redis_path;        /* set for unix:/path */
+    char *redis_host;        /* set for host:port */
+    int redis_port;
+    char *redis_password;    /* NULL when unset; never logged */
+    int redis_database;
+
+    char *key_prefix;
+
+    struct pd_list *lists;
+    size_t nlists;
+
+    char *digest_from;
+    char *digest_to;
+    int top_n;
+
+    char *journal_dir;
+    uint64_t max_message_bytes;
+    char *sendmail;
+    uint64_t retention;      /* seconds */
+    char *user;              /* NULL: do not change user */
+    char *pid_file;
+    int log_level;           /* enum pd_loglevel */
+};
+
+void pd_config_defaults(struct pd_config *cfg);
+int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t errlen);
+void pd_config_clear(struct pd_config *cfg);
+/* The configured list with this id (case-insensitive), or NULL. */
+const struct pd_list *pd_config_find_list(const struct pd_config *cfg, const char *id);
+
+#endif

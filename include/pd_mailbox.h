@@ -1,0 +1,28 @@
+/*
+ * pd_mailbox.h - read mail from files as an operator has them: single
+ * messages (.eml), mbox files (mboxrd and mboxo) and maildirs, or directories
+ * of any of these.
+ *
+ *   pd_mailbox_each(path, cb, arg);
+ *
+ * cb(arg, label, data, len) is called for every message, in file order (a
+ * directory's entries sorted by name).  label is the path as given for a
+ * single-message file, "path#N" (N from 1) for the N-th message of an mbox.
+ * A file is an mbox when its first non-blank line starts with "From ".
+ * Returns 0, -1 when path (or a file under it) could not be read (errno set,
+ * the error reported through err_cb when given, the other files still read),
+ * or cb's non-zero return value, which stops the walk.
+ */
+#ifndef PD_MAILBOX_H
+#define PD_MAILBOX_H
+
+#include <stddef.h>
+
+typedef int (*pd_mail_cb)(void *arg, const char *label, const char *data, size_t len);
+typedef void (*pd_mailbox_err_cb)(void *arg, const char *path, int err);
+
+int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg);
+/* Split an mbox held in memory (no file access); label is the "path" part. */
+int pd_mbox_split(const char *label, const char *data, size_t len, pd_mail_cb cb, void *arg);
+
+#endif

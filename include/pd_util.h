@@ -1,0 +1,67 @@
+/*
+ * pd_util.h - small helpers shared by every module.
+ *
+ * pd_buf is a growable byte buffer that always stays NUL-terminated.  Every
+ * function that can allocate returns 0 on success and -1 when memory ran out;
+ * the buffer is then left as it was, so callers may report and carry on.
+ *
+ *   pd_buf b = PD_BUF_INIT;
+ *   if (pd_buf_append(&b, data, len) < 0) ...;
+ *   use b.data / b.len;
+ *   pd_buf_free(&b);
+ */
+#ifndef PD_UTIL_H
+#define PD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+typedef struct {
+    char *data;    /* NUL-terminated when non-NULL */
+    size_t len;
+    size_t cap;
+} pd_buf;
+
+#define PD_BUF_INIT { NULL, 0, 0 }
+
+int pd_buf_reserve(pd_buf *b, size_t extra);
+int pd_buf_append(pd_buf *b, const void *data, size_t len);
+int pd_buf_puts(pd_buf *b, const char *s);
+int pd_buf_putc(pd_buf *b, char c);
+int pd_buf_printf(pd_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void pd_buf_reset(pd_buf *b);
+void pd_buf_free(pd_buf *b);
+/* Hand the buffer's string to the caller (never NULL on success). */
+char *pd_buf_steal(pd_buf *b);
+
+/* Duplicate at most n bytes; NULL when out of memory. */
+char *pd_strndup(const char *s, size_t n);
+/* Case-insensitive prefix test (ASCII). */
+bool pd_starts_with_ci(const char *s, const char *prefix);
+/* Trim ASCII blanks (space, tab, CR, LF) at both ends, in place. */
+char *pd_trim(char *s);
+/* Lower-case ASCII letters in place. */
+void pd_ascii_lower(char *s);
+/* Replace TAB, CR, LF and other C0 controls by a space, in place. */
+void pd_flatten_controls(char *s);
+
+/* CRC-32C (Castagnoli) of a byte range, continuing from crc (start with 0). */
+uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* Hex SHA-1 of a byte range into out[41]. */
+void pd_sha1_hex(const void *data, size_t len, char out[41]);
+
+/* Parse "123", "4K", "10M", "1G" into bytes; -1 on a bad value. */
+int pd_parse_size(const char *s, uint64_t *out);
+/* Parse "3600", "30s", "15m", "12h", "90d", "2w" into seconds; -1 on a bad value. */
+int pd_parse_duration(const char *s, uint64_t *out);
+
+/* Read a whole file; -1 with errno set on failure. */
+int pd_read_file(const char *path, pd_buf *out);
+
+/* Monotonic time in microseconds. */
+uint64_t pd_now_us(void);
+
+#endif

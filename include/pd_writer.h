@@ -1,0 +1,42 @@
+/*
+ * pd_writer.h - the writer thread: ships journal records to Redis.
+ *
+ *   struct pd_writer *w;
+ *   pd_writer_start(&w, cfg, journal);     starts the thread
+ *   pd_writer_get_stats(w, &st);           any thread
+ *   pd_writer_stop(w, drain_ms);           ships what it can within drain_ms, joins
+ *
+ * The thread reads records from the last shipped position, sends them in
+ * pipelined batches (one round trip per batch of up to PD_WRITER_BATCH
+ * records), and commits the position after Redis answered for the whole
+ * batch.  When Redis is down or refuses, it drops the connection and tries
+ * again with exponential backoff (100 ms to 5 s); records wait in the
+ * journal.  The milter threads never wait for it.
+ */
+#ifndef PD_WRITER_H
+#define PD_WRITER_H
+
+#include "pd_config.h"
+#include "pd_journal.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define PD_WRITER_BATCH 512
+
+struct pd_writer;
+
+struct pd_writer_stats {
+    bool redis_up;
+    uint64_t shipped;          /* records Redis answered for */
+    uint64_t new_mails, duplicates, replays, refused;
+    uint64_t round_trips;
+    int64_t last_shipped;      /* unix time of the last batch, 0 never */
+    struct pd_journal_stats journal;
+};
+
+int pd_writer_start(struct pd_writer **out, const struct pd_config *cfg, struct pd_journal *j);
+void pd_writer_stop(struct pd_writer *w, int drain_ms);
+void pd_writer_get_stats(struct pd_writer *w, struct pd_writer_stats *st);
+
+#endif

@@ -1,0 +1,522 @@
+/*
+ * classify.c - DESIGN.md's classification rules, applied to a parsed mail.
+ * See pd_classify.h.  Each rule is one function named after it, in the order
+ * DESIGN.md gives them, so the two can be read side by side.
+ */
+#include "pd_classify.h"
+#include "pd_util.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PD_MAX_EXCERPT (64 * 1024)
+
+static const char *const class_names[PD_NCLASSES] = { "patch", "cover", "reply", "pull", "other" };
+
+const char *pd_class_name(enum pd_class c)
+{
+    return (c >= 0 && c < PD_NCLASSES) ? class_names[c] : "other";
+}
+
+int pd_class_from_name(const char *name)
+{
+    for (int i = 0; i < PD_NCLASSES; i++)
+        if (strcmp(name, class_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- subject ---- */
+
+static const char *const markers[] = { "re:", "aw:", "sv:", "fwd:", "fw:" };
+
+static const char *skip_blanks(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+static bool is_alnum(char c)
+{
+    return isalnum((unsigned char)c) != 0;
+}
+
+static int small_int(const char *s, size_t n)
+{
+    long v = 0;
+    for (size_t i = 0; i < n && v < 1000000; i++)
+        v = v * 10 + (s[i] - '0');
+    return v > 1000000 ? 1000000 : (int)v;
+}
+
+/* The word PATCH at g[i]: not inside a longer word, though "PATCHv3" counts. */
+static bool patch_word_at(const char *g, size_t n, size_t i)
+{
+    if (n - i < 5 || strncasecmp(g + i, "patch", 5) != 0)
+        return false;
+    if (i > 0 && is_alnum(g[i - 1]))
+        return false;
+    if (i + 5 == n || !is_alnum(g[i + 5]))
+        return true;
+    return (g[i + 5] == 'v' || g[i + 5] == 'V') && i + 6 < n && isdigit((unsigned char)g[i + 6]);
+}
+
+static bool group_has_patch(const char *g, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (patch_word_at(g, n, i))
+            return true;
+    return false;
+}
+
+/* "v3" at g[i], a word of its own or right after PATCH; *end past it. */
+static bool version_at(const char *g, size_t n, size_t i, int *v, size_t *end)
+{
+    if (g[i] != 'v' && g[i] != 'V')
+        return false;
+    if (i > 0 && is_alnum(g[i - 1]) && !(i >= 5 && patch_word_at(g, n, i - 5)))
+        return false;
+    size_t j = i + 1;
+    while (j < n && isdigit((unsigned char)g[j]))
+        j++;
+    if (j == i + 1 || (j < n && is_alnum(g[j])))
+        return false;
+    *v = small_int(g + i + 1, j - i - 1);
+    *end = j;
+    return true;
+}
+
+/* "3/7" at g[i], not inside a longer word; *end past it. */
+static bool index_at(const char *g, size_t n, size_t i, int *a, int *b, size_t *end)
+{
+    if (!isdigit((unsigned char)g[i]) || (i > 0 && is_alnum(g[i - 1])))
+        return false;
+    size_t j = i;
+    while (j < n && isdigit((unsigned char)g[j]))
+        j++;
+    if (j >= n || g[j] != '/')
+        return false;
+    size_t k = j + 1;
+    while (k < n && isdigit((unsigned char)g[k]))
+        k++;
+    if (k == j + 1 || (k < n && is_alnum(g[k])))
+        return false;
+    *a = small_int(g + i, j - i);
+    *b = small_int(g + j + 1, k - j - 1);
+    *end = k;
+    return true;
+}
+
+/* Version, index/total (the first of each) and the remaining words. */
+static int parse_patch_group(const char *g, size_t n, struct pd_subject *s)
+{
+    pd_buf pre = PD_BUF_INIT;
+    if (pd_buf_puts(&pre, "") < 0)
+        return -1;
+    bool have_version = false, have_index = false, pending_space = false;
+    size_t i = 0;
+    while (i < n) {
+        size_t end;
+        int a, b;
+        if (patch_word_at(g, n, i)) {
+            i += 5;
+            continue;
+        }
+        if (!have_version && version_at(g, n, i, &a, &end)) {
+            s->version = a;
+            have_version = true;
+            i = end;
+            continue;
+        }
+        if (!have_index && index_at(g, n, i, &a, &b, &end)) {
+            s->index = a;
+            s->total = b;
+            have_index = true;
+            i = end;
+            continue;
+        }
+        char c = g[i++];
+        if (c == ' ' || c == '\t' || c == ',') {
+            pending_space = pre.len > 0;
+            continue;
+        }
+        if ((pending_space && pd_buf_putc(&pre, ' ') < 0) || pd_buf_putc(&pre, c) < 0) {
+            pd_buf_free(&pre);
+            return -1;
+        }
+        pending_space = false;
+    }
+    free(s->prefixes);
+    s->prefixes = pd_buf_steal(&pre);
+    return s->prefixes ? 0 : -1;
+}
+
+static bool contains_ci(const char *s, size_t n, const char *needle)
+{
+    size_t l = strlen(needle);
+    for (size_t i = 0; i + l <= n; i++)
+        if (strncasecmp(s + i, needle, l) == 0)
+            return true;
+    return false;
+}
+
+int pd_subject_parse(const char *subject, struct pd_subject *s)
+{
+    memset(s, 0, sizeof *s);
+    s->version = 1;
+    s->index = s->total = -1;
+    const char *p = subject;
+    /* 1. leading reply/forward markers, any case, repeated */
+    for (;;) {
+        p = skip_blanks(p);
+        bool hit = false;
+        for (size_t i = 0; i < sizeof markers / sizeof markers[0]; i++) {
+            size_t l = strlen(markers[i]);
+            if (strncasecmp(p, markers[i], l) == 0) {
+                p += l;
+                s->marker = hit = true;
+                break;
+            }
+        }
+        if (!hit)
+            break;
+    }
+    /* 2. leading [...] groups */
+    for (;;) {
+        p = skip_blanks(p);
+        if (*p != '[')
+            break;
+        const char *close = strchr(p, ']');
+        if (!close)
+            break;
+        const char *g = p + 1;
+        size_t gl = (size_t)(close - g);
+        if (contains_ci(g, gl, "git pull"))
+            s->git_pull = true;
+        if (!s->patch_tag && group_has_patch(g, gl)) {
+            s->patch_tag = true;
+            if (parse_patch_group(g, gl, s) < 0)
+                return -1;
+        }
+        p = close + 1;
+    }
+    if (!s->prefixes && !(s->prefixes = strdup("")))
+        return -1;
+    s->title = strdup(p);
+    if (!s->title) {
+        pd_subject_clear(s);
+        return -1;
+    }
+    pd_trim(s->title);
+    return 0;
+}
+
+void pd_subject_clear(struct pd_subject *s)
+{
+    free(s->prefixes);
+    free(s->title);
+    s->prefixes = s->title = NULL;
+}
+
+/* ---- body ---- */
+
+/* Iterate lines: *line and *len give the current one (without '\n'). */
+static bool next_line(const char **cur, const char **line, size_t *len)
+{
+    if (!*cur || !**cur)
+        return false;
+    const char *nl = strchr(*cur, '\n');
+    *line = *cur;
+    *len = nl ? (size_t)(nl - *cur) : strlen(*cur);
+    *cur = nl ? nl + 1 : *cur + *len;
+    return true;
+}
+
+static bool line_starts(const char *line, size_t len, const char *prefix)
+{
+    size_t l = strlen(prefix);
+    return len >= l && memcmp(line, prefix, l) == 0;
+}
+
+/* Start of the diff: "diff --git ", "Index: ", or "--- x" followed by "+++ y".
+ * Returns the offset of that line, or -1. */
+static long diff_start(const char *body)
+{
+    const char *cur = body, *line;
+    size_t len;
+    const char *prev = NULL;
+    size_t prevlen = 0;
+    while (next_line(&cur, &line, &len)) {
+        if (line_starts(line, len, "diff --git ") || line_starts(line, len, "Index: "))
+            return line - body;
+        if (prev && line_starts(line, len, "+++ ") && line_starts(prev, prevlen, "--- "))
+            return prev - body;
+        prev = line;
+        prevlen = len;
+    }
+    return -1;
+}
+
+bool pd_body_has_diff(const char *body)
+{
+    return diff_start(body) >= 0;
+}
+
+bool pd_body_is_pull_request(const char *body)
+{
+    return strstr(body, "The following changes since commit") &&
+           strstr(body, "are available in the Git repository at");
+}
+
+/* " 3 files changed, 10 insertions(+), 2 deletions(-)" */
+static bool is_diffstat_summary(const char *line, size_t len)
+{
+    size_t i = 0;
+    if (i < len && line[i] == ' ')
+        i++;
+    else
+        return false;
+    size_t d = i;
+    while (i < len && isdigit((unsigned char)line[i]))
+        i++;
+    if (i == d)
+        return false;
+    return line_starts(line + i, len - i, " file changed") ||
+           line_starts(line + i, len - i, " files changed");
+}
+
+static bool is_diffstat_tail(const char *line, size_t len)
+{
+    return line_starts(line, len, " create mode") || line_starts(line, len, " delete mode") ||
+           line_starts(line, len, " rename ") || line_starts(line, len, " mode change");
+}
+
+char *pd_body_excerpt(const char *body)
+{
+    size_t end = strlen(body);
+    long dstart = diff_start(body);
+    size_t limit = dstart >= 0 ? (size_t)dstart : end;
+    const char *cur = body, *line;
+    size_t len;
+    bool found = false;
+    /* 1. the diffstat summary (before the diff) and its mode lines */
+    while (next_line(&cur, &line, &len) && (size_t)(line - body) < limit) {
+        if (is_diffstat_summary(line, len)) {
+            end = (size_t)(cur - body);
+            while (next_line(&cur, &line, &len) && is_diffstat_tail(line, len))
+                end = (size_t)(cur - body);
+            found = true;
+            break;
+        }
+    }
+    /* 2. else before the diff; 3. else before the signature */
+    if (!found) {
+        if (dstart >= 0) {
+            end = (size_t)dstart;
+        } else {
+            cur = body;
+            while (next_line(&cur, &line, &len))
+                if (len == 3 && memcmp(line, "-- ", 3) == 0) {
+                    end = (size_t)(line - body);
+                    break;
+                }
+        }
+    }
+    while (end > 0 && (body[end - 1] == '\n' || body[end - 1] == ' ' || body[end - 1] == '\t'))
+        end--;
+    if (end > PD_MAX_EXCERPT) {
+        end = PD_MAX_EXCERPT;
+        /* do not cut a UTF-8 sequence in half */
+        while (end > 0 && ((unsigned char)body[end] & 0xC0) == 0x80)
+            end--;
+    }
+    return pd_strndup(body, end);
+}
+
+/* ---- identity ---- */
+
+char *pd_identity_format(const struct pd_addr *a)
+{
+    pd_buf b = PD_BUF_INIT;
+    int rc;
+    if (!a->addr || !*a->addr)
+        rc = pd_buf_puts(&b, "");
+    else if (a->name && *a->name)
+        rc = pd_buf_printf(&b, "%s <%s>", a->name, a->addr);
+    else
+        rc = pd_buf_printf(&b, "<%s>", a->addr);
+    if (rc < 0) {
+        pd_buf_free(&b);
+        return NULL;
+    }
+    return pd_buf_steal(&b);
+}
+
+static bool is_dmarc_rewrite(const struct pd_mail *m)
+{
+    const char *n = m->from.name;
+    size_t l = strlen(n);
+    if (!*m->xorig.addr || l < 5)
+        return false;
+    /* "Name via List": " via " followed by at least one more word */
+    for (size_t i = 0; i + 5 < l; i++)
+        if (memcmp(n + i, " via ", 5) == 0 && n[i + 5] != ' ')
+            return true;
+    return false;
+}
+
+static int copy_addr(struct pd_addr *dst, const struct pd_addr *src)
+{
+    dst->name = strdup(src->name ? src->name : "");
+    dst->addr = strdup(src->addr ? src->addr : "");
+    return (dst->name && dst->addr) ? 0 : -1;
+}
+
+/* The identity based on email body. */
+static int body_identity(const struct pd_mail *m, struct pd_classified *c)
+{
+    const char *cur = m->text_body, *line;
+    size_t len;
+    while (next_line(&cur, &line, &len)) {
+        size_t i = 0;
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i == len)
+            continue;   /* blank */
+        if (line_starts(line, len, "From:")) {
+            char *v = pd_strndup(line + 5, len - 5);
+            if (!v)
+                return -1;
+            struct pd_addr a;
+            int rc = pd_addr_parse(v, &a);
+            free(v);
+            if (rc == 0) {
+                c->ident = a;
+                c->inbody_from = true;
+                return 0;
+            }
+            pd_addr_clear(&a);
+        }
+        break;  /* only the first non-blank line counts */
+    }
+    return copy_addr(&c->ident, is_dmarc_rewrite(m) ? &m->xorig : &m->from);
+}
+
+/* ---- review trailers in replies ---- */
+
+static const char *const trailer_keys[] = { "Reviewed-by:", "Acked-by:", "Tested-by:" };
+
+static int add_reviewer(struct pd_classified *c, struct pd_addr *a)
+{
+    for (size_t i = 0; i < c->nreviewers; i++)
+        if (strcmp(c->reviewers[i].addr, a->addr) == 0) {
+            pd_addr_clear(a);
+            return 0;
+        }
+    struct pd_reviewer *nv = realloc(c->reviewers, (c->nreviewers + 1) * sizeof *nv);
+    if (!nv) {
+        pd_addr_clear(a);
+        return -1;
+    }
+    c->reviewers = nv;
+    nv[c->nreviewers].name = a->name;
+    nv[c->nreviewers].addr = a->addr;
+    c->nreviewers++;
+    return 0;
+}
+
+static int reply_trailers(const char *body, struct pd_classified *c)
+{
+    const char *cur = body, *line;
+    size_t len;
+    while (next_line(&cur, &line, &len)) {
+        if (len == 3 && memcmp(line, "-- ", 3) == 0)
+            break;  /* the signature */
+        size_t i = 0;
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i < len && line[i] == '>')
+            continue;  /* quoted: not given in this reply */
+        for (size_t k = 0; k < sizeof trailer_keys / sizeof trailer_keys[0]; k++) {
+            size_t kl = strlen(trailer_keys[k]);
+            if (len - i >= kl && memcmp(line + i, trailer_keys[k], kl) == 0) {
+                char *v = pd_strndup(line + i + kl, len - i - kl);
+                if (!v)
+                    return -1;
+                struct pd_addr a;
+                int rc = pd_addr_parse(v, &a);
+                free(v);
+                if (rc == 0) {
+                    if (add_reviewer(c, &a) < 0)
+                        return -1;
+                } else {
+                    pd_addr_clear(&a);
+                }
+                break;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ---- the class, first match wins ---- */
+
+static enum pd_class decide_class(const struct pd_mail *m, const struct pd_subject *s)
+{
+    bool threaded = *m->in_reply_to || m->nrefs > 0;
+    if (s->marker || (threaded && !s->patch_tag))
+        return PD_REPLY;
+    if (s->git_pull || pd_body_is_pull_request(m->text_body))
+        return PD_PULL;
+    if (s->patch_tag && s->index == 0)
+        return PD_COVER;
+    if (s->patch_tag && (pd_body_has_diff(m->text_body) || m->has_patch_part))
+        return PD_PATCH;
+    return PD_OTHER;
+}
+
+int pd_classify(const struct pd_mail *m, struct pd_classified *c)
+{
+    memset(c, 0, sizeof *c);
+    if (pd_subject_parse(m->subject, &c->subj) < 0)
+        goto oom;
+    c->cls = decide_class(m, &c->subj);
+    if (body_identity(m, c) < 0)
+        goto oom;
+    if (!(c->author = pd_identity_format(&m->from)))
+        goto oom;
+    const char *root = m->nrefs ? m->references[0]
+                       : *m->in_reply_to ? m->in_reply_to : m->message_id;
+    if (!(c->thread_root = strdup(root)))
+        goto oom;
+    if (c->cls == PD_REPLY && reply_trailers(m->text_body, c) < 0)
+        goto oom;
+    if (c->cls == PD_COVER || c->cls == PD_PATCH || c->cls == PD_PULL) {
+        if (!(c->excerpt = pd_body_excerpt(m->text_body)))
+            goto oom;
+    } else if (!(c->excerpt = strdup(""))) {
+        goto oom;
+    }
+    return 0;
+oom:
+    pd_classified_clear(c);
+    return -1;
+}
+
+void pd_classified_clear(struct pd_classified *c)
+{
+    pd_subject_clear(&c->subj);
+    pd_addr_clear(&c->ident);
+    free(c->author);
+    free(c->thread_root);
+    for (size_t i = 0; i < c->nreviewers; i++) {
+        free(c->reviewers[i].name);
+        free(c->reviewers[i].addr);
+    }
+    free(c->reviewers);
+    free(c->excerpt);
+    memset(c, 0, sizeof *c);
+}

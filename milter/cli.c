@@ -1,0 +1,395 @@
+/*
+ * cli.c - patchdigest, the command line.
+ *
+ *   patchdigest classify [-c FILE] FILE...
+ *   patchdigest import   [-c FILE] [--list ID] FILE|DIR...
+ *   patchdigest stats    [-c FILE] [--json]
+ *
+ * Options may stand anywhere after the command.  Each command is one
+ * function cmd_<name>; the shared option parsing is parse_options().
+ */
+#include "pd_classify.h"
+#include "pd_config.h"
+#include "pd_ingest.h"
+#include "pd_log.h"
+#include "pd_mail.h"
+#include "pd_mailbox.h"
+#include "pd_stats.h"
+#include "pd_store.h"
+#include "pd_util.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PD_VERSION
+#define PD_VERSION "0.1"
+#endif
+
+struct options {
+    const char *config;
+    bool config_given;
+    bool json;
+    const char *list;
+    char **args;
+    int nargs;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: patchdigest COMMAND [options] [args]\n"
+            "\n"
+            "commands:\n"
+            "  classify FILE...        print class, version, index/total, identity and title\n"
+            "                          of each mail (no configuration or Redis needed)\n"
+            "  import FILE|DIR...      record mbox, maildir and .eml mail as the milter would\n"
+            "      --list ID           record into this list, whatever the mail's List-Id\n"
+            "  stats                   print the open window of every list\n"
+            "      --json              as JSON\n"
+            "\n"
+            "options:\n"
+            "  -c, --config FILE       configuration file (default " PD_DEFAULT_CONFIG ")\n"
+            "  -h, --help              this text\n"
+            "  -V, --version           print the version\n");
+}
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+    static const struct option longopts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "json", no_argument, NULL, 'j' },
+        { "list", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(o, 0, sizeof *o);
+    o->config = PD_DEFAULT_CONFIG;
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c': o->config = optarg; o->config_given = true; break;
+        case 'j': o->json = true; break;
+        case 'l': o->list = optarg; break;
+        case 'h': usage(stdout); exit(0);
+        default: return -1;
+        }
+    }
+    o->args = argv + optind;
+    o->nargs = argc - optind;
+    return 0;
+}
+
+static int load_config(const struct options *o, struct pd_config *cfg)
+{
+    char err[1024];
+    if (pd_config_load(o->config, cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest: %s\n", err);
+        return -1;
+    }
+    pd_log_set_level(cfg->log_level);
+    return 0;
+}
+
+/* ---- classify ---- */
+
+struct classify_ctx {
+    int failed;
+};
+
+static void print_field(const char *s)
+{
+    for (; *s; s++)
+        putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
+}
+
+static int classify_one(void *arg, const char *label, const char *data, size_t len)
+{
+    (void)arg;
+    struct pd_mail m;
+    struct pd_classified c;
+    if (pd_mail_parse(&m, data, len) < 0)
+        return -1;
+    if (pd_classify(&m, &c) < 0) {
+        pd_mail_clear(&m);
+        return -1;
+    }
+    char *ident = pd_identity_format(&c.ident);
+    if (!ident) {
+        pd_classified_clear(&c);
+        pd_mail_clear(&m);
+        return -1;
+    }
+    print_field(label);
+    printf("\t%s\t", pd_class_name(c.cls));
+    if (c.subj.patch_tag)
+        printf("v%d\t", c.subj.version);
+    else
+        printf("-\t");
+    if (c.subj.patch_tag && c.subj.index >= 0)
+        printf("%d/%d\t", c.subj.index, c.subj.total);
+    else
+        printf("-\t");
+    print_field(ident);
+    putchar('\t');
+    print_field(c.subj.title);
+    putchar('\n');
+    free(ident);
+    pd_classified_clear(&c);
+    pd_mail_clear(&m);
+    return 0;
+}
+
+static void report_read_error(void *arg, const char *path, int err)
+{
+    struct classify_ctx *ctx = arg;
+    fprintf(stderr, "patchdigest: %s: %s\n", path, strerror(err));
+    ctx->failed = 1;
+}
+
+static int cmd_classify(const struct options *o)
+{
+    if (o->nargs == 0) {
+        fprintf(stderr, "patchdigest classify: no files given\n");
+        return 2;
+    }
+    if (o->config_given) {   /* only checked: classify needs nothing from it */
+        struct pd_config cfg;
+        if (load_config(o, &cfg) < 0)
+            return 1;
+        pd_config_clear(&cfg);
+    }
+    struct classify_ctx ctx = { 0 };
+    for (int i = 0; i < o->nargs; i++) {
+        int rc = pd_mailbox_each(o->args[i], classify_one, report_read_error, &ctx);
+        if (rc != 0 && !ctx.failed) {
+            fprintf(stderr, "patchdigest: %s: out of memory\n", o->args[i]);
+            return 1;
+        }
+        if (fflush(stdout) != 0) {
+            fprintf(stderr, "patchdigest: cannot write output: %s\n", strerror(errno));
+            return 1;
+        }
+    }
+    return ctx.failed ? 1 : 0;
+}
+
+/* ---- import ---- */
+
+#define IMPORT_BATCH 256
+
+struct import_ctx {
+    struct pd_config *cfg;
+    struct pd_store *store;
+    const char *list;
+    char run[17];
+    uint64_t n;
+    pd_buf payload[IMPORT_BATCH];
+    char ids[IMPORT_BATCH][64];
+    size_t queued;
+    uint64_t mails, records, ignored, new_mails, duplicates, failed_files;
+    int failed;
+};
+
+static int import_flush(struct import_ctx *x)
+{
+    if (!x->queued)
+        return 0;
+    struct pd_store_item items[IMPORT_BATCH];
+    for (size_t i = 0; i < x->queued; i++) {
+        items[i].payload = x->payload[i].data;
+        items[i].len = x->payload[i].len;
+        items[i].record_id = x->ids[i];
+        items[i].result = 0;
+    }
+    char err[512];
+    if (pd_store_record(x->store, items, x->queued, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest import: %s\n", err);
+        return -1;
+    }
+    for (size_t i = 0; i < x->queued; i++) {
+        if (items[i].result >= 2)
+            x->new_mails++;
+        else if (items[i].result == 1)
+            x->duplicates++;
+    }
+    x->queued = 0;
+    return 0;
+}
+
+static int import_emit(void *arg, const char *list_id, const char *payload, size_t len)
+{
+    (void)list_id;
+    struct import_ctx *x = arg;
+    pd_buf *b = &x->payload[x->queued];
+    pd_buf_reset(b);
+    if (pd_buf_append(b, payload, len) < 0)
+        return -1;
+    /* a record id unique to this run: importing again counts duplicates */
+    snprintf(x->ids[x->queued], sizeof x->ids[0], "import:%s:%" PRIu64, x->run, x->n++);
+    x->queued++;
+    x->records++;
+    if (x->queued == IMPORT_BATCH)
+        return import_flush(x);
+    return 0;
+}
+
+static int import_one(void *arg, const char *label, const char *data, size_t len)
+{
+    struct import_ctx *x = arg;
+    struct pd_ingest_result res;
+    x->mails++;
+    int rc = pd_ingest(x->cfg, data, len, NULL, 0, x->list, false, (int64_t)time(NULL),
+                       import_emit, x, &res);
+    if (rc == 0 && res.lists == 0 && !res.own_digest) {
+        x->ignored++;
+        pd_log(PD_LOG_DEBUG, "%s: belongs to no configured list (use --list)", label);
+    }
+    free(res.message_id);
+    return rc;
+}
+
+static void import_read_error(void *arg, const char *path, int err)
+{
+    struct import_ctx *x = arg;
+    fprintf(stderr, "patchdigest import: %s: %s\n", path, strerror(err));
+    x->failed_files++;
+}
+
+static int cmd_import(const struct options *o)
+{
+    if (o->nargs == 0) {
+        fprintf(stderr, "patchdigest import: no files given\n");
+        return 2;
+    }
+    struct pd_config cfg;
+    if (load_config(o, &cfg) < 0)
+        return 1;
+    if (o->list && !pd_config_find_list(&cfg, o->list)) {
+        fprintf(stderr, "patchdigest import: --list %s: no such list in %s\n", o->list, o->config);
+        pd_config_clear(&cfg);
+        return 2;
+    }
+    struct import_ctx *x = calloc(1, sizeof *x);
+    if (!x) {
+        pd_config_clear(&cfg);
+        return 1;
+    }
+    x->cfg = &cfg;
+    x->list = o->list ? pd_config_find_list(&cfg, o->list)->id : NULL;
+    char rnd[41], seed[64];
+    snprintf(seed, sizeof seed, "%ld.%ld.%llu", (long)getpid(), (long)time(NULL),
+             (unsigned long long)pd_now_us());
+    pd_sha1_hex(seed, strlen(seed), rnd);
+    memcpy(x->run, rnd, 16);
+    char err[512];
+    int status = 0;
+    if (pd_store_connect(&x->store, &cfg, 10000, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest import: %s\n", err);
+        status = 1;
+        goto out;
+    }
+    for (int i = 0; i < o->nargs && status == 0; i++) {
+        int rc = pd_mailbox_each(o->args[i], import_one, import_read_error, x);
+        if (rc != 0 && x->failed_files == 0)
+            status = 1;
+    }
+    if (status == 0 && import_flush(x) < 0)
+        status = 1;
+    if (x->failed_files)
+        status = 1;
+    fprintf(stderr,
+            "patchdigest import: %" PRIu64 " mails read, %" PRIu64 " recorded (%" PRIu64
+            " new, %" PRIu64 " duplicates), %" PRIu64 " for no configured list\n",
+            x->mails, x->records, x->new_mails, x->duplicates, x->ignored);
+out:
+    pd_store_free(x->store);
+    for (size_t i = 0; i < IMPORT_BATCH; i++)
+        pd_buf_free(&x->payload[i]);
+    free(x);
+    pd_config_clear(&cfg);
+    return status;
+}
+
+/* ---- stats ---- */
+
+static int cmd_stats(const struct options *o)
+{
+    struct pd_config cfg;
+    if (load_config(o, &cfg) < 0)
+        return 1;
+    struct pd_store *s;
+    char err[512];
+    if (pd_store_connect(&s, &cfg, 5000, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest stats: %s\n", err);
+        pd_config_clear(&cfg);
+        return 1;
+    }
+    struct pd_window *w = calloc(cfg.nlists, sizeof *w);
+    size_t n = 0;
+    int status = 0;
+    pd_buf out = PD_BUF_INIT;
+    if (!w) {
+        fprintf(stderr, "patchdigest stats: out of memory\n");
+        status = 1;
+    }
+    for (; status == 0 && n < cfg.nlists; n++)
+        if (pd_store_read_window(s, &cfg.lists[n], 0, &w[n], err, sizeof err) < 0) {
+            fprintf(stderr, "patchdigest stats: list %s: %s\n", cfg.lists[n].id, err);
+            status = 1;
+            break;
+        }
+    if (status == 0) {
+        int rc = o->json ? pd_stats_json(&out, w, n) : pd_stats_text(&out, w, n);
+        if (rc < 0 || fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+            fprintf(stderr, "patchdigest stats: cannot write output\n");
+            status = 1;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        pd_window_clear(&w[i]);
+    free(w);
+    pd_buf_free(&out);
+    pd_store_free(s);
+    pd_config_clear(&cfg);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("patchdigest %s\n", PD_VERSION);
+        return 0;
+    }
+    struct options o;
+    if (parse_options(argc - 1, argv + 1, &o) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    pd_log_open("patchdigest", 0, PD_LOG_WARNING);
+    pd_mail_global_init();
+    if (strcmp(cmd, "classify") == 0)
+        return cmd_classify(&o);
+    if (strcmp(cmd, "import") == 0)
+        return cmd_import(&o);
+    if (strcmp(cmd, "stats") == 0)
+        return cmd_stats(&o);
+    fprintf(stderr, "patchdigest: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,544 @@
+/*
+ * journal.c - the local append-only journal.  See pd_journal.h.
+ *
+ * Appenders (milter threads) and the one reader (the writer thread) share the
+ * struct under a mutex only for the tail position (append_seq/append_size):
+ * the reader never reads beyond what appenders finished writing, so it needs
+ * no locking for the data itself.
+ */
+#include "pd_journal.h"
+#include "pd_log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FRAME_MAGIC "PDJ1"
+#define FRAME_HDR 12
+
+struct pd_journal {
+    char *dir;
+    int dirfd;
+    int lockfd;
+    char instance[33];
+
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    int append_fd;           /* current segment, O_APPEND */
+    uint64_t append_seq;
+    uint64_t append_size;
+    uint64_t first_seq;      /* oldest segment still on disk */
+    uint64_t appended, append_errors, skipped_bytes;
+
+    /* reader side */
+    int read_fd;
+    uint64_t read_seq;
+    struct pd_journal_pos shipped;
+};
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void seg_name(char *buf, size_t n, uint64_t seq)
+{
+    snprintf(buf, n, "seg-%016" PRIu64 ".pdj", seq);
+}
+
+static int open_segment(struct pd_journal *j, uint64_t seq, int flags)
+{
+    char name[64];
+    seg_name(name, sizeof name, seq);
+    return openat(j->dirfd, name, flags | O_CLOEXEC, 0640);
+}
+
+static int fsync_dir(struct pd_journal *j)
+{
+    return fsync(j->dirfd);
+}
+
+/* Read exactly n bytes at off; returns bytes read (short at EOF) or -1. */
+static ssize_t pread_full(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* Check the frame at off within [0, limit).  1 valid (*len = payload length),
+ * 0 invalid or incomplete, -1 I/O error.  If payload is given, it receives it. */
+static int check_frame(int fd, uint64_t off, uint64_t limit, uint32_t *len, pd_buf *payload)
+{
+    unsigned char hdr[FRAME_HDR];
+    if (limit - off < FRAME_HDR)
+        return 0;
+    ssize_t r = pread_full(fd, hdr, FRAME_HDR, off);
+    if (r < 0)
+        return -1;
+    if (r < FRAME_HDR || memcmp(hdr, FRAME_MAGIC, 4) != 0)
+        return 0;
+    uint32_t l = get_u32(hdr + 4), crc = get_u32(hdr + 8);
+    if (l > PD_JOURNAL_MAX_RECORD || l > limit - off - FRAME_HDR)
+        return 0;
+    pd_buf tmp = PD_BUF_INIT;
+    pd_buf *b = payload ? payload : &tmp;
+    pd_buf_reset(b);
+    if (pd_buf_reserve(b, l) < 0)
+        return -1;
+    r = pread_full(fd, b->data, l, off + FRAME_HDR);
+    if (r < 0) {
+        pd_buf_free(&tmp);
+        return -1;
+    }
+    int ok = (uint32_t)r == l && pd_crc32c(0, b->data, l) == crc;
+    b->len = ok ? l : 0;
+    b->data[b->len] = '\0';
+    pd_buf_free(&tmp);
+    *len = l;
+    return ok;
+}
+
+static int read_shipped(struct pd_journal *j)
+{
+    j->shipped.seq = j->first_seq;
+    j->shipped.off = 0;
+    int fd = openat(j->dirfd, "shipped", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    char buf[128];
+    ssize_t n = pread_full(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    uint64_t seq, off;
+    if (sscanf(buf, "%" SCNu64 " %" SCNu64, &seq, &off) == 2) {
+        if (seq < j->first_seq) {
+            seq = j->first_seq;
+            off = 0;
+        }
+        j->shipped.seq = seq;
+        j->shipped.off = off;
+    } else {
+        pd_log(PD_LOG_WARNING, "journal %s: unreadable shipped file, replaying from the oldest segment",
+               j->dir);
+    }
+    return 0;
+}
+
+static int load_instance(struct pd_journal *j)
+{
+    int fd = openat(j->dirfd, "instance", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = pread_full(fd, j->instance, 32, 0);
+        close(fd);
+        if (n == 32) {
+            j->instance[32] = '\0';
+            return 0;
+        }
+    }
+    unsigned char rnd[16];
+    int rfd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (rfd < 0 || pread_full(rfd, rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+        if (rfd >= 0)
+            close(rfd);
+        return -1;
+    }
+    close(rfd);
+    for (int i = 0; i < 16; i++)
+        snprintf(j->instance + 2 * i, 3, "%02x", rnd[i]);
+    fd = openat(j->dirfd, "instance.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, j->instance, 32) == 32 && fsync(fd) == 0;
+    close(fd);
+    if (!ok || renameat(j->dirfd, "instance.tmp", j->dirfd, "instance") < 0)
+        return -1;
+    return fsync_dir(j);
+}
+
+/* Find the segments on disk: first and last sequence numbers. */
+static int scan_segments(struct pd_journal *j, uint64_t *first, uint64_t *last)
+{
+    int fd = dup(j->dirfd);
+    if (fd < 0)
+        return -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    *first = UINT64_MAX;
+    *last = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t seq;
+        char tail[8];
+        if (sscanf(e->d_name, "seg-%16" SCNu64 ".%4s", &seq, tail) == 2 &&
+            strcmp(tail, "pdj") == 0) {
+            if (seq < *first)
+                *first = seq;
+            if (seq > *last)
+                *last = seq;
+        }
+    }
+    closedir(d);
+    if (*first == UINT64_MAX)
+        *first = *last = 1;
+    return 0;
+}
+
+/* Cut a torn tail off the last segment. */
+static int repair_tail(struct pd_journal *j, int fd, uint64_t seq)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    uint64_t size = (uint64_t)st.st_size, off = 0;
+    for (;;) {
+        uint32_t len;
+        int ok = check_frame(fd, off, size, &len, NULL);
+        if (ok < 0)
+            return -1;
+        if (!ok)
+            break;
+        off += FRAME_HDR + len;
+    }
+    if (off < size) {
+        char name[64];
+        seg_name(name, sizeof name, seq);
+        pd_log(PD_LOG_WARNING,
+               "journal %s/%s: torn record at offset %" PRIu64 " (%" PRIu64
+               " bytes, never acknowledged) cut off",
+               j->dir, name, off, size - off);
+        j->skipped_bytes += size - off;
+        if (ftruncate(fd, (off_t)off) < 0 || fsync(fd) < 0)
+            return -1;
+    }
+    j->append_size = off;
+    return 0;
+}
+
+int pd_journal_open(struct pd_journal **out, const char *dir, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct pd_journal *j = calloc(1, sizeof *j);
+    if (!j) {
+        snprintf(err, errlen, "journal %s: out of memory", dir);
+        return -1;
+    }
+    j->dirfd = j->lockfd = j->append_fd = j->read_fd = -1;
+    pthread_mutex_init(&j->mu, NULL);
+    pthread_cond_init(&j->cond, NULL);
+    const char *what = "cannot create directory";
+    if (!(j->dir = strdup(dir)))
+        goto fail;
+    if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+        goto fail;
+    what = "cannot open directory";
+    if ((j->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        goto fail;
+    what = "cannot open lock file";
+    if ((j->lockfd = openat(j->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
+        goto fail;
+    if (flock(j->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        snprintf(err, errlen, "journal %s: in use by another process (each milter needs its own JournalDir)",
+                 dir);
+        pd_journal_close(j);
+        return -1;
+    }
+    what = "cannot create instance id";
+    if (load_instance(j) < 0)
+        goto fail;
+    what = "cannot list segments";
+    uint64_t first, last;
+    if (scan_segments(j, &first, &last) < 0)
+        goto fail;
+    j->first_seq = first;
+    j->append_seq = last;
+    what = "cannot open last segment";
+    j->append_fd = open_segment(j, last, O_RDWR | O_CREAT | O_APPEND);
+    if (j->append_fd < 0)
+        goto fail;
+    what = "cannot check last segment";
+    if (repair_tail(j, j->append_fd, last) < 0)
+        goto fail;
+    what = "cannot read shipped position";
+    if (read_shipped(j) < 0)
+        goto fail;
+    *out = j;
+    return 0;
+fail:
+    snprintf(err, errlen, "journal %s: %s: %s", dir, what, strerror(errno));
+    pd_journal_close(j);
+    return -1;
+}
+
+void pd_journal_close(struct pd_journal *j)
+{
+    if (!j)
+        return;
+    if (j->append_fd >= 0) {
+        if (fsync(j->append_fd) < 0)
+            pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
+        close(j->append_fd);
+    }
+    if (j->read_fd >= 0)
+        close(j->read_fd);
+    if (j->lockfd >= 0)
+        close(j->lockfd);
+    if (j->dirfd >= 0)
+        close(j->dirfd);
+    pthread_mutex_destroy(&j->mu);
+    pthread_cond_destroy(&j->cond);
+    free(j->dir);
+    free(j);
+}
+
+const char *pd_journal_instance(const struct pd_journal *j)
+{
+    return j->instance;
+}
+
+static int rotate_locked(struct pd_journal *j)
+{
+    int fd = open_segment(j, j->append_seq + 1, O_RDWR | O_CREAT | O_APPEND | O_TRUNC);
+    if (fd < 0)
+        return -1;
+    if (fsync(j->append_fd) < 0)
+        pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
+    close(j->append_fd);
+    j->append_fd = fd;
+    j->append_seq++;
+    j->append_size = 0;
+    if (fsync_dir(j) < 0)
+        pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
+    return 0;
+}
+
+int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
+{
+    if (len > PD_JOURNAL_MAX_RECORD) {
+        errno = EFBIG;
+        return -1;
+    }
+    unsigned char hdr[FRAME_HDR];
+    memcpy(hdr, FRAME_MAGIC, 4);
+    put_u32(hdr + 4, (uint32_t)len);
+    put_u32(hdr + 8, pd_crc32c(0, payload, len));
+    pd_buf frame = PD_BUF_INIT;
+    if (pd_buf_append(&frame, hdr, FRAME_HDR) < 0 || pd_buf_append(&frame, payload, len) < 0) {
+        pd_buf_free(&frame);
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = 0, saved = 0;
+    pthread_mutex_lock(&j->mu);
+    if (j->append_size >= PD_JOURNAL_SEGMENT_BYTES && rotate_locked(j) < 0)
+        pd_log(PD_LOG_WARNING, "journal %s: cannot start a new segment: %s", j->dir,
+               strerror(errno));
+    size_t done = 0;
+    while (done < frame.len) {
+        ssize_t w = write(j->append_fd, frame.data + done, frame.len - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -1;
+            saved = errno;
+            break;
+        }
+        done += (size_t)w;
+    }
+    if (rc < 0) {
+        /* Cut the partial frame off, so the file stays a list of whole records. */
+        if (done && ftruncate(j->append_fd, (off_t)j->append_size) < 0)
+            pd_log(PD_LOG_ERR, "journal %s: cannot cut a failed write: %s", j->dir,
+                   strerror(errno));
+        j->append_errors++;
+    } else {
+        j->append_size += frame.len;
+        j->appended++;
+        pthread_cond_broadcast(&j->cond);
+    }
+    pthread_mutex_unlock(&j->mu);
+    pd_buf_free(&frame);
+    if (rc < 0)
+        errno = saved;
+    return rc;
+}
+
+struct pd_journal_pos pd_journal_shipped(struct pd_journal *j)
+{
+    return j->shipped;
+}
+
+static void tail(struct pd_journal *j, uint64_t *seq, uint64_t *size)
+{
+    pthread_mutex_lock(&j->mu);
+    *seq = j->append_seq;
+    *size = j->append_size;
+    pthread_mutex_unlock(&j->mu);
+}
+
+int pd_journal_next(struct pd_journal *j, struct pd_journal_pos *pos, pd_buf *payload,
+                    struct pd_journal_pos *at)
+{
+    for (;;) {
+        uint64_t tseq, tsize;
+        tail(j, &tseq, &tsize);
+        if (pos->seq > tseq)
+            return 0;
+        if (j->read_fd < 0 || j->read_seq != pos->seq) {
+            if (j->read_fd >= 0)
+                close(j->read_fd);
+            j->read_fd = open_segment(j, pos->seq, O_RDONLY);
+            j->read_seq = pos->seq;
+            if (j->read_fd < 0) {
+                if (errno == ENOENT && pos->seq < tseq) {   /* a gap: go on */
+                    pos->seq++;
+                    pos->off = 0;
+                    continue;
+                }
+                return -1;
+            }
+        }
+        uint64_t limit;
+        if (pos->seq == tseq) {
+            limit = tsize;
+        } else {
+            struct stat st;
+            if (fstat(j->read_fd, &st) < 0)
+                return -1;
+            limit = (uint64_t)st.st_size;
+        }
+        if (pos->off >= limit) {
+            if (pos->seq == tseq)
+                return 0;
+            pos->seq++;
+            pos->off = 0;
+            continue;
+        }
+        uint32_t len;
+        int ok = check_frame(j->read_fd, pos->off, limit, &len, payload);
+        if (ok < 0)
+            return -1;
+        if (ok) {
+            *at = *pos;
+            pos->off += FRAME_HDR + len;
+            return 1;
+        }
+        /* Corrupt bytes inside the journal: find the next valid frame. */
+        uint64_t start = pos->off, off = pos->off + 1;
+        for (; off < limit; off++) {
+            int v = check_frame(j->read_fd, off, limit, &len, NULL);
+            if (v < 0)
+                return -1;
+            if (v)
+                break;
+        }
+        pd_log(PD_LOG_ERR, "journal %s: %" PRIu64 " corrupt bytes at segment %" PRIu64
+               " offset %" PRIu64 " skipped", j->dir, off - start, pos->seq, start);
+        pthread_mutex_lock(&j->mu);
+        j->skipped_bytes += off - start;
+        pthread_mutex_unlock(&j->mu);
+        pos->off = off;
+    }
+}
+
+int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%" PRIu64 " %" PRIu64 "\n", pos.seq, pos.off);
+    int fd = openat(j->dirfd, "shipped.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    if (!ok) {
+        errno = saved;
+        return -1;
+    }
+    if (renameat(j->dirfd, "shipped.tmp", j->dirfd, "shipped") < 0)
+        return -1;
+    if (fsync_dir(j) < 0)
+        return -1;
+    j->shipped = pos;
+    /* Remove segments wholly shipped. */
+    pthread_mutex_lock(&j->mu);
+    uint64_t first = j->first_seq;
+    pthread_mutex_unlock(&j->mu);
+    for (uint64_t s = first; s < pos.seq; s++) {
+        char name[64];
+        seg_name(name, sizeof name, s);
+        if (unlinkat(j->dirfd, name, 0) < 0 && errno != ENOENT)
+            pd_log(PD_LOG_WARNING, "journal %s: cannot remove %s: %s", j->dir, name,
+                   strerror(errno));
+    }
+    pthread_mutex_lock(&j->mu);
+    if (pos.seq > j->first_seq)
+        j->first_seq = pos.seq;
+    pthread_mutex_unlock(&j->mu);
+    return 0;
+}
+
+void pd_journal_wait(struct pd_journal *j, struct pd_journal_pos pos, int timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&j->mu);
+    while (pos.seq == j->append_seq && pos.off >= j->append_size) {
+        if (pthread_cond_timedwait(&j->cond, &j->mu, &ts) != 0)
+            break;
+    }
+    pthread_mutex_unlock(&j->mu);
+}
+
+void pd_journal_get_stats(struct pd_journal *j, struct pd_journal_pos shipped,
+                          struct pd_journal_stats *st)
+{
+    pthread_mutex_lock(&j->mu);
+    st->appended = j->appended;
+    st->append_errors = j->append_errors;
+    st->skipped_bytes = j->skipped_bytes;
+    uint64_t seq = j->append_seq, size = j->append_size;
+    pthread_mutex_unlock(&j->mu);
+    if (shipped.seq == seq)
+        st->backlog_bytes = size > shipped.off ? size - shipped.off : 0;
+    else
+        st->backlog_bytes = (seq - shipped.seq) * PD_JOURNAL_SEGMENT_BYTES + size - shipped.off;
+}

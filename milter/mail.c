@@ -1,0 +1,467 @@
+/*
+ * mail.c - parse a raw message with GMime into struct pd_mail.  See pd_mail.h.
+ *
+ * What this file decides: which part is "the text body" (the first text/plain
+ * part without a filename, not looking inside attached messages), how bodies
+ * are decoded (transfer encoding, then charset to UTF-8, then CRs and NULs
+ * dropped, then invalid UTF-8 repaired), and how Message-IDs are normalised.
+ */
+#include "pd_mail.h"
+#include "pd_util.h"
+
+#include <gmime/gmime.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
+
+static void gmime_init_once(void)
+{
+    g_mime_init();
+}
+
+void pd_mail_global_init(void)
+{
+    pthread_once(&gmime_once, gmime_init_once);
+}
+
+/* Make s valid UTF-8 without NUL or CR bytes; consumes s, returns a malloc'd string. */
+static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
+{
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_reserve(&b, len) < 0)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '\0' || c == '\r')
+            continue;
+        if (!keep_newlines && (unsigned char)c < 0x20)
+            c = ' ';
+        if (c == 0x7f && !keep_newlines)
+            c = ' ';
+        b.data[b.len++] = c;
+    }
+    b.data[b.len] = '\0';
+    if (g_utf8_validate(b.data, (gssize)b.len, NULL))
+        return b.data;
+    gchar *valid = g_utf8_make_valid(b.data, (gssize)b.len);
+    pd_buf_free(&b);
+    if (!valid)
+        return NULL;
+    char *out = strdup(valid);
+    g_free(valid);
+    return out;
+}
+
+static char *unfold(const char *raw)
+{
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_reserve(&b, strlen(raw)) < 0)
+        return NULL;
+    for (const char *p = raw; *p; p++)
+        if (*p != '\r' && *p != '\n')
+            b.data[b.len++] = *p;
+    b.data[b.len] = '\0';
+    return pd_trim(b.data);
+}
+
+char *pd_decode_header_text(const char *raw)
+{
+    char *u = unfold(raw);
+    if (!u)
+        return NULL;
+    char *dec = g_mime_utils_header_decode_text(NULL, u);
+    free(u);
+    if (!dec)
+        return strdup("");
+    char *out = utf8_clean(dec, strlen(dec), false);
+    g_free(dec);
+    if (out)
+        pd_trim(out);
+    return out;
+}
+
+char *pd_mid_normalize(const char *raw)
+{
+    char *u = unfold(raw);
+    if (!u)
+        return NULL;
+    char *lt = strchr(u, '<');
+    char *gt = lt ? strchr(lt, '>') : NULL;
+    if (lt && gt) {
+        *gt = '\0';
+        memmove(u, lt + 1, strlen(lt + 1) + 1);
+        pd_trim(u);
+    }
+    pd_flatten_controls(u);
+    return u;
+}
+
+/* All <...> ids of a References header, in order. */
+static int parse_references(const char *raw, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    const char *p = raw;
+    while ((p = strchr(p, '<')) != NULL) {
+        const char *gt = strchr(p, '>');
+        if (!gt)
+            break;
+        char *tmp = pd_strndup(p, (size_t)(gt - p + 1));
+        if (!tmp)
+            return -1;
+        char *id = pd_mid_normalize(tmp);
+        free(tmp);
+        if (!id)
+            return -1;
+        if (!*id) {
+            free(id);
+        } else {
+            char **nv = realloc(*out, (*n + 1) * sizeof *nv);
+            if (!nv) {
+                free(id);
+                return -1;
+            }
+            *out = nv;
+            nv[(*n)++] = id;
+        }
+        p = gt + 1;
+    }
+    return 0;
+}
+
+void pd_addr_clear(struct pd_addr *a)
+{
+    free(a->name);
+    free(a->addr);
+    a->name = a->addr = NULL;
+}
+
+static void collapse_spaces(char *s)
+{
+    char *w = s;
+    bool sp = false;
+    for (char *r = s; *r; r++) {
+        if (*r == ' ' || *r == '\t') {
+            sp = true;
+            continue;
+        }
+        if (sp && w != s)
+            *w++ = ' ';
+        sp = false;
+        *w++ = *r;
+    }
+    *w = '\0';
+}
+
+static InternetAddressMailbox *first_mailbox(InternetAddressList *list)
+{
+    int n = internet_address_list_length(list);
+    for (int i = 0; i < n; i++) {
+        InternetAddress *ia = internet_address_list_get_address(list, i);
+        if (INTERNET_ADDRESS_IS_MAILBOX(ia))
+            return INTERNET_ADDRESS_MAILBOX(ia);
+        if (INTERNET_ADDRESS_IS_GROUP(ia)) {
+            InternetAddressList *members =
+                internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
+            InternetAddressMailbox *mb = members ? first_mailbox(members) : NULL;
+            if (mb)
+                return mb;
+        }
+    }
+    return NULL;
+}
+
+int pd_addr_parse(const char *value, struct pd_addr *out)
+{
+    out->name = strdup("");
+    out->addr = strdup("");
+    if (!out->name || !out->addr)
+        return -1;
+    char *u = unfold(value);
+    if (!u)
+        return -1;
+    InternetAddressList *list = internet_address_list_parse(NULL, u);
+    free(u);
+    if (!list)
+        return -1;
+    int rc = -1;
+    InternetAddressMailbox *mb = first_mailbox(list);
+    const char *addr = mb ? internet_address_mailbox_get_addr(mb) : NULL;
+    if (mb && addr && *addr && strchr(addr, '@')) {
+        const char *name = internet_address_get_name(INTERNET_ADDRESS(mb));
+        char *n = utf8_clean(name ? name : "", name ? strlen(name) : 0, false);
+        char *a = utf8_clean(addr, strlen(addr), false);
+        if (n && a) {
+            collapse_spaces(n);
+            pd_trim(n);
+            /* A name that is only the address again adds nothing. */
+            if (strcasecmp(n, a) == 0)
+                n[0] = '\0';
+            pd_trim(a);
+            for (char *p = a; *p; p++)
+                if (*p == ' ')
+                    *p = '_';
+            pd_ascii_lower(a);
+            free(out->name);
+            free(out->addr);
+            out->name = n;
+            out->addr = a;
+            rc = 0;
+        } else {
+            free(n);
+            free(a);
+        }
+    }
+    g_object_unref(list);
+    return rc;
+}
+
+static const char *raw_header(GMimeObject *obj, const char *name)
+{
+    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
+    if (!hl)
+        return NULL;
+    GMimeHeader *h = g_mime_header_list_get_header(hl, name);
+    return h ? g_mime_header_get_raw_value(h) : NULL;
+}
+
+static bool ends_with_ci(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
+}
+
+static char *decode_part(GMimePart *part)
+{
+    GMimeDataWrapper *w = g_mime_part_get_content(part);
+    if (!w)
+        return strdup("");
+    GMimeStream *mem = g_mime_stream_mem_new();
+    GMimeStream *fs = g_mime_stream_filter_new(mem);
+    const char *charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
+    if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
+        g_ascii_strcasecmp(charset, "us-ascii") != 0) {
+        GMimeFilter *cf = g_mime_filter_charset_new(charset, "UTF-8");
+        if (cf) {
+            g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), cf);
+            g_object_unref(cf);
+        }
+    }
+    g_mime_data_wrapper_write_to_stream(w, fs);
+    g_mime_stream_flush(fs);
+    GByteArray *arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+    char *out = utf8_clean((const char *)arr->data, arr->len, true);
+    g_object_unref(fs);
+    g_object_unref(mem);
+    return out;
+}
+
+struct walk_ctx {
+    struct pd_mail *m;
+    int depth;
+    int parts;
+    bool oom;
+};
+
+#define PD_MAX_MIME_DEPTH 64
+#define PD_MAX_MIME_PARTS 10000
+
+static void walk(GMimeObject *obj, struct walk_ctx *w)
+{
+    if (w->oom || w->depth > PD_MAX_MIME_DEPTH || ++w->parts > PD_MAX_MIME_PARTS)
+        return;
+    if (GMIME_IS_MULTIPART(obj)) {
+        GMimeMultipart *mp = GMIME_MULTIPART(obj);
+        int n = g_mime_multipart_get_count(mp);
+        w->depth++;
+        for (int i = 0; i < n; i++)
+            walk(g_mime_multipart_get_part(mp, i), w);
+        w->depth--;
+        return;
+    }
+    if (!GMIME_IS_PART(obj))
+        return;   /* message/rfc822 and the like: an attached mail is not this one */
+    GMimePart *part = GMIME_PART(obj);
+    GMimeContentType *ct = g_mime_object_get_content_type(obj);
+    const char *filename = g_mime_part_get_filename(part);
+    if ((ct && (g_mime_content_type_is_type(ct, "text", "x-patch") ||
+                g_mime_content_type_is_type(ct, "text", "x-diff"))) ||
+        (filename && (ends_with_ci(filename, ".patch") || ends_with_ci(filename, ".diff"))))
+        w->m->has_patch_part = true;
+    if (!w->m->has_text_body && !filename &&
+        (!ct || g_mime_content_type_is_type(ct, "text", "plain"))) {
+        char *body = decode_part(part);
+        if (!body) {
+            w->oom = true;
+            return;
+        }
+        free(w->m->text_body);
+        w->m->text_body = body;
+        w->m->has_text_body = true;
+    }
+}
+
+/* The header block as received: up to the first empty line. */
+static char *raw_header_block(const char *data, size_t len)
+{
+    size_t end = len;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n' && (i + 1 == len || data[i + 1] == '\n' ||
+                                (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n'))) {
+            end = i + 1;
+            break;
+        }
+    }
+    if (end > PD_MAX_RAW_HEADERS)
+        end = PD_MAX_RAW_HEADERS;
+    return utf8_clean(data, end, true);
+}
+
+static const char *body_start(const char *data, size_t len)
+{
+    const char *p = data;
+    while ((size_t)(p - data) < len) {
+        const char *nl = memchr(p, '\n', len - (size_t)(p - data));
+        if (!nl)
+            return data + len;
+        const char *next = nl + 1;
+        if ((size_t)(next - data) >= len)
+            return data + len;
+        if (*next == '\n')
+            return next + 1;
+        if (*next == '\r' && (size_t)(next + 1 - data) < len && next[1] == '\n')
+            return next + 2;
+        p = next;
+    }
+    return data + len;
+}
+
+static char *synthetic_mid(const struct pd_mail *m, const char *from_raw,
+                           const char *data, size_t len)
+{
+    const char *body = body_start(data, len);
+    char bodyhash[41], idhash[41];
+    pd_sha1_hex(body, len - (size_t)(body - data), bodyhash);
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_printf(&b, "%s\n%s\n%s\n%s", m->date, from_raw ? from_raw : "",
+                      m->subject, bodyhash) < 0)
+        return NULL;
+    pd_sha1_hex(b.data, b.len, idhash);
+    pd_buf_free(&b);
+    pd_buf id = PD_BUF_INIT;
+    if (pd_buf_printf(&id, "%s@patchdigest.invalid", idhash) < 0)
+        return NULL;
+    return pd_buf_steal(&id);
+}
+
+static int dup_or_empty(char **dst, const char *src)
+{
+    *dst = strdup(src ? src : "");
+    return *dst ? 0 : -1;
+}
+
+int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
+{
+    memset(m, 0, sizeof *m);
+    pd_mail_global_init();
+    int rc = -1;
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
+    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
+    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+    GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
+    GMimeObject *obj = msg ? GMIME_OBJECT(msg) : NULL;
+    if (!msg)
+        m->parse_failed = true;
+
+    const char *subj = obj ? raw_header(obj, "Subject") : NULL;
+    const char *from = obj ? raw_header(obj, "From") : NULL;
+    const char *xof = obj ? raw_header(obj, "X-Original-From") : NULL;
+    const char *mid = obj ? raw_header(obj, "Message-ID") : NULL;
+    const char *irt = obj ? raw_header(obj, "In-Reply-To") : NULL;
+    const char *refs = obj ? raw_header(obj, "References") : NULL;
+    const char *lid = obj ? raw_header(obj, "List-Id") : NULL;
+    const char *date = obj ? raw_header(obj, "Date") : NULL;
+
+    if (!(m->subject = pd_decode_header_text(subj ? subj : "")))
+        goto out;
+    if (!(m->date = date ? unfold(date) : strdup("")))
+        goto out;
+    if (date)
+        pd_flatten_controls(m->date);
+    if (pd_addr_parse(from ? from : "", &m->from) < 0 && (!m->from.name || !m->from.addr))
+        goto out;
+    if (pd_addr_parse(xof ? xof : "", &m->xorig) < 0 && (!m->xorig.name || !m->xorig.addr))
+        goto out;
+    if (irt) {
+        if (!(m->in_reply_to = pd_mid_normalize(irt)))
+            goto out;
+        /* In-Reply-To may be free text; keep it only when it held an id. */
+        if (!strchr(irt, '<') && !strchr(m->in_reply_to, '@'))
+            m->in_reply_to[0] = '\0';
+    } else if (dup_or_empty(&m->in_reply_to, "") < 0) {
+        goto out;
+    }
+    if (refs && parse_references(refs, &m->references, &m->nrefs) < 0)
+        goto out;
+    if (lid) {
+        if (!(m->list_id = pd_mid_normalize(lid)))
+            goto out;
+        pd_ascii_lower(m->list_id);
+    } else if (dup_or_empty(&m->list_id, "") < 0) {
+        goto out;
+    }
+    m->has_marker = obj && raw_header(obj, PD_MARKER_HEADER) != NULL;
+    if (!(m->raw_headers = raw_header_block(data, len)))
+        goto out;
+
+    if (obj) {
+        struct walk_ctx w = { m, 0, 0, false };
+        GMimeObject *top = g_mime_message_get_mime_part(msg);
+        if (top)
+            walk(top, &w);
+        if (w.oom)
+            goto out;
+    }
+    if (!m->text_body && dup_or_empty(&m->text_body, "") < 0)
+        goto out;
+
+    if (mid) {
+        if (!(m->message_id = pd_mid_normalize(mid)))
+            goto out;
+    }
+    if (!m->message_id || !*m->message_id) {
+        free(m->message_id);
+        if (!(m->message_id = synthetic_mid(m, from, data, len)))
+            goto out;
+        m->synthetic_mid = true;
+    }
+    rc = 0;
+out:
+    if (msg)
+        g_object_unref(msg);
+    g_object_unref(parser);
+    g_object_unref(stream);
+    if (rc < 0)
+        pd_mail_clear(m);
+    return rc;
+}
+
+void pd_mail_clear(struct pd_mail *m)
+{
+    free(m->subject);
+    free(m->message_id);
+    free(m->in_reply_to);
+    for (size_t i = 0; i < m->nrefs; i++)
+        free(m->references[i]);
+    free(m->references);
+    free(m->list_id);
+    free(m->date);
+    pd_addr_clear(&m->from);
+    pd_addr_clear(&m->xorig);
+    free(m->text_body);
+    free(m->raw_headers);
+    memset(m, 0, sizeof *m);
+}

@@ -1,0 +1,223 @@
+/*
+ * mailbox.c - iterate messages in .eml files, mbox files, maildirs and
+ * directories.  See pd_mailbox.h.
+ */
+#include "pd_mailbox.h"
+#include "pd_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static size_t skip_blank_lines(const char *data, size_t len)
+{
+    size_t i = 0, line = 0;
+    while (i < len) {
+        char c = data[i];
+        if (c == '\n') {
+            line = ++i;
+            continue;
+        }
+        if (c == ' ' || c == '\t' || c == '\r') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    return line;
+}
+
+static bool is_from_line(const char *p, size_t left)
+{
+    return left >= 5 && memcmp(p, "From ", 5) == 0;
+}
+
+static bool is_blank_line(const char *p, size_t n)
+{
+    return n == 0 || (n == 1 && p[0] == '\r');
+}
+
+int pd_mbox_split(const char *label, const char *data, size_t len, pd_mail_cb cb, void *arg)
+{
+    size_t start = skip_blank_lines(data, len);
+    pd_buf msg = PD_BUF_INIT, name = PD_BUF_INIT;
+    int n = 0, rc = 0;
+    bool in_msg = false, prev_blank = true;
+    size_t i = start;
+    while (i < len) {
+        const char *line = data + i;
+        const char *nl = memchr(line, '\n', len - i);
+        size_t ll = nl ? (size_t)(nl - line) : len - i;
+        size_t next = i + ll + (nl ? 1 : 0);
+        if (prev_blank && is_from_line(line, len - i)) {
+            if (in_msg) {
+                /* the blank line before a From_ line belongs to the mbox */
+                if (msg.len && msg.data[msg.len - 1] == '\n') {
+                    msg.len--;
+                    if (msg.len && msg.data[msg.len - 1] == '\r')
+                        msg.len--;
+                }
+                pd_buf_reset(&name);
+                if (pd_buf_printf(&name, "%s#%d", label, ++n) < 0 ||
+                    pd_buf_putc(&msg, '\0') < 0) {
+                    rc = -1;
+                    break;
+                }
+                msg.len--;
+                if ((rc = cb(arg, name.data, msg.data ? msg.data : "", msg.len)) != 0)
+                    break;
+            }
+            pd_buf_reset(&msg);
+            in_msg = true;
+            prev_blank = false;
+            i = next;
+            continue;
+        }
+        prev_blank = is_blank_line(line, ll);
+        /* mboxrd: ">From " and ">>From " lose one '>' */
+        size_t k = 0;
+        while (k < ll && line[k] == '>')
+            k++;
+        const char *src = line;
+        size_t sl = next - i;
+        if (k > 0 && is_from_line(line + k, ll - k)) {
+            src++;
+            sl--;
+        }
+        if (pd_buf_append(&msg, src, sl) < 0) {
+            rc = -1;
+            break;
+        }
+        i = next;
+    }
+    if (rc == 0 && in_msg) {
+        pd_buf_reset(&name);
+        if (pd_buf_printf(&name, "%s#%d", label, ++n) < 0 || pd_buf_puts(&msg, "") < 0)
+            rc = -1;
+        else
+            rc = cb(arg, name.data, msg.data, msg.len);
+    }
+    pd_buf_free(&msg);
+    pd_buf_free(&name);
+    return rc;
+}
+
+static int each_file(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg)
+{
+    pd_buf data = PD_BUF_INIT;
+    if (pd_read_file(path, &data) < 0) {
+        int e = errno;
+        if (err_cb)
+            err_cb(arg, path, e);
+        pd_buf_free(&data);
+        errno = e;
+        return -1;
+    }
+    int rc;
+    const char *d = data.data ? data.data : "";
+    size_t s = skip_blank_lines(d, data.len);
+    if (is_from_line(d + s, data.len - s))
+        rc = pd_mbox_split(path, d, data.len, cb, arg);
+    else
+        rc = cb(arg, path, d, data.len);
+    pd_buf_free(&data);
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
+                    int depth);
+
+static int each_path(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
+                     int depth)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        int e = errno;
+        if (err_cb)
+            err_cb(arg, path, e);
+        errno = e;
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode))
+        return each_dir(path, cb, err_cb, arg, depth);
+    return each_file(path, cb, err_cb, arg);
+}
+
+static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
+                    int depth)
+{
+    if (depth > 8)
+        return 0;
+    DIR *d = opendir(path);
+    if (!d) {
+        int e = errno;
+        if (err_cb)
+            err_cb(arg, path, e);
+        errno = e;
+        return -1;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;   /* ., .., and maildir's hidden files */
+        /* a maildir: only cur/ and new/ hold mail */
+        if (strcmp(e->d_name, "tmp") == 0)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            char **nn = realloc(names, nc * sizeof *nn);
+            if (!nn) {
+                rc = -1;
+                break;
+            }
+            names = nn;
+            cap = nc;
+        }
+        if (!(names[n] = strdup(e->d_name))) {
+            rc = -1;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (rc == 0)
+        qsort(names, n, sizeof *names, name_cmp);
+    int failed = 0;
+    pd_buf full = PD_BUF_INIT;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        pd_buf_reset(&full);
+        size_t pl = strlen(path);
+        if (pd_buf_printf(&full, "%s%s%s", path, pl && path[pl - 1] == '/' ? "" : "/",
+                          names[i]) < 0) {
+            rc = -1;
+            break;
+        }
+        int r = each_path(full.data, cb, err_cb, arg, depth + 1);
+        if (r == -1)
+            failed = 1;
+        else if (r != 0)
+            rc = r;
+    }
+    pd_buf_free(&full);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc ? rc : failed ? -1 : 0;
+}
+
+int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg)
+{
+    return each_path(path, cb, err_cb, arg, 0);
+}

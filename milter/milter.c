@@ -1,0 +1,381 @@
+/*
+ * milter.c - patchdigest-milter: the libmilter callbacks and the daemon.
+ *
+ *   patchdigest-milter [-c FILE] [-f]
+ *
+ * Per connection it keeps a bounded copy of the current message (headers as
+ * the MTA sends them, then the body) and the envelope recipients.  At end of
+ * message it hands the copy to pd_ingest(), appends the records to the
+ * journal and answers ACCEPT.  Every callback answers CONTINUE, NOREPLY or
+ * ACCEPT: whatever goes wrong here (out of memory, full disk, Redis down), the
+ * mail goes on and the trouble is logged and counted.
+ */
+#include "pd_config.h"
+#include "pd_ingest.h"
+#include "pd_journal.h"
+#include "pd_log.h"
+#include "pd_mail.h"
+#include "pd_util.h"
+#include "pd_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libmilter/mfapi.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef PD_VERSION
+#define PD_VERSION "0.1"
+#endif
+
+#define MAX_RCPTS 1000
+
+static struct pd_config cfg;
+static struct pd_journal *journal;
+static struct pd_writer *writer;
+
+static atomic_ulong n_mails, n_recorded, n_ignored, n_truncated, n_parse_failed,
+    n_journal_errors, n_own_digests;
+
+struct conn {
+    unsigned long pflags;     /* what the MTA agreed to */
+    pd_buf msg;
+    bool in_body;
+    bool truncated;
+    bool oom;
+    char **rcpts;
+    size_t nrcpts;
+};
+
+static void conn_reset(struct conn *c)
+{
+    pd_buf_reset(&c->msg);
+    c->in_body = c->truncated = c->oom = false;
+    for (size_t i = 0; i < c->nrcpts; i++)
+        free(c->rcpts[i]);
+    c->nrcpts = 0;
+}
+
+static void conn_free(struct conn *c)
+{
+    conn_reset(c);
+    free(c->rcpts);
+    pd_buf_free(&c->msg);
+    free(c);
+}
+
+static struct conn *get_conn(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (c && smfi_setpriv(ctx, c) != MI_SUCCESS) {
+            free(c);
+            c = NULL;
+        }
+    }
+    return c;
+}
+
+static sfsistat reply(const struct conn *c, unsigned long nr_flag)
+{
+    return (c && (c->pflags & nr_flag)) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
+}
+
+/* Append to the message copy, up to MaxMessageBytes; the rest is dropped and
+ * the mail recorded from its head. */
+static void keep(struct conn *c, const void *data, size_t len)
+{
+    if (c->oom)
+        return;
+    size_t room = cfg.max_message_bytes > c->msg.len ? cfg.max_message_bytes - c->msg.len : 0;
+    if (len > room) {
+        c->truncated = true;
+        len = room;
+    }
+    if (len && pd_buf_append(&c->msg, data, len) < 0)
+        c->oom = true;
+}
+
+static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
+                             unsigned long f2, unsigned long f3, unsigned long *pf0,
+                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+{
+    (void)f0;
+    (void)f2;
+    (void)f3;
+    struct conn *c = get_conn(ctx);
+    /* Steps we never look at, and no replies to the ones we do. */
+    unsigned long want = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NOUNKNOWN |
+                         SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_HDR | SMFIP_NR_BODY |
+                         SMFIP_NR_RCPT | SMFIP_HDR_LEADSPC | SMFIP_NR_CONN | SMFIP_NR_HELO |
+                         SMFIP_NR_MAIL | SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_EOH;
+    *pf0 = 0;             /* no actions: this filter never changes mail */
+    *pf1 = f1 & want;
+    *pf2 = *pf3 = 0;
+    if (c)
+        c->pflags = *pf1;
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+{
+    struct conn *c = get_conn(ctx);
+    if (!c)
+        return SMFIS_CONTINUE;
+    if (argv && argv[0] && c->nrcpts < MAX_RCPTS) {
+        char **nr = realloc(c->rcpts, (c->nrcpts + 1) * sizeof *nr);
+        if (nr) {
+            c->rcpts = nr;
+            if ((nr[c->nrcpts] = strdup(argv[0])) != NULL)
+                c->nrcpts++;
+        }
+    }
+    return reply(c, SMFIP_NR_RCPT);
+}
+
+static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+{
+    struct conn *c = get_conn(ctx);
+    if (!c)
+        return SMFIS_CONTINUE;
+    if (!c->in_body) {
+        keep(c, name, strlen(name));
+        keep(c, ":", 1);
+        if (!(c->pflags & SMFIP_HDR_LEADSPC))
+            keep(c, " ", 1);
+        keep(c, value, strlen(value));
+        keep(c, "\n", 1);
+    }
+    return reply(c, SMFIP_NR_HDR);
+}
+
+static void end_headers(struct conn *c)
+{
+    if (!c->in_body) {
+        c->in_body = true;
+        /* the separator must survive truncation, or the head would have no body */
+        if (!c->oom && pd_buf_append(&c->msg, "\n", 1) < 0)
+            c->oom = true;
+    }
+}
+
+static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+{
+    struct conn *c = get_conn(ctx);
+    if (!c)
+        return SMFIS_CONTINUE;
+    end_headers(c);
+    keep(c, chunk, len);
+    return reply(c, SMFIP_NR_BODY);
+}
+
+static int emit_journal(void *arg, const char *list_id, const char *payload, size_t len)
+{
+    const char *qid = arg;
+    if (pd_journal_append(journal, payload, len) < 0) {
+        atomic_fetch_add(&n_journal_errors, 1);
+        pd_log(PD_LOG_ERR, "%s: list %s: cannot write the journal: %s; this mail is not recorded",
+               qid, list_id, strerror(errno));
+        return 0;
+    }
+    atomic_fetch_add(&n_recorded, 1);
+    return 0;
+}
+
+static sfsistat cb_eom(SMFICTX *ctx)
+{
+    struct conn *c = get_conn(ctx);
+    if (!c)
+        return SMFIS_ACCEPT;
+    end_headers(c);
+    const char *qid = smfi_getsymval(ctx, "i");
+    if (!qid)
+        qid = "NOQUEUE";
+    atomic_fetch_add(&n_mails, 1);
+    if (c->oom) {
+        pd_log(PD_LOG_ERR, "%s: out of memory while buffering; mail not recorded", qid);
+        conn_reset(c);
+        return SMFIS_ACCEPT;
+    }
+    if (c->truncated)
+        atomic_fetch_add(&n_truncated, 1);
+    struct pd_ingest_result res;
+    int rc = pd_ingest(&cfg, c->msg.data ? c->msg.data : "", c->msg.len,
+                       (const char *const *)c->rcpts, c->nrcpts, NULL, c->truncated,
+                       (int64_t)time(NULL), emit_journal, (void *)qid, &res);
+    if (rc < 0)
+        pd_log(PD_LOG_ERR, "%s: out of memory while parsing; mail not recorded", qid);
+    else if (res.own_digest)
+        atomic_fetch_add(&n_own_digests, 1);
+    else if (res.lists == 0)
+        atomic_fetch_add(&n_ignored, 1);
+    if (res.parse_failed) {
+        atomic_fetch_add(&n_parse_failed, 1);
+        pd_log(PD_LOG_WARNING, "%s: malformed mail, recorded as well as it could be", qid);
+    }
+    if (rc == 0)
+        pd_log(PD_LOG_DEBUG, "%s: message-id=<%s> lists=%d%s%s", qid,
+               res.message_id ? res.message_id : "", res.lists, c->truncated ? " truncated" : "",
+               res.own_digest ? " own-digest" : "");
+    free(res.message_id);
+    conn_reset(c);
+    return SMFIS_ACCEPT;
+}
+
+static sfsistat cb_abort(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c)
+        conn_reset(c);
+    return SMFIS_CONTINUE;
+}
+
+static sfsistat cb_close(SMFICTX *ctx)
+{
+    struct conn *c = smfi_getpriv(ctx);
+    if (c) {
+        smfi_setpriv(ctx, NULL);
+        conn_free(c);
+    }
+    return SMFIS_CONTINUE;
+}
+
+static struct smfiDesc filter = {
+    "patchdigest", SMFI_VERSION, 0,
+    NULL,          /* connect */
+    NULL,          /* helo */
+    NULL,          /* envfrom */
+    cb_envrcpt,
+    cb_header,
+    NULL,          /* eoh */
+    cb_body,
+    cb_eom,
+    cb_abort,
+    cb_close,
+    NULL,          /* unknown */
+    NULL,          /* data */
+    cb_negotiate,
+};
+
+static int write_pidfile(const char *path)
+{
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, buf, (size_t)n) == n;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return ok ? 0 : -1;
+}
+
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw = getpwnam(user);
+    if (!pw) {
+        pd_log(PD_LOG_ERR, "User %s: no such user", user);
+        return -1;
+    }
+    if (getuid() == pw->pw_uid)
+        return 0;
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        pd_log(PD_LOG_ERR, "cannot become user %s: %s", user, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: patchdigest-milter [-c FILE] [-f]\n"
+               "  -c FILE  configuration file (default " PD_DEFAULT_CONFIG ")\n"
+               "  -f       stay in the foreground and log to stderr\n"
+               "  -V       print the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *conf = PD_DEFAULT_CONFIG;
+    bool foreground = false;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:fhV")) != -1) {
+        switch (opt) {
+        case 'c': conf = optarg; break;
+        case 'f': foreground = true; break;
+        case 'V': printf("patchdigest-milter %s\n", PD_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    char err[1024];
+    if (pd_config_load(conf, &cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest-milter: %s\n", err);
+        return 1;
+    }
+    pd_log_open("patchdigest-milter", !foreground, cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    pd_mail_global_init();
+
+    if (smfi_setconn(cfg.socket) != MI_SUCCESS || smfi_register(filter) != MI_SUCCESS) {
+        pd_log(PD_LOG_ERR, "cannot set up the milter socket %s", cfg.socket);
+        return 1;
+    }
+    if (!foreground && daemon(0, 0) < 0) {
+        pd_log(PD_LOG_ERR, "cannot become a daemon: %s", strerror(errno));
+        return 1;
+    }
+    umask(007);
+    if (smfi_opensocket(true) != MI_SUCCESS) {
+        pd_log(PD_LOG_ERR, "cannot open the milter socket %s", cfg.socket);
+        return 1;
+    }
+    if (!foreground && write_pidfile(cfg.pid_file) < 0)
+        pd_log(PD_LOG_WARNING, "cannot write PidFile %s: %s", cfg.pid_file, strerror(errno));
+    if (cfg.user && drop_privileges(cfg.user) < 0)
+        return 1;
+    if (pd_journal_open(&journal, cfg.journal_dir, err, sizeof err) < 0) {
+        pd_log(PD_LOG_ERR, "%s", err);
+        return 1;
+    }
+    if (pd_writer_start(&writer, &cfg, journal) < 0) {
+        pd_log(PD_LOG_ERR, "cannot start the writer thread: %s", strerror(errno));
+        return 1;
+    }
+    pd_log(PD_LOG_NOTICE, "patchdigest-milter %s listening on %s, %zu list(s), journal %s",
+           PD_VERSION, cfg.socket, cfg.nlists, cfg.journal_dir);
+
+    int rc = smfi_main();
+
+    pd_log(PD_LOG_NOTICE, "stopping: shipping the journal to Redis");
+    pd_writer_stop(writer, 10000);
+    struct pd_journal_stats js;
+    pd_journal_get_stats(journal, pd_journal_shipped(journal), &js);
+    pd_log(PD_LOG_NOTICE,
+           "stopped: %lu mails seen, %lu records, %lu ignored, %lu truncated, %lu malformed, "
+           "%lu journal errors, %lu own digests; %llu bytes left in the journal",
+           atomic_load(&n_mails), atomic_load(&n_recorded), atomic_load(&n_ignored),
+           atomic_load(&n_truncated), atomic_load(&n_parse_failed),
+           atomic_load(&n_journal_errors), atomic_load(&n_own_digests),
+           (unsigned long long)js.backlog_bytes);
+    pd_journal_close(journal);
+    if (!foreground)
+        unlink(cfg.pid_file);
+    pd_config_clear(&cfg);
+    return rc == MI_SUCCESS ? 0 : 1;
+}

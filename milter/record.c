@@ -1,0 +1,140 @@
+/*
+ * record.c - encode and decode the record of one mail.  See pd_record.h.
+ */
+#include "pd_record.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int put_u16(pd_buf *b, uint16_t v)
+{
+    unsigned char x[2] = { (unsigned char)(v & 0xff), (unsigned char)(v >> 8) };
+    return pd_buf_append(b, x, 2);
+}
+
+static int put_u32(pd_buf *b, uint32_t v)
+{
+    unsigned char x[4] = { (unsigned char)(v & 0xff), (unsigned char)((v >> 8) & 0xff),
+                           (unsigned char)((v >> 16) & 0xff), (unsigned char)(v >> 24) };
+    return pd_buf_append(b, x, 4);
+}
+
+int pd_record_encode(pd_buf *out, const struct pd_field_view f[PD_F_COUNT])
+{
+    if (put_u16(out, PD_F_COUNT) < 0)
+        return -1;
+    for (int i = 0; i < PD_F_COUNT; i++) {
+        if (f[i].len > UINT32_MAX || put_u32(out, (uint32_t)f[i].len) < 0 ||
+            pd_buf_append(out, f[i].p ? f[i].p : "", f[i].len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static struct pd_field_view sv(const char *s)
+{
+    struct pd_field_view v = { s ? s : "", s ? strlen(s) : 0 };
+    return v;
+}
+
+int pd_record_build(pd_buf *out, const char *list_id, const struct pd_mail *m,
+                    const struct pd_classified *c, int64_t when, unsigned flags)
+{
+    char version[16] = "", index[16] = "", total[16] = "", tbuf[32], fl[8];
+    if (c->subj.patch_tag) {
+        snprintf(version, sizeof version, "%d", c->subj.version);
+        if (c->subj.index >= 0) {
+            snprintf(index, sizeof index, "%d", c->subj.index);
+            snprintf(total, sizeof total, "%d", c->subj.total);
+        }
+    }
+    snprintf(tbuf, sizeof tbuf, "%" PRId64, when);
+    size_t nf = 0;
+    if (flags & PD_REC_TRUNCATED)
+        fl[nf++] = 't';
+    if (m->synthetic_mid)
+        fl[nf++] = 's';
+    if (m->parse_failed)
+        fl[nf++] = 'p';
+    if (c->inbody_from)
+        fl[nf++] = 'i';
+    fl[nf] = '\0';
+
+    pd_buf refs = PD_BUF_INIT, revs = PD_BUF_INIT;
+    int rc = -1;
+    if (pd_buf_puts(&refs, "") < 0 || pd_buf_puts(&revs, "") < 0)
+        goto out;
+    for (size_t i = 0; i < m->nrefs; i++)
+        if (pd_buf_printf(&refs, "%s%s", i ? "\n" : "", m->references[i]) < 0)
+            goto out;
+    for (size_t i = 0; i < c->nreviewers; i++)
+        if (pd_buf_printf(&revs, "%s%s\t%s", i ? "\n" : "", c->reviewers[i].addr,
+                          c->reviewers[i].name) < 0)
+            goto out;
+
+    bool keep_text = c->cls == PD_COVER || c->cls == PD_PATCH || c->cls == PD_PULL;
+    struct pd_field_view f[PD_F_COUNT];
+    f[PD_F_FORMAT] = sv(PD_RECORD_FORMAT);
+    f[PD_F_LIST] = sv(list_id);
+    f[PD_F_MID] = sv(m->message_id);
+    f[PD_F_CLASS] = sv(pd_class_name(c->cls));
+    f[PD_F_VERSION] = sv(version);
+    f[PD_F_INDEX] = sv(index);
+    f[PD_F_TOTAL] = sv(total);
+    f[PD_F_NAME] = sv(c->ident.name);
+    f[PD_F_ADDR] = sv(c->ident.addr);
+    f[PD_F_SUBJECT] = sv(m->subject);
+    f[PD_F_TITLE] = sv(c->subj.title);
+    f[PD_F_AUTHOR] = sv(c->author);
+    f[PD_F_ROOT] = sv(c->thread_root);
+    f[PD_F_IRT] = sv(m->in_reply_to);
+    f[PD_F_REFS] = sv(refs.data);
+    f[PD_F_REVIEWERS] = sv(revs.data);
+    f[PD_F_TIME] = sv(tbuf);
+    f[PD_F_FLAGS] = sv(fl);
+    f[PD_F_EXCERPT] = sv(keep_text ? c->excerpt : "");
+    f[PD_F_HEADERS] = sv(keep_text ? m->raw_headers : "");
+    f[PD_F_PREFIXES] = sv(c->subj.prefixes);
+    rc = pd_record_encode(out, f);
+out:
+    pd_buf_free(&refs);
+    pd_buf_free(&revs);
+    return rc;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int pd_record_decode(const void *payload, size_t len, struct pd_record *r)
+{
+    const unsigned char *p = payload;
+    memset(r, 0, sizeof *r);
+    if (len < 2)
+        return -1;
+    unsigned count = (unsigned)p[0] | (unsigned)p[1] << 8;
+    if (count < PD_F_COUNT)
+        return -1;   /* a newer writer may add fields; an older record lacks some */
+    size_t off = 2;
+    for (unsigned i = 0; i < count; i++) {
+        if (len - off < 4)
+            return -1;
+        uint32_t fl = get_u32(p + off);
+        off += 4;
+        if (fl > len - off)
+            return -1;
+        if (i < PD_F_COUNT) {
+            r->f[i].p = (const char *)p + off;
+            r->f[i].len = fl;
+        }
+        off += fl;
+    }
+    if (off != len)
+        return -1;
+    if (r->f[PD_F_FORMAT].len != 1 || r->f[PD_F_FORMAT].p[0] != PD_RECORD_FORMAT[0])
+        return -1;
+    return 0;
+}

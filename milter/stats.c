@@ -1,0 +1,101 @@
+/*
+ * stats.c - format window counters as JSON or text.  See pd_stats.h.
+ */
+#include "pd_stats.h"
+#include "pd_classify.h"
+
+#include <stdio.h>
+
+int pd_json_string(pd_buf *out, const char *s)
+{
+    if (pd_buf_putc(out, '"') < 0)
+        return -1;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        int rc;
+        switch (*p) {
+        case '"': rc = pd_buf_puts(out, "\\\""); break;
+        case '\\': rc = pd_buf_puts(out, "\\\\"); break;
+        case '\n': rc = pd_buf_puts(out, "\\n"); break;
+        case '\r': rc = pd_buf_puts(out, "\\r"); break;
+        case '\t': rc = pd_buf_puts(out, "\\t"); break;
+        default:
+            rc = *p < 0x20 || *p == 0x7f ? pd_buf_printf(out, "\\u%04x", *p)
+                                          : pd_buf_putc(out, (char)*p);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return pd_buf_putc(out, '"');
+}
+
+static int table_json(pd_buf *out, const struct pd_table *t)
+{
+    if (pd_buf_putc(out, '{') < 0)
+        return -1;
+    for (size_t i = 0; i < t->n; i++)
+        if ((i && pd_buf_putc(out, ',') < 0) || pd_json_string(out, t->rows[i].label) < 0 ||
+            pd_buf_printf(out, ":%lld", t->rows[i].count) < 0)
+            return -1;
+    return pd_buf_putc(out, '}');
+}
+
+static int window_json(pd_buf *out, const struct pd_window *w)
+{
+    if (pd_buf_puts(out, "{\"list\":") < 0 || pd_json_string(out, w->list->id) < 0 ||
+        pd_buf_puts(out, ",\"name\":") < 0 || pd_json_string(out, w->list->name) < 0 ||
+        pd_buf_printf(out, ",\"window\":%lld,\"from\":\"%.9s\",\"to\":\"%.9s\"", w->number,
+                      w->from, w->to) < 0 ||
+        pd_buf_printf(out, ",\"mails\":%lld,\"duplicates\":%lld,\"resends\":%lld,\"truncated\":%lld",
+                      w->mails, w->duplicates, w->resends, w->truncated) < 0 ||
+        pd_buf_puts(out, ",\"classes\":{") < 0)
+        return -1;
+    for (int c = 0; c < PD_NCLASSES; c++)
+        if (pd_buf_printf(out, "%s\"%s\":%lld", c ? "," : "", pd_class_name(c), w->classes[c]) < 0)
+            return -1;
+    if (pd_buf_puts(out, "},\"domains\":") < 0 || table_json(out, &w->domains) < 0 ||
+        pd_buf_puts(out, ",\"contributors\":") < 0 || table_json(out, &w->contributors) < 0 ||
+        pd_buf_puts(out, ",\"reviewers\":") < 0 || table_json(out, &w->reviewers) < 0)
+        return -1;
+    return pd_buf_putc(out, '}');
+}
+
+int pd_stats_json(pd_buf *out, const struct pd_window *w, size_t n)
+{
+    if (pd_buf_puts(out, "{\"lists\":[") < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if ((i && pd_buf_putc(out, ',') < 0) || window_json(out, &w[i]) < 0)
+            return -1;
+    return pd_buf_puts(out, "]}\n");
+}
+
+static int table_text(pd_buf *out, const char *title, const struct pd_table *t)
+{
+    if (pd_buf_printf(out, "\n  %s:\n", title) < 0)
+        return -1;
+    for (size_t i = 0; i < t->n; i++)
+        if (pd_buf_printf(out, "  %7lld  %s\n", t->rows[i].count, t->rows[i].label) < 0)
+            return -1;
+    return 0;
+}
+
+int pd_stats_text(pd_buf *out, const struct pd_window *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct pd_window *x = &w[i];
+        if (pd_buf_printf(out, "%s%s (%s): window %lld, from %.9s to %.9s\n", i ? "\n" : "",
+                          x->list->name, x->list->id, x->number, x->from, x->to) < 0 ||
+            pd_buf_printf(out, "  %lld mails, %lld duplicates, %lld resends, %lld truncated\n",
+                          x->mails, x->duplicates, x->resends, x->truncated) < 0 ||
+            pd_buf_puts(out, " ") < 0)
+            return -1;
+        for (int c = 0; c < PD_NCLASSES; c++)
+            if (pd_buf_printf(out, " %s %lld", pd_class_name(c), x->classes[c]) < 0)
+                return -1;
+        if (pd_buf_putc(out, '\n') < 0 || table_text(out, "domains", &x->domains) < 0 ||
+            table_text(out, "contributors", &x->contributors) < 0 ||
+            table_text(out, "reviewers", &x->reviewers) < 0)
+            return -1;
+    }
+    return 0;
+}

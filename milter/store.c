@@ -1,0 +1,433 @@
+/*
+ * store.c - the Redis side: connect, load the record script, record batches
+ * of mails with pipelined EVALSHA, read a window back for stats.
+ * See pd_store.h; the key layout is documented in record.lua.
+ */
+#include "pd_store.h"
+#include "pd_log.h"
+#include "pd_record.h"
+
+#include "record_lua.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <stdarg.h>
+#include <strings.h>
+
+struct pd_store {
+    redisContext *c;
+    char sha[41];
+    uint64_t round_trips;
+    uint64_t retention;
+    char *prefix;
+};
+
+static void set_err(char *err, size_t errlen, const char *what, const redisContext *c)
+{
+    snprintf(err, errlen, "redis: %s: %s", what, c && c->err ? c->errstr : "no reply");
+}
+
+char *pd_store_base(const char *prefix, const char *list_id)
+{
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_printf(&b, "%s{", prefix) < 0)
+        goto oom;
+    for (const unsigned char *p = (const unsigned char *)list_id; *p; p++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '.' || *p == '_' || *p == '-' || *p == '@' || *p == '+';
+        if ((ok ? pd_buf_putc(&b, (char)*p) : pd_buf_printf(&b, "%%%02X", *p)) < 0)
+            goto oom;
+    }
+    if (pd_buf_puts(&b, "}:") < 0)
+        goto oom;
+    return pd_buf_steal(&b);
+oom:
+    pd_buf_free(&b);
+    return NULL;
+}
+
+static int load_script(struct pd_store *s, char *err, size_t errlen)
+{
+    redisReply *r = redisCommand(s->c, "SCRIPT LOAD %s", pd_record_lua);
+    s->round_trips++;
+    if (!r) {
+        set_err(err, errlen, "SCRIPT LOAD", s->c);
+        return -1;
+    }
+    int rc = -1;
+    if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+        memcpy(s->sha, r->str, 40);
+        s->sha[40] = '\0';
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "redis: SCRIPT LOAD: %s",
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int simple_command(struct pd_store *s, const char *what, int argc, const char **argv,
+                          char *err, size_t errlen)
+{
+    redisReply *r = redisCommandArgv(s->c, argc, argv, NULL);
+    s->round_trips++;
+    if (!r) {
+        set_err(err, errlen, what, s->c);
+        return -1;
+    }
+    int rc = 0;
+    if (r->type == REDIS_REPLY_ERROR) {
+        /* Never print what was sent: AUTH carries the password. */
+        snprintf(err, errlen, "redis: %s refused: %s", what, r->str);
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int timeout_ms,
+                     char *err, size_t errlen)
+{
+    *out = NULL;
+    struct pd_store *s = calloc(1, sizeof *s);
+    if (!s || !(s->prefix = strdup(cfg->key_prefix))) {
+        free(s);
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
+    s->retention = cfg->retention;
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    if (cfg->redis_path)
+        s->c = redisConnectUnixWithTimeout(cfg->redis_path, tv);
+    else
+        s->c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
+    if (!s->c || s->c->err) {
+        snprintf(err, errlen, "redis: cannot connect to %s: %s", cfg->redis,
+                 s->c ? s->c->errstr : "out of memory");
+        pd_store_free(s);
+        return -1;
+    }
+    if (redisSetTimeout(s->c, tv) != REDIS_OK) {
+        set_err(err, errlen, "set timeout", s->c);
+        pd_store_free(s);
+        return -1;
+    }
+    if (cfg->redis_password) {
+        const char *argv[] = { "AUTH", cfg->redis_password };
+        if (simple_command(s, "AUTH", 2, argv, err, errlen) < 0) {
+            pd_store_free(s);
+            return -1;
+        }
+    }
+    if (cfg->redis_database) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", cfg->redis_database);
+        const char *argv[] = { "SELECT", db };
+        if (simple_command(s, "SELECT", 2, argv, err, errlen) < 0) {
+            pd_store_free(s);
+            return -1;
+        }
+    }
+    if (load_script(s, err, errlen) < 0) {
+        pd_store_free(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void pd_store_free(struct pd_store *s)
+{
+    if (!s)
+        return;
+    if (s->c)
+        redisFree(s->c);
+    free(s->prefix);
+    free(s);
+}
+
+uint64_t pd_store_round_trips(const struct pd_store *s)
+{
+    return s->round_trips;
+}
+
+/* ---- recording ---- */
+
+#define NARGS (7 + PD_F_COUNT)
+
+/* Queue one EVALSHA; 1 queued, 0 record malformed (skipped), -1 failure. */
+static int append_record(struct pd_store *s, struct pd_store_item *it, char *err, size_t errlen)
+{
+    struct pd_record r;
+    if (pd_record_decode(it->payload, it->len, &r) < 0) {
+        pd_log(PD_LOG_ERR, "record %s is malformed and was skipped", it->record_id);
+        it->result = -1;
+        return 0;
+    }
+    char *list = pd_strndup(r.f[PD_F_LIST].p, r.f[PD_F_LIST].len);
+    char *base = list ? pd_store_base(s->prefix, list) : NULL;
+    pd_buf meta = PD_BUF_INIT;
+    free(list);
+    if (!base || pd_buf_printf(&meta, "%smeta", base) < 0) {
+        free(base);
+        pd_buf_free(&meta);
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
+    char ttl[32];
+    snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
+    const char *argv[NARGS];
+    size_t lens[NARGS];
+    argv[0] = "EVALSHA";
+    argv[1] = s->sha;
+    argv[2] = "1";
+    argv[3] = meta.data;
+    argv[4] = base;
+    argv[5] = it->record_id;
+    argv[6] = ttl;
+    for (int i = 0; i < 7; i++)
+        lens[i] = strlen(argv[i]);
+    for (int i = 0; i < PD_F_COUNT; i++) {
+        argv[7 + i] = r.f[i].p;
+        lens[7 + i] = r.f[i].len;
+    }
+    int rc = redisAppendCommandArgv(s->c, NARGS, argv, lens) == REDIS_OK ? 1 : -1;
+    if (rc < 0)
+        set_err(err, errlen, "queue EVALSHA", s->c);
+    free(base);
+    pd_buf_free(&meta);
+    return rc;
+}
+
+/* A reply error that says the record itself is bad, not the server's state. */
+static bool record_error(const char *msg)
+{
+    return strncmp(msg, "ERR", 3) == 0 || strncmp(msg, "WRONGTYPE", 9) == 0;
+}
+
+static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
+                      bool *noscript, char *err, size_t errlen)
+{
+    *noscript = false;
+    size_t queued = 0;
+    bool *sent = calloc(n ? n : 1, sizeof *sent);
+    if (!sent) {
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int q = append_record(s, &items[i], err, errlen);
+        if (q < 0) {
+            free(sent);
+            return -1;
+        }
+        sent[i] = q == 1;
+        queued += (size_t)q;
+    }
+    int rc = 0;
+    if (queued)
+        s->round_trips++;
+    for (size_t i = 0; i < n; i++) {
+        if (!sent[i])
+            continue;
+        redisReply *r = NULL;
+        if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+            set_err(err, errlen, "EVALSHA", s->c);
+            free(sent);
+            return -1;   /* the connection is gone; the caller drops it */
+        }
+        if (r->type == REDIS_REPLY_INTEGER) {
+            items[i].result = (int)r->integer;
+        } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+            *noscript = true;
+        } else if (r->type == REDIS_REPLY_ERROR && record_error(r->str)) {
+            pd_log(PD_LOG_ERR, "record %s refused by Redis and skipped: %s", items[i].record_id,
+                   r->str);
+            items[i].result = -1;
+        } else {
+            snprintf(err, errlen, "redis: EVALSHA: %s",
+                     r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            rc = -1;   /* keep reading the other replies, then fail the batch */
+        }
+        freeReplyObject(r);
+    }
+    free(sent);
+    return rc;
+}
+
+int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n, char *err,
+                    size_t errlen)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        bool noscript;
+        if (send_batch(s, items, n, &noscript, err, errlen) < 0)
+            return -1;
+        if (!noscript)
+            return 0;
+        pd_log(PD_LOG_NOTICE, "redis lost the record script (NOSCRIPT): loading it again");
+        if (load_script(s, err, errlen) < 0)
+            return -1;
+    }
+    snprintf(err, errlen, "redis: NOSCRIPT twice in a row");
+    return -1;
+}
+
+/* ---- reading back ---- */
+
+static redisReply *command(struct pd_store *s, char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(s->c, fmt, ap);
+    va_end(ap);
+    s->round_trips++;
+    if (!r) {
+        set_err(err, errlen, "command", s->c);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: %s", r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static const char *hash_get(const redisReply *h, const char *field)
+{
+    if (!h || (h->type != REDIS_REPLY_ARRAY))
+        return NULL;
+    for (size_t i = 0; i + 1 < h->elements; i += 2)
+        if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, field) == 0)
+            return h->element[i + 1]->type == REDIS_REPLY_STRING ? h->element[i + 1]->str : NULL;
+    return NULL;
+}
+
+static long long hash_num(const redisReply *h, const char *field)
+{
+    const char *v = hash_get(h, field);
+    return v ? strtoll(v, NULL, 10) : 0;
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+    const struct pd_row *x = a, *y = b;
+    if (x->count != y->count)
+        return x->count > y->count ? -1 : 1;
+    return strcmp(x->label, y->label);
+}
+
+/* A zset member -> count table, labelled through an optional names hash; an
+ * address missing from the names hash was never seen with a name: <addr>. */
+static int read_table(const redisReply *z, const redisReply *names, struct pd_table *t)
+{
+    size_t n = z ? z->elements / 2 : 0;
+    t->n = 0;
+    t->rows = calloc(n ? n : 1, sizeof *t->rows);
+    if (!t->rows)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *member = z->element[2 * i]->str;
+        const char *label = names ? hash_get(names, member) : NULL;
+        pd_buf b = PD_BUF_INIT;
+        int rc = label ? pd_buf_puts(&b, label)
+                 : names ? pd_buf_printf(&b, "<%s>", member) : pd_buf_puts(&b, member);
+        if (rc < 0)
+            return -1;
+        const redisReply *sc = z->element[2 * i + 1];
+        t->rows[i].count = sc->type == REDIS_REPLY_INTEGER ? sc->integer
+                           : sc->str ? strtoll(sc->str, NULL, 10) : 0;
+        t->rows[i].label = pd_buf_steal(&b);
+        if (!t->rows[i].label)
+            return -1;
+        t->n++;
+    }
+    qsort(t->rows, t->n, sizeof *t->rows, row_cmp);
+    return 0;
+}
+
+static void table_clear(struct pd_table *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->rows[i].label);
+    free(t->rows);
+    t->rows = NULL;
+    t->n = 0;
+}
+
+void pd_window_clear(struct pd_window *w)
+{
+    table_clear(&w->domains);
+    table_clear(&w->contributors);
+    table_clear(&w->reviewers);
+}
+
+int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long number,
+                         struct pd_window *w, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->list = l;
+    char *base = pd_store_base(s->prefix, l->id);
+    if (!base) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = -1;
+    redisReply *meta = NULL, *h = NULL, *contrib = NULL, *names = NULL, *doms = NULL,
+               *revs = NULL, *rnames = NULL;
+    if (!(meta = command(s, err, errlen, "HGETALL %smeta", base)))
+        goto out;
+    if (number <= 0) {
+        const char *win = hash_get(meta, "window");
+        number = win ? strtoll(win, NULL, 10) : 1;
+    }
+    w->number = number;
+    if (!(h = command(s, err, errlen, "HGETALL %sw:%lld", base, number)) ||
+        !(contrib = command(s, err, errlen, "ZRANGE %sw:%lld:contributors 0 -1 WITHSCORES",
+                            base, number)) ||
+        !(names = command(s, err, errlen, "HGETALL %sw:%lld:names", base, number)) ||
+        !(doms = command(s, err, errlen, "ZRANGE %sw:%lld:domains 0 -1 WITHSCORES", base,
+                         number)) ||
+        !(revs = command(s, err, errlen, "ZRANGE %sw:%lld:reviewers 0 -1 WITHSCORES", base,
+                         number)) ||
+        !(rnames = command(s, err, errlen, "HGETALL %sw:%lld:rnames", base, number)))
+        goto out;
+    const char *from = hash_get(h, "from");
+    const char *to = hash_get(h, "to");
+    if (from)
+        snprintf(w->from, sizeof w->from, "%s", from);
+    else
+        pd_sha1_hex(l->id, strlen(l->id), w->from);   /* nothing recorded yet */
+    snprintf(w->to, sizeof w->to, "%s", to ? to : w->from);
+    w->mails = hash_num(h, "mails");
+    w->duplicates = hash_num(h, "duplicates");
+    w->resends = hash_num(h, "resends");
+    w->truncated = hash_num(h, "truncated");
+    static const char *const cls[5] = { "class:patch", "class:cover", "class:reply",
+                                        "class:pull", "class:other" };
+    for (int c = 0; c < 5; c++)
+        w->classes[c] = hash_num(h, cls[c]);
+    if (read_table(doms, NULL, &w->domains) < 0 ||
+        read_table(contrib, names, &w->contributors) < 0 ||
+        read_table(revs, rnames, &w->reviewers) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    freeReplyObject(meta);
+    freeReplyObject(h);
+    freeReplyObject(contrib);
+    freeReplyObject(names);
+    freeReplyObject(doms);
+    freeReplyObject(revs);
+    freeReplyObject(rnames);
+    free(base);
+    if (rc < 0)
+        pd_window_clear(w);
+    return rc;
+}

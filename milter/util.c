@@ -1,0 +1,271 @@
+/*
+ * util.c - growable buffers, string helpers, CRC-32C, SHA-1 (through GLib),
+ * size and duration parsing.  See pd_util.h for the contract.
+ */
+#include "pd_util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <glib.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int pd_buf_reserve(pd_buf *b, size_t extra)
+{
+    if (extra > SIZE_MAX - b->len - 1)
+        return -1;
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need) {
+        if (cap > SIZE_MAX / 2) {
+            cap = need;
+            break;
+        }
+        cap *= 2;
+    }
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return -1;
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int pd_buf_append(pd_buf *b, const void *data, size_t len)
+{
+    if (pd_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int pd_buf_puts(pd_buf *b, const char *s)
+{
+    return pd_buf_append(b, s, strlen(s));
+}
+
+int pd_buf_putc(pd_buf *b, char c)
+{
+    return pd_buf_append(b, &c, 1);
+}
+
+int pd_buf_printf(pd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || pd_buf_reserve(b, (size_t)n) < 0)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void pd_buf_reset(pd_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void pd_buf_free(pd_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+char *pd_buf_steal(pd_buf *b)
+{
+    if (!b->data && pd_buf_reserve(b, 0) < 0)
+        return NULL;
+    b->data[b->len] = '\0';
+    char *s = b->data;
+    b->data = NULL;
+    b->len = b->cap = 0;
+    return s;
+}
+
+char *pd_strndup(const char *s, size_t n)
+{
+    size_t l = strnlen(s, n);
+    char *p = malloc(l + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, s, l);
+    p[l] = '\0';
+    return p;
+}
+
+bool pd_starts_with_ci(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static bool is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+char *pd_trim(char *s)
+{
+    char *p = s;
+    while (is_blank(*p))
+        p++;
+    size_t l = strlen(p);
+    while (l && is_blank(p[l - 1]))
+        l--;
+    memmove(s, p, l);
+    s[l] = '\0';
+    return s;
+}
+
+void pd_ascii_lower(char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+void pd_flatten_controls(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            *s = ' ';
+}
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&crc_once, crc_init);
+    const unsigned char *p = data;
+    crc = ~crc;
+    while (len--)
+        crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return ~crc;
+}
+
+void pd_sha1_hex(const void *data, size_t len, char out[41])
+{
+    GChecksum *c = g_checksum_new(G_CHECKSUM_SHA1);
+    if (!c) {
+        /* GLib only fails here when out of memory. */
+        memset(out, '0', 40);
+        out[40] = '\0';
+        return;
+    }
+    g_checksum_update(c, data, (gssize)len);
+    const char *hex = g_checksum_get_string(c);
+    memcpy(out, hex, 40);
+    out[40] = '\0';
+    g_checksum_free(c);
+}
+
+static int parse_scaled(const char *s, uint64_t *out, const char *units,
+                        const uint64_t *factors)
+{
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno)
+        return -1;
+    uint64_t f = 1;
+    if (*end) {
+        const char *u = strchr(units, tolower((unsigned char)*end));
+        if (!u || !*u)
+            return -1;
+        f = factors[u - units];
+        end++;
+        if (*end == 'b' || *end == 'B')  /* "10MB" */
+            end++;
+        if (*end)
+            return -1;
+    }
+    if (f && v > UINT64_MAX / f)
+        return -1;
+    *out = v * f;
+    return 0;
+}
+
+int pd_parse_size(const char *s, uint64_t *out)
+{
+    static const uint64_t f[] = { 1024ull, 1024ull * 1024, 1024ull * 1024 * 1024 };
+    return parse_scaled(s, out, "kmg", f);
+}
+
+int pd_parse_duration(const char *s, uint64_t *out)
+{
+    static const uint64_t f[] = { 1, 60, 3600, 86400, 7 * 86400 };
+    return parse_scaled(s, out, "smhdw", f);
+}
+
+int pd_read_file(const char *path, pd_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        errno = EISDIR;
+        return -1;
+    }
+    for (;;) {
+        if (pd_buf_reserve(out, 65536) < 0) {
+            close(fd);
+            errno = ENOMEM;
+            return -1;
+        }
+        ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t)n;
+        out->data[out->len] = '\0';
+    }
+    close(fd);
+    return 0;
+}
+
+uint64_t pd_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}

@@ -1,0 +1,546 @@
+#!/usr/bin/env python3
+"""refclassify.py - independent reference implementation of patchdigest's
+per-mail classification and window counting rules (DESIGN.md, sections
+"Classification (per mail)", "Windows and their ids", "Duplicates").
+
+Python 3 standard library only; mail parsing by the `email` package with
+`email.policy.default`.  Used by the integration tests to derive expected
+counters without the C code, and as the baseline a user would write instead.
+
+Usage:
+  refclassify.py classify FILE...
+      one line per mail, tab-separated:
+      FILE  CLASS  VERSION  INDEX/TOTAL  IDENTITY  TITLE
+      (an mbox file - one starting with "From " - gives FILE#N, N from 1)
+  refclassify.py stats --list LISTID FILE...
+      JSON counters of the mails given, as one window opened at the list's
+      initial chain head.
+
+Choices made where DESIGN.md is silent (kept in one place, see also the
+comments at each rule):
+  * raw 8-bit bytes in headers are read as UTF-8 (invalid sequences -> U+FFFD);
+  * a text part without charset, or with an unknown one, is read as UTF-8;
+  * the MIME walk does not descend into message/* parts (an attached mail's
+    own parts are not parts of this mail);
+  * "filename" is Content-Disposition filename= or else Content-Type name=;
+  * In-Reply-To/References count as present when the header has a non-blank
+    value; an empty Message-ID header means "no Message-ID";
+  * marker, tag, trailer and `From:` matches are case-sensitive where the
+    design writes a literal, case-insensitive where it says "any case";
+  * "the word PATCH": PATCH not touching a letter or digit (PATCHSET,
+    PATCHES do not count; PATCH_v2, kvm-PATCH do), except PATCHvN; vN is
+    v<digits> not touching a letter or digit
+    (PATCHv3 -> 3, "v5.5" -> 5, "v0" -> 0); i/n is the first <digits>/<digits>
+    of the patch tag, printed without leading zeros;
+  * Subject, From, Message-ID, ...: the first header of that name is used;
+  * a trailer's name is the text before its address (RFC 2047 decoded,
+    quotes removed); a bare address has the text before it as name;
+  * "the first name seen" for an address is the first non-empty one;
+  * a mail whose From has no address gets the identity "<>" and domain "".
+  * mbox: a message starts at a "From " line at the start of the file or
+    after an empty line; ">From " lines lose one ">" (mboxrd).
+"""
+
+import hashlib
+import json
+import re
+import sys
+from email import policy
+from email.parser import BytesParser
+
+POLICY = policy.default
+CLASSES = ("patch", "cover", "reply", "pull", "other")
+
+# --------------------------------------------------------------------------
+# text helpers
+
+
+def clean(s):
+    """Turn surrogate-escaped raw bytes into UTF-8 text (invalid -> U+FFFD)."""
+    if s is None:
+        return ""
+    if not isinstance(s, str):
+        s = str(s)
+    try:
+        return s.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return s.encode("utf-8", "replace").decode("utf-8", "replace")
+
+
+def raw_bytes(s):
+    """The original bytes of a raw header value (for hashing Message-IDs)."""
+    try:
+        return s.encode("utf-8", "surrogateescape")
+    except UnicodeError:
+        return s.encode("utf-8", "replace")
+
+
+def unfold(value):
+    """Remove the CR/LF of folding, keeping the following whitespace as is."""
+    return value.replace("\r", "").replace("\n", "")
+
+
+def raw_header(msg, name):
+    """First header `name` (any case), raw source value, or None."""
+    lname = name.lower()
+    try:
+        items = msg.raw_items()
+    except Exception:
+        return None
+    for k, v in items:
+        if k.strip().lower() == lname:
+            if not isinstance(v, str):  # already a parsed header object
+                v = str(v)
+            return v
+    return None
+
+
+def decode_2047(text):
+    """Decode RFC 2047 encoded words of an unstructured text."""
+    text = clean(text)
+    try:
+        return clean(str(POLICY.header_factory("subject", text)))
+    except Exception:
+        return text
+
+
+def strip_quotes(name):
+    name = re.sub(r"\s+", " ", name).strip()
+    while len(name) >= 2 and name[0] == name[-1] and name[0] == '"':
+        name = re.sub(r"\s+", " ", name[1:-1]).strip()
+    return name
+
+
+def field(s):
+    return re.sub(r"[\t\r\n]", " ", s)
+
+
+# --------------------------------------------------------------------------
+# addresses
+
+# RFC 2047: whitespace between two adjacent encoded words is not displayed.
+# Python's phrase parser (display names) keeps it, so drop it beforehand.
+EW = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="
+EW_GAP = re.compile("(" + EW + r")\s+(?=" + EW + ")")
+
+ADDR_CHARS = r"[^\s<>()\[\]\",;:]+"
+BARE_ADDR = re.compile(ADDR_CHARS + "@" + ADDR_CHARS)
+ANGLE_ADDR = re.compile("<\\s*(" + ADDR_CHARS + "@" + ADDR_CHARS + ")\\s*>")
+
+
+def parse_address(value):
+    """(name, addr) of the first mailbox with an address in `value`, or
+    None.  Name decoded, unquoted, whitespace collapsed; addr lower-cased."""
+    value = EW_GAP.sub(r"\1", unfold(clean(value)))
+    try:
+        h = POLICY.header_factory("from", value)
+        for a in h.addresses:
+            spec = clean(a.addr_spec)
+            if "@" in spec and a.domain:
+                return strip_quotes(clean(a.display_name)), spec.strip().lower()
+    except Exception:
+        pass
+    # fallback for what the parser could not make sense of
+    m = re.search(r"<([^<>]*@[^<>]*)>", value)
+    if m:
+        return (strip_quotes(decode_2047(value[:m.start()])),
+                m.group(1).strip().lower())
+    m = BARE_ADDR.search(value)
+    if m:
+        return "", m.group(0).lower()
+    return None
+
+
+def identity_str(name, addr):
+    return "%s <%s>" % (name, addr) if name else "<%s>" % addr
+
+
+# --------------------------------------------------------------------------
+# MIME
+
+
+def walk(part):
+    """Depth-first over the MIME tree; message/* parts are leaves."""
+    yield part
+    try:
+        if part.get_content_maintype() == "multipart" and part.is_multipart():
+            for sub in part.get_payload():
+                yield from walk(sub)
+    except Exception:
+        return
+
+
+def ctype(part):
+    try:
+        return part.get_content_type().lower()
+    except Exception:
+        return "text/plain"
+
+
+def filename(part):
+    try:
+        fn = part.get_filename()
+    except Exception:
+        fn = None
+    return clean(fn) if fn else None
+
+
+def decode_text(part):
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if data is None:
+        try:
+            data = part.get_payload()
+            if isinstance(data, list):
+                return ""
+            data = raw_bytes(data)
+        except Exception:
+            return ""
+    if isinstance(data, str):
+        data = raw_bytes(data)
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    text = None
+    if charset:
+        try:
+            text = data.decode(charset.strip(), "replace")
+        except (LookupError, ValueError, TypeError, UnicodeError):
+            text = None
+    if text is None:
+        text = data.decode("utf-8", "replace")
+    return text.replace("\r", "")
+
+
+def text_body(msg):
+    for part in walk(msg):
+        if ctype(part) == "text/plain" and not filename(part):
+            return decode_text(part)
+    return ""
+
+
+def has_patch_part(msg):
+    for part in walk(msg):
+        if ctype(part) in ("text/x-patch", "text/x-diff"):
+            return True
+        fn = filename(part)
+        if fn and (fn.endswith(".patch") or fn.endswith(".diff")):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------
+# subject
+
+MARKERS = re.compile(r"^(?:\s*(?:re|aw|sv|fwd|fw):)+\s*", re.I)
+TAG = re.compile(r"\s*\[([^\]]*)\]")
+# "word": not preceded/followed by a letter or digit ("_" and "-" separate)
+PATCH_WORD = re.compile(r"(?<![a-z0-9])patch(?:(?![a-z0-9])|(?=v\d))", re.I)
+VERSION = re.compile(r"(?:(?<![a-z0-9])|(?<=patch))v(\d+)(?![a-z0-9])", re.I)
+INDEX = re.compile(r"(?<![a-z0-9])(\d+)/(\d+)(?![a-z0-9])", re.I)
+
+
+def parse_subject(subject):
+    """-> dict(replied, tags, patch_tag, version, index, total, title)."""
+    s = subject
+    m = MARKERS.match(s)
+    replied = bool(m)
+    if m:
+        s = s[m.end():]
+    tags = []
+    while True:
+        m = TAG.match(s)
+        if not m:
+            break
+        tags.append(m.group(1))
+        s = s[m.end():]
+    patch_tag = None
+    for t in tags:
+        if PATCH_WORD.search(t):
+            patch_tag = t
+            break
+    version = index = total = None
+    if patch_tag is not None:
+        version = 1
+        m = VERSION.search(patch_tag)
+        if m:
+            version = int(m.group(1))
+        m = INDEX.search(patch_tag)
+        if m:
+            index, total = int(m.group(1)), int(m.group(2))
+    return dict(replied=replied, tags=tags, patch_tag=patch_tag,
+                version=version, index=index, total=total, title=s.strip())
+
+
+# --------------------------------------------------------------------------
+# classification
+
+
+def has_diff(body):
+    lines = body.split("\n")
+    prev_minus = False
+    for line in lines:
+        if line.startswith("diff --git ") or line.startswith("Index: "):
+            return True
+        if prev_minus and line.startswith("+++ "):
+            return True
+        prev_minus = line.startswith("--- ")
+    return False
+
+
+def present(msg, name):
+    v = raw_header(msg, name)
+    return v is not None and unfold(v).strip() != ""
+
+
+def classify_mail(msg, subj, body):
+    if subj["replied"] or (
+            (present(msg, "In-Reply-To") or present(msg, "References"))
+            and subj["patch_tag"] is None):
+        return "reply"
+    if any("git pull" in t.lower() for t in subj["tags"]) or (
+            "The following changes since commit" in body
+            and "are available in the Git repository at" in body):
+        return "pull"
+    if subj["patch_tag"] is not None and subj["index"] == 0:
+        return "cover"
+    if subj["patch_tag"] is not None and (has_diff(body) or has_patch_part(msg)):
+        return "patch"
+    return "other"
+
+
+VIA = re.compile(r" via \S")
+BODY_FROM = re.compile(r"^From:(.*)$")
+
+
+def identity(msg, body):
+    """(name, addr) 'based on email body'."""
+    ident = None
+    v = raw_header(msg, "From")
+    if v is not None:
+        ident = parse_address(v)
+    if ident and VIA.search(ident[0]):
+        xo = raw_header(msg, "X-Original-From")
+        if xo is not None:
+            o = parse_address(xo)
+            if o:
+                ident = o
+    for line in body.split("\n"):
+        if line.strip() == "":
+            continue
+        m = BODY_FROM.match(line)
+        if m:
+            o = parse_address(m.group(1))
+            if o:
+                ident = o
+        break
+    return ident if ident else ("", "")
+
+
+def message_id(msg, body):
+    """Message-ID bytes: unfolded, inside the first <...>, blanks trimmed."""
+    v = raw_header(msg, "Message-ID")
+    if v is not None:
+        v = unfold(v)
+        m = re.search(r"<([^>]*)>", v)
+        mid = (m.group(1) if m else v).strip(" \t")
+        if mid:
+            return raw_bytes(mid)
+    h = hashlib.sha1()
+    for name in ("Date", "From", "Subject"):
+        h.update(raw_bytes(unfold(raw_header(msg, name) or "")) + b"\n")
+    h.update(hashlib.sha1(body.encode("utf-8", "replace")).hexdigest().encode())
+    return ("synthetic-%s@refclassify" % h.hexdigest()).encode()
+
+
+TRAILER = re.compile(r"^\s*(Reviewed-by|Acked-by|Tested-by):\s*(.+)")
+
+
+def reviewers(body):
+    """[(name, addr)] distinct by address, from trailers above the signature."""
+    out, seen = [], set()
+    for line in body.split("\n"):
+        if line == "-- ":
+            break
+        if line.startswith(">"):
+            continue
+        m = TRAILER.match(line)
+        if not m:
+            continue
+        val = m.group(2)
+        am = ANGLE_ADDR.search(val)
+        if am:
+            addr, before = am.group(1), val[:am.start()]
+        else:
+            am = BARE_ADDR.search(val)
+            if not am:
+                continue
+            addr, before = am.group(0), val[:am.start()].rstrip().rstrip("<")
+        addr = addr.lower()
+        name = strip_quotes(decode_2047(before))
+        if addr not in seen:
+            seen.add(addr)
+            out.append((name, addr))
+    return out
+
+
+class Mail:
+    def __init__(self, label, data):
+        self.label = label
+        try:
+            msg = BytesParser(policy=POLICY).parsebytes(data)
+        except Exception:
+            msg = BytesParser(policy=POLICY).parsebytes(b"\n" + data)
+        self.msg = msg
+        try:
+            self.body = text_body(msg)
+        except Exception:
+            self.body = ""
+        subj = raw_header(msg, "Subject")
+        self.subject = decode_2047(unfold(subj)) if subj is not None else ""
+        self.subj = parse_subject(self.subject)
+        self.cls = classify_mail(msg, self.subj, self.body)
+        self.name, self.addr = identity(msg, self.body)
+        self.mid = message_id(msg, self.body)
+
+    def domain(self):
+        return self.addr.rpartition("@")[2] if "@" in self.addr else ""
+
+
+# --------------------------------------------------------------------------
+# input
+
+
+def read_mails(path):
+    """A file starting with "From " (after blank lines) is an mbox: a message starts at each
+    "From " line at the start of the file or after an empty line (the
+    From_ line and the empty line before the next one are not part of the
+    message); ">From " lines are unescaped mboxrd-style (one ">" less)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.lstrip(b" \t\r\n").startswith(b"From "):
+        data = data.lstrip(b" \t\r\n")  # blank lines before the first From_ line
+    if not data.startswith(b"From "):
+        yield path, data
+        return
+    n, cur, prev_blank = 0, None, True
+    for line in data.splitlines(keepends=True):
+        if line.startswith(b"From ") and prev_blank:
+            if cur is not None:
+                n += 1
+                if cur and cur[-1] in (b"\n", b"\r\n"):
+                    cur.pop()
+                yield "%s#%d" % (path, n), b"".join(cur)
+            cur = []
+            prev_blank = False
+            continue
+        prev_blank = line in (b"\n", b"\r\n")
+        if MBOXRD_FROM.match(line):
+            line = line[1:]
+        cur.append(line)
+    n += 1
+    yield "%s#%d" % (path, n), b"".join(cur)
+
+
+MBOXRD_FROM = re.compile(rb">+From ")
+
+
+def mails(paths):
+    for p in paths:
+        for label, data in read_mails(p):
+            yield Mail(label, data)
+
+
+# --------------------------------------------------------------------------
+# commands
+
+
+def cmd_classify(paths, out):
+    for m in mails(paths):
+        s = m.subj
+        ver = "v%d" % s["version"] if s["version"] is not None else "-"
+        idx = "%d/%d" % (s["index"], s["total"]) if s["index"] is not None else "-"
+        out.write("\t".join(field(x) for x in (
+            m.label, m.cls, ver, idx, identity_str(m.name, m.addr),
+            s["title"])) + "\n")
+
+
+def sha1hex(b):
+    return hashlib.sha1(b).hexdigest()
+
+
+def ordered(d):
+    return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0].encode())))
+
+
+def cmd_stats(listid, paths, out):
+    head = sha1hex(listid.encode("utf-8"))
+    start = head
+    seen = set()
+    ndup = 0
+    classes = {c: 0 for c in CLASSES}
+    domains, contrib, contrib_name = {}, {}, {}
+    revs, rev_name = {}, {}
+    for m in mails(paths):
+        if m.mid in seen:
+            ndup += 1
+            continue
+        seen.add(m.mid)
+        head = sha1hex(head.encode() + b"\n" + m.mid)
+        classes[m.cls] += 1
+        if m.addr:  # a mail with no sender address counts in neither table
+            d = m.domain()
+            if d:
+                domains[d] = domains.get(d, 0) + 1
+            contrib[m.addr] = contrib.get(m.addr, 0) + 1
+            if not contrib_name.get(m.addr):
+                contrib_name[m.addr] = m.name
+        if m.cls == "reply":
+            for name, addr in reviewers(m.body):
+                revs[addr] = revs.get(addr, 0) + 1
+                if not rev_name.get(addr):
+                    rev_name[addr] = name
+    res = {
+        "list": listid,
+        "from": start[:9],
+        "to": head[:9],
+        "mails": len(seen),
+        "duplicates": ndup,
+        "classes": classes,
+        "domains": ordered(domains),
+        "contributors": ordered({identity_str(contrib_name[a], a): n
+                                 for a, n in contrib.items()}),
+        "reviewers": ordered({identity_str(rev_name[a], a): n
+                              for a, n in revs.items()}),
+    }
+    out.write(json.dumps(res, ensure_ascii=False, indent=1) + "\n")
+
+
+def usage():
+    sys.stderr.write("usage: refclassify.py classify FILE...\n"
+                     "       refclassify.py stats --list LISTID FILE...\n")
+    return 2
+
+
+def main(argv):
+    out = open(sys.stdout.fileno(), "w", encoding="utf-8", errors="replace",
+               closefd=False)
+    try:
+        if len(argv) >= 2 and argv[0] == "classify":
+            cmd_classify(argv[1:], out)
+        elif len(argv) >= 3 and argv[0] == "stats" and argv[1] == "--list":
+            cmd_stats(argv[2], argv[3:], out)
+        elif len(argv) >= 2 and argv[0] == "stats" and argv[1].startswith("--list="):
+            cmd_stats(argv[1][len("--list="):], argv[2:], out)
+        else:
+            return usage()
+    finally:
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
