@@ -22,7 +22,7 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
             redis-server libcmocka-dev python3
 
-LIB_SRCS := util log config mail classify record journal store writer ingest mailbox stats
+LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
@@ -45,9 +45,8 @@ $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
 $(BUILD)/record_lua.h: milter/record.lua | $(BUILD)/obj
-	awk 'BEGIN { print "/* generated from milter/record.lua */"; print "static const char pd_record_lua[] =" } \
-	     { gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); print "    \"" $$0 "\\n\"" } \
-	     END { print "    ;" }' $< > $@.tmp && mv $@.tmp $@
+	{ echo '/* generated from milter/record.lua */'; echo 'static const char pd_record_lua[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/store.o: $(BUILD)/record_lua.h
 

@@ -136,7 +136,7 @@ static int classify_one(void *arg, const char *label, const char *data, size_t l
         printf("%d/%d\t", c.subj.index, c.subj.total);
     else
         printf("-\t");
-    print_field(ident);
+    print_field(*ident ? ident : "<>");   /* no sender address at all */
     putchar('\t');
     print_field(c.subj.title);
     putchar('\n');

@@ -7,6 +7,7 @@
  * dropped, then invalid UTF-8 repaired), and how Message-IDs are normalised.
  */
 #include "pd_mail.h"
+#include "pd_rfc2047.h"
 #include "pd_util.h"
 
 #include <gmime/gmime.h>
@@ -72,12 +73,12 @@ char *pd_decode_header_text(const char *raw)
     char *u = unfold(raw);
     if (!u)
         return NULL;
-    char *dec = g_mime_utils_header_decode_text(NULL, u);
+    char *dec = pd_rfc2047_decode(u);
     free(u);
     if (!dec)
-        return strdup("");
+        return NULL;
     char *out = utf8_clean(dec, strlen(dec), false);
-    g_free(dec);
+    free(dec);
     if (out)
         pd_trim(out);
     return out;
@@ -174,6 +175,53 @@ static InternetAddressMailbox *first_mailbox(InternetAddressList *list)
     return NULL;
 }
 
+/* The display name as written before "<addr>": quotes and backslash escapes
+ * removed, encoded words decoded, parenthesised text kept ("Name (Company)"
+ * is how people sign).  NULL when the value has no "phrase <addr>" form. */
+static char *phrase_before_angle(const char *v)
+{
+    const char *start = v, *lt = NULL;
+    bool q = false;
+    for (const char *p = v; *p; p++) {
+        if (q) {
+            if (*p == '\\' && p[1])
+                p++;
+            else if (*p == '"')
+                q = false;
+            continue;
+        }
+        if (*p == '"')
+            q = true;
+        else if (*p == ',')
+            start = p + 1;   /* a list: the name of the mailbox holding the '<' */
+        else if (*p == '<') {
+            lt = p;
+            break;
+        }
+    }
+    if (!lt)
+        return NULL;
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_puts(&b, "") < 0)
+        return NULL;
+    q = false;
+    for (const char *p = start; p < lt; p++) {
+        if (*p == '"') {
+            q = !q;
+            continue;
+        }
+        if (q && *p == '\\' && p + 1 < lt)
+            p++;
+        if (pd_buf_putc(&b, *p) < 0) {
+            pd_buf_free(&b);
+            return NULL;
+        }
+    }
+    char *dec = pd_rfc2047_decode(b.data);
+    pd_buf_free(&b);
+    return dec;
+}
+
 int pd_addr_parse(const char *value, struct pd_addr *out)
 {
     out->name = strdup("");
@@ -181,19 +229,26 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
     if (!out->name || !out->addr)
         return -1;
     char *u = unfold(value);
-    if (!u)
+    char *norm = u ? pd_rfc2047_normalize(u) : NULL;
+    if (!norm) {
+        free(u);
         return -1;
-    InternetAddressList *list = internet_address_list_parse(NULL, u);
-    free(u);
-    if (!list)
+    }
+    InternetAddressList *list = internet_address_list_parse(NULL, norm);
+    free(norm);
+    if (!list) {
+        free(u);
         return -1;
+    }
     int rc = -1;
     InternetAddressMailbox *mb = first_mailbox(list);
     const char *addr = mb ? internet_address_mailbox_get_addr(mb) : NULL;
     if (mb && addr && *addr && strchr(addr, '@')) {
-        const char *name = internet_address_get_name(INTERNET_ADDRESS(mb));
+        char *written = phrase_before_angle(u);
+        const char *name = written ? written : internet_address_get_name(INTERNET_ADDRESS(mb));
         char *n = utf8_clean(name ? name : "", name ? strlen(name) : 0, false);
         char *a = utf8_clean(addr, strlen(addr), false);
+        free(written);
         if (n && a) {
             collapse_spaces(n);
             pd_trim(n);
@@ -215,6 +270,7 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
             free(a);
         }
     }
+    free(u);
     g_object_unref(list);
     return rc;
 }

@@ -22,6 +22,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libmilter/mfapi.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -353,6 +354,14 @@ int main(int argc, char **argv)
         pd_log(PD_LOG_ERR, "%s", err);
         return 1;
     }
+    /* libmilter takes SIGTERM, SIGINT and SIGHUP in a thread of its own (sigwait);
+     * our threads must not catch them first. */
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &block, NULL);
     if (pd_writer_start(&writer, &cfg, journal) < 0) {
         pd_log(PD_LOG_ERR, "cannot start the writer thread: %s", strerror(errno));
         return 1;

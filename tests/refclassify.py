@@ -128,6 +128,38 @@ BARE_ADDR = re.compile(ADDR_CHARS + "@" + ADDR_CHARS)
 ANGLE_ADDR = re.compile("<\\s*(" + ADDR_CHARS + "@" + ADDR_CHARS + ")\\s*>")
 
 
+def written_phrase(value):
+    """The display name as written before '<': quotes removed, encoded words
+    decoded, parenthesised text kept ("Name (Company)"); None without '<'."""
+    quoted, start, i = False, 0, 0
+    while i < len(value):
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == ",":
+            start = i + 1
+        elif ch == "<":
+            out, q, j = [], False, start
+            while j < i:
+                c = value[j]
+                if c == '"':
+                    q = not q
+                elif q and c == "\\" and j + 1 < i:
+                    j += 1
+                    out.append(value[j])
+                else:
+                    out.append(c)
+                j += 1
+            return decode_2047("".join(out))
+        i += 1
+    return None
+
+
 def parse_address(value):
     """(name, addr) of the first mailbox with an address in `value`, or
     None.  Name decoded, unquoted, whitespace collapsed; addr lower-cased."""
@@ -137,7 +169,13 @@ def parse_address(value):
         for a in h.addresses:
             spec = clean(a.addr_spec)
             if "@" in spec and a.domain:
-                return strip_quotes(clean(a.display_name)), spec.strip().lower()
+                name = written_phrase(value)
+                if name is None:
+                    name = clean(a.display_name)
+                name = re.sub(r"\s+", " ", name).strip()
+                if name.lower() == spec.strip().lower():
+                    name = ""
+                return name, spec.strip().lower()
     except Exception:
         pass
     # fallback for what the parser could not make sense of

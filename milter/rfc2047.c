@@ -1,0 +1,239 @@
+/*
+ * rfc2047.c - decode RFC 2047 encoded words.  See pd_rfc2047.h.
+ */
+#include "pd_rfc2047.h"
+#include "pd_util.h"
+
+#include <ctype.h>
+#include <glib.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct word {
+    const char *start, *end;      /* the whole =?...?= */
+    char charset[64];
+    pd_buf bytes;                 /* decoded payload */
+};
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+static int decode_q(const char *p, size_t n, pd_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (c == '_')
+            c = ' ';
+        else if (c == '=' && i + 2 < n) {
+            int h = hexval((unsigned char)p[i + 1]);
+            int l = hexval((unsigned char)p[i + 2]);
+            if (h >= 0 && l >= 0) {
+                c = (char)(h * 16 + l);
+                i += 2;
+            }
+        }
+        if (pd_buf_putc(out, c) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int decode_b(const char *p, size_t n, pd_buf *out)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    unsigned acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '=')
+            break;
+        const char *q = memchr(tbl, p[i], 64);
+        if (!q)
+            continue;   /* tolerate junk */
+        acc = (acc << 6) | (unsigned)(q - tbl);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (pd_buf_putc(out, (char)((acc >> bits) & 0xff)) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Parse an encoded word at p; true and w filled when there is one. */
+static bool parse_word(const char *p, struct word *w)
+{
+    if (p[0] != '=' || p[1] != '?')
+        return false;
+    const char *cs = p + 2;
+    const char *q1 = strchr(cs, '?');
+    if (!q1 || q1 == cs || (size_t)(q1 - cs) >= sizeof w->charset)
+        return false;
+    for (const char *x = cs; x < q1; x++)
+        if (isspace((unsigned char)*x))
+            return false;
+    char enc = q1[1];
+    if (!enc || q1[2] != '?' || !strchr("bBqQ", enc))
+        return false;
+    const char *text = q1 + 3;
+    const char *q2 = text;
+    while (*q2 && !(q2[0] == '?' && q2[1] == '=')) {
+        if (*q2 == ' ' || *q2 == '\t' || *q2 == '\r' || *q2 == '\n')
+            return false;
+        q2++;
+    }
+    if (!*q2)
+        return false;
+    memcpy(w->charset, cs, (size_t)(q1 - cs));
+    w->charset[q1 - cs] = '\0';
+    char *star = strchr(w->charset, '*');   /* RFC 2231 language */
+    if (star)
+        *star = '\0';
+    w->start = p;
+    w->end = q2 + 2;
+    pd_buf_reset(&w->bytes);
+    if (pd_buf_puts(&w->bytes, "") < 0)
+        return false;
+    int rc = (enc == 'b' || enc == 'B') ? decode_b(text, (size_t)(q2 - text), &w->bytes)
+                                        : decode_q(text, (size_t)(q2 - text), &w->bytes);
+    return rc == 0;
+}
+
+/* Convert bytes in charset to valid UTF-8 and append. */
+static int append_converted(pd_buf *out, const char *bytes, size_t n, const char *charset)
+{
+    if (!n)
+        return 0;
+    gchar *conv = NULL;
+    gsize written = 0;
+    if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
+        g_ascii_strcasecmp(charset, "utf8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
+        conv = g_convert_with_fallback(bytes, (gssize)n, "UTF-8", charset, "\xEF\xBF\xBD", NULL,
+                                       &written, NULL);
+        if (!conv && (g_ascii_strcasecmp(charset, "iso-8859-1") == 0 ||
+                      g_ascii_strcasecmp(charset, "latin1") == 0))
+            conv = g_convert_with_fallback(bytes, (gssize)n, "UTF-8", "WINDOWS-1252", "?", NULL,
+                                           &written, NULL);
+    }
+    const char *src = conv ? conv : bytes;
+    size_t len = conv ? written : n;
+    int rc;
+    if (g_utf8_validate(src, (gssize)len, NULL) && !memchr(src, '\0', len)) {
+        rc = pd_buf_append(out, src, len);
+    } else if (!conv && !charset) {
+        /* raw 8-bit header text: Windows-1252 is what it usually is */
+        gchar *w = g_convert_with_fallback(src, (gssize)len, "UTF-8", "WINDOWS-1252", "?", NULL,
+                                           &written, NULL);
+        gchar *v = w ? NULL : g_utf8_make_valid(src, (gssize)len);
+        rc = pd_buf_puts(out, w ? w : v ? v : "");
+        g_free(w);
+        g_free(v);
+    } else {
+        gchar *v = g_utf8_make_valid(src, (gssize)len);
+        rc = v ? pd_buf_puts(out, v) : -1;
+        g_free(v);
+    }
+    g_free(conv);
+    return rc;
+}
+
+static bool only_blanks(const char *a, const char *b)
+{
+    for (; a < b; a++)
+        if (*a != ' ' && *a != '\t' && *a != '\r' && *a != '\n')
+            return false;
+    return true;
+}
+
+/* Walk the input: plain text and runs of encoded words.  In "normalize" mode
+ * runs are re-encoded as one UTF-8 base64 word; otherwise decoded. */
+static char *walk(const char *in, bool normalize)
+{
+    pd_buf out = PD_BUF_INIT, run = PD_BUF_INIT, plain = PD_BUF_INIT;
+    struct word w = { 0 };
+    char run_charset[64] = "";
+    bool in_run = false, ok = true;
+    const char *p = in, *plain_start = in;
+    if (pd_buf_puts(&out, "") < 0)
+        return NULL;
+
+#define FLUSH_BYTES()                                                                      \
+    do {                                                                                   \
+        if (run.len && append_converted(&plain, run.data, run.len, run_charset) < 0)      \
+            ok = false;                                                                    \
+        pd_buf_reset(&run);                                                                \
+    } while (0)
+
+    while (ok && *p) {
+        const char *eq = strstr(p, "=?");
+        if (!eq)
+            break;
+        if (!parse_word(eq, &w)) {
+            p = eq + 2;
+            continue;
+        }
+        /* text before the word: dropped when it is blank between two words */
+        if (!(in_run && only_blanks(plain_start, eq))) {
+            if (in_run) {
+                FLUSH_BYTES();
+                if (normalize) {
+                    gchar *b64 = g_base64_encode((const guchar *)plain.data, plain.len);
+                    ok = b64 && pd_buf_printf(&out, "=?UTF-8?B?%s?=", b64) == 0;
+                    g_free(b64);
+                } else {
+                    ok = pd_buf_append(&out, plain.data ? plain.data : "", plain.len) == 0;
+                }
+                pd_buf_reset(&plain);
+            }
+            if (ok && eq > plain_start)
+                ok = append_converted(&out, plain_start, (size_t)(eq - plain_start), NULL) == 0;
+            in_run = true;
+        }
+        if (run.len && g_ascii_strcasecmp(run_charset, w.charset) != 0)
+            FLUSH_BYTES();
+        memcpy(run_charset, w.charset, sizeof run_charset);
+        if (ok && pd_buf_append(&run, w.bytes.data, w.bytes.len) < 0)
+            ok = false;
+        p = plain_start = w.end;
+    }
+    if (ok && in_run) {
+        FLUSH_BYTES();
+        if (normalize) {
+            gchar *b64 = g_base64_encode((const guchar *)(plain.data ? plain.data : ""), plain.len);
+            ok = b64 && pd_buf_printf(&out, "=?UTF-8?B?%s?=", b64) == 0;
+            g_free(b64);
+        } else {
+            ok = pd_buf_append(&out, plain.data ? plain.data : "", plain.len) == 0;
+        }
+    }
+    if (ok)
+        ok = append_converted(&out, plain_start, strlen(plain_start), NULL) == 0;
+#undef FLUSH_BYTES
+    pd_buf_free(&run);
+    pd_buf_free(&plain);
+    pd_buf_free(&w.bytes);
+    if (!ok) {
+        pd_buf_free(&out);
+        return NULL;
+    }
+    return pd_buf_steal(&out);
+}
+
+char *pd_rfc2047_decode(const char *in)
+{
+    return walk(in, false);
+}
+
+char *pd_rfc2047_normalize(const char *in)
+{
+    return walk(in, true);
+}

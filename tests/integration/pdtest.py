@@ -1,0 +1,228 @@
+"""Helpers for patchdigest's integration tests: a private redis-server on a
+unix socket, a real patchdigest-milter, the C feeder, TAP-style results.
+
+Every test script prints "ok - name" or "not ok - name" lines; the runner
+(tests/run-tests.sh) counts them."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, os.environ.get("BUILD", "build"))
+CORPUS = os.environ.get("PD_CORPUS", os.path.join(os.path.dirname(ROOT), "shared", "corpus"))
+KVMPPC = os.path.join(CORPUS, "kvm-ppc.vger.kernel.org.0", "eml")
+LIST_ID = "kvm-ppc.vger.kernel.org"
+
+failures = 0
+
+
+def result(ok, name, detail=""):
+    global failures
+    if ok:
+        print("ok - %s" % name, flush=True)
+    else:
+        failures += 1
+        print("not ok - %s" % name, flush=True)
+        if detail:
+            for line in str(detail).splitlines()[:40]:
+                print("#   " + line, flush=True)
+    return ok
+
+
+def corpus_files(n=None):
+    files = sorted(os.path.join(KVMPPC, f) for f in os.listdir(KVMPPC) if f.endswith(".eml"))
+    return files[:n] if n else files
+
+
+def wait_for(pred, timeout, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+class Env:
+    """A temp dir with a redis-server and a config; milters on demand."""
+
+    def __init__(self, lists=((LIST_ID, "KVM-PPC"),), extra=""):
+        self.dir = tempfile.mkdtemp(prefix="pdtest.")
+        self.redis_sock = os.path.join(self.dir, "redis.sock")
+        self.redis = None
+        self.milters = []
+        self.start_redis()
+        self.conf = self.write_conf("patchdigest.conf", "milter.sock", "journal", lists, extra)
+
+    def write_conf(self, name, sock, journal, lists, extra=""):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write("Socket unix:%s\n" % os.path.join(self.dir, sock))
+            f.write("Redis unix:%s\n" % self.redis_sock)
+            for lid, lname in lists:
+                f.write("List %s %s\n" % (lid, lname))
+            f.write("JournalDir %s\n" % os.path.join(self.dir, journal))
+            f.write("PidFile %s\n" % os.path.join(self.dir, sock + ".pid"))
+            f.write("LogLevel info\n")
+            f.write(extra)
+        os.chmod(path, 0o640)
+        return path
+
+    def start_redis(self):
+        self.redis = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.redis_sock,
+             "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+             "--dir", self.dir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(lambda: os.path.exists(self.redis_sock), 10):
+            raise RuntimeError("redis-server did not start")
+        wait_for(lambda: self.redis_cli("PING").strip() == "PONG", 10)
+
+    def stop_redis(self):
+        if self.redis:
+            self.redis.terminate()
+            self.redis.wait(10)
+            self.redis = None
+            try:
+                os.unlink(self.redis_sock)
+            except FileNotFoundError:
+                pass
+
+    def redis_cli(self, *args):
+        r = subprocess.run(["redis-cli", "-s", self.redis_sock] + list(args),
+                           capture_output=True, text=True)
+        return r.stdout
+
+    def start_milter(self, conf=None, sock="milter.sock"):
+        conf = conf or self.conf
+        log = open(os.path.join(self.dir, sock + ".log"), "a")
+        p = subprocess.Popen([os.path.join(BUILD, "patchdigest-milter"), "-f", "-c", conf],
+                             stdout=log, stderr=log)
+        path = os.path.join(self.dir, sock)
+
+        def listening():
+            # libmilter creates the socket file before it listens: connect
+            if p.poll() is not None:
+                return True
+            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                c.connect(path)
+                return True
+            except OSError:
+                return False
+            finally:
+                c.close()
+        if not wait_for(listening, 10):
+            raise RuntimeError("milter did not start")
+        if p.poll() is not None:
+            raise RuntimeError("milter exited: " + self.log(sock))
+        self.milters.append(p)
+        return p
+
+    def log(self, sock="milter.sock"):
+        try:
+            with open(os.path.join(self.dir, sock + ".log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop_milter(self, p, sig=signal.SIGTERM):
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if p in self.milters:
+            self.milters.remove(p)
+        return p.returncode
+
+    def feed(self, files, conns=1, per_conn=10, sock="milter.sock", retries=0, timeout=10):
+        listfile = os.path.join(self.dir, "feed.list")
+        with open(listfile, "w") as f:
+            f.write("".join(x + "\n" for x in files))
+        r = subprocess.run([os.path.join(BUILD, "tests", "feeder"),
+                            "-s", "unix:" + os.path.join(self.dir, sock),
+                            "-j", str(conns), "-m", str(per_conn), "-R", str(retries),
+                            "-t", str(timeout), "-l", listfile],
+                           capture_output=True, text=True)
+        summary = {}
+        toks = r.stdout.split()
+        for i in range(0, len(toks) - 1, 2):
+            summary[toks[i]] = toks[i + 1]
+        summary["rc"] = r.returncode
+        summary["stderr"] = r.stderr
+        return summary
+
+    def cli(self, *args, conf=None, check=False):
+        r = subprocess.run([os.path.join(BUILD, "patchdigest")] + list(args) +
+                           ["-c", conf or self.conf], capture_output=True, text=True)
+        if check and r.returncode != 0:
+            raise RuntimeError("patchdigest %s: %s" % (" ".join(args), r.stderr))
+        return r
+
+    def stats(self, conf=None):
+        r = self.cli("stats", "--json", conf=conf)
+        if r.returncode != 0:
+            return None
+        return json.loads(r.stdout)
+
+    def wait_recorded(self, total, conf=None, timeout=60, list_index=0):
+        """Wait until mails + duplicates of the list reach total."""
+        last = [None]
+
+        def done():
+            s = self.stats(conf)
+            if not s:
+                return False
+            last[0] = s["lists"][list_index]
+            return last[0]["mails"] + last[0]["duplicates"] >= total
+        wait_for(done, timeout, 0.2)
+        return last[0]
+
+    def close(self):
+        for p in list(self.milters):
+            self.stop_milter(p)
+        self.stop_redis()
+        if os.environ.get("PD_KEEP_TMP"):
+            print("# kept " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def reference_stats(files, list_id=LIST_ID):
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "refclassify.py"),
+                        "stats", "--list", list_id] + files, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError("refclassify.py: " + r.stderr)
+    return json.loads(r.stdout)
+
+
+COUNTERS = ("from", "to", "mails", "duplicates", "classes", "domains", "contributors",
+            "reviewers")
+
+
+def compare(got, want, keys=COUNTERS):
+    """Differences between a stats --json list entry and the reference."""
+    diffs = []
+    for k in keys:
+        g, w = got.get(k), want.get(k)
+        if isinstance(w, dict):
+            for name in sorted(set(g or {}) | set(w)):
+                if (g or {}).get(name) != w.get(name):
+                    diffs.append("%s[%s]: got %s, want %s" % (k, name, (g or {}).get(name),
+                                                             w.get(name)))
+        elif g != w:
+            diffs.append("%s: got %s, want %s" % (k, g, w))
+    return diffs
+
+
+def finish():
+    sys.exit(1 if failures else 0)

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""End to end: real redis-server, real patchdigest-milter, the 1500 real
+kvm-ppc posts through the milter protocol.  The counters in stats --json must
+equal those tests/refclassify.py derives independently from the same files;
+feeding them again may change nothing but duplicates; import records exactly
+what the milter records; Redis down delays no mail and loses nothing."""
+import os
+import signal
+import subprocess
+import time
+
+import pdtest
+from pdtest import result
+
+files = pdtest.corpus_files()
+want = pdtest.reference_stats(files)
+env = pdtest.Env()
+try:
+    m = env.start_milter()
+
+    # 1. every post answered ACCEPT, in order, none late
+    t0 = time.monotonic()
+    s = env.feed(files, conns=1, per_conn=25)
+    result(s["rc"] == 0 and s.get("accepted") == str(len(files)) and s.get("late") == "0",
+           "1500 posts fed over one connection, all accepted, none late", s)
+    got = env.wait_recorded(len(files))
+    diffs = pdtest.compare(got or {}, want)
+    result(got is not None and not diffs, "stats --json equals the independent reference "
+           "(chain head, mails, duplicates, classes, domains, contributors, reviewers)",
+           "\n".join(diffs))
+
+    # 2. the same posts again: only duplicates moves
+    s = env.feed(files, conns=8, per_conn=10)
+    result(s["rc"] == 0 and s.get("accepted") == str(len(files)), "fed again over 8 connections", s)
+    again = env.wait_recorded(2 * len(files))
+    want2 = dict(want, duplicates=want["duplicates"] + len(files))
+    diffs = pdtest.compare(again or {}, want2)
+    result(again is not None and not diffs, "feeding again changes nothing but duplicates",
+           "\n".join(diffs))
+
+    # 3. a restart replays the unshipped journal; replays change nothing
+    env.stop_milter(m)
+    os.unlink(os.path.join(env.dir, "journal", "shipped"))
+    m = env.start_milter()
+    time.sleep(2)
+    replayed = env.wait_recorded(2 * len(files))
+    diffs = pdtest.compare(replayed or {}, want2)
+    result(not diffs, "replaying the whole journal after a restart changes nothing",
+           "\n".join(diffs))
+
+    # 4. import records exactly what the milter recorded (own key prefix)
+    conf2 = env.write_conf("import.conf", "unused.sock", "journal2",
+                           [(pdtest.LIST_ID, "KVM-PPC")], "KeyPrefix imp:\n")
+    r = env.cli("import", pdtest.KVMPPC, conf=conf2)
+    imp = env.stats(conf2)
+    diffs = pdtest.compare(imp["lists"][0] if imp else {}, want)
+    result(r.returncode == 0 and not diffs, "import of the same posts gives the same counters",
+           r.stderr + "\n".join(diffs))
+
+    # 5. Redis down: mail still flows, records wait, then converge
+    conf3 = env.write_conf("down.conf", "down.sock", "journal3",
+                           [(pdtest.LIST_ID, "KVM-PPC")], "KeyPrefix down:\n")
+    m3 = env.start_milter(conf3, sock="down.sock")
+    env.stop_redis()
+    part = files[:300]
+    t0 = time.monotonic()
+    s = env.feed(part, conns=1, sock="down.sock")
+    elapsed = time.monotonic() - t0
+    result(s["rc"] == 0 and s.get("accepted") == str(len(part)) and s.get("late") == "0",
+           "Redis down: 300 posts accepted, none waited over 1 s (%.2fs in all)" % elapsed, s)
+    env.start_redis()
+    back = env.wait_recorded(len(part), conf=conf3)
+    want3 = pdtest.reference_stats(part)
+    diffs = pdtest.compare(back or {}, want3)
+    result(back is not None and not diffs, "Redis back: the journal is shipped, counters exact",
+           "\n".join(diffs))
+    env.stop_milter(m3)
+
+    # 6. mail for no configured list is accepted and not counted
+    conf4 = env.write_conf("other.conf", "other.sock", "journal4",
+                           [("netdev.vger.kernel.org", "netdev")], "KeyPrefix other:\n")
+    m4 = env.start_milter(conf4, sock="other.sock")
+    s = env.feed(files[:50], sock="other.sock")
+    time.sleep(1)
+    st = env.stats(conf4)
+    result(s["rc"] == 0 and st and st["lists"][0]["mails"] == 0,
+           "mail of an unconfigured list is accepted and ignored", s)
+    env.stop_milter(m4)
+
+    # 7. SIGTERM ships the journal before exit
+    rc = env.stop_milter(m)
+    result(rc == 0 and "stopped:" in env.log(), "SIGTERM stops cleanly", env.log()[-2000:])
+finally:
+    env.close()
+pdtest.finish()
