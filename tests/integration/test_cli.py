@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""patchdigest classify and the configuration checks, as a user meets them."""
+import os
+import subprocess
+import sys
+import tempfile
+
+import pdtest
+from pdtest import result
+
+PD = os.path.join(pdtest.BUILD, "patchdigest")
+
+
+def run(*args):
+    return subprocess.run([PD] + list(args), capture_output=True, text=True)
+
+
+def rows(text):
+    return [l.split("\t") for l in text.splitlines()]
+
+
+# classify agrees with the independent reference, mail by mail
+fixtures = []
+for d, _, names in os.walk(os.path.join(pdtest.CORPUS, "fixtures")):
+    for n in names:
+        if not n.endswith((".txt", ".verify", ".expect")):
+            fixtures.append(os.path.join(d, n))
+fixtures.sort()
+kvm = sorted(os.path.join(pdtest.CORPUS, "kvm-2021-03", f)
+             for f in os.listdir(os.path.join(pdtest.CORPUS, "kvm-2021-03")))
+for name, files in (("kvm-ppc posts", pdtest.corpus_files()), ("parser fixtures", fixtures + kvm)):
+    got = run("classify", *files)
+    ref = subprocess.run([sys.executable, os.path.join(pdtest.ROOT, "tests", "refclassify.py"),
+                          "classify"] + files, capture_output=True, text=True)
+    g, w = rows(got.stdout), rows(ref.stdout)
+    diffs = ["%s: got %s, want %s" % (a[0], a[1:], b[1:]) for a, b in zip(g, w) if a != b]
+    result(got.returncode == 0 and len(g) == len(w) and len(g) >= len(files) and not diffs,
+           "classify agrees with the reference on %d %s (%d lines)" % (len(files), name, len(g)),
+           got.stderr + "\n".join(diffs[:20]))
+
+# output format: FILE as given, tab-separated, mbox as path#N
+f = pdtest.corpus_files(3)
+out = rows(run("classify", *f).stdout)
+result(out[0] == [f[0], "patch", "v2", "7/7", "David Matlack <dmatlack@google.com>",
+                  "KVM: selftests: Support multiple slots in dirty_log_perf_test"]
+       and out[1][1:4] == ["reply", "v1", "11/55"] and out[2][1:4] == ["cover", "v0", "0/5"],
+       "classify prints FILE CLASS VERSION INDEX/TOTAL IDENTITY TITLE", out)
+mbox = os.path.join(pdtest.CORPUS, "fixtures", "b4-samples", "shazam-git1-just-series.mbox")
+out = rows(run("classify", mbox).stdout)
+result([r[0] for r in out] == ["%s#%d" % (mbox, i) for i in range(1, len(out) + 1)] and
+       len(out) >= 2 and out[0][1] == "cover", "an mbox gives one line per message, path#N",
+       out)
+
+# an unreadable file: reported, the others still printed, exit 1
+r = run("classify", "/nonexistent/mail.eml", f[0])
+result(r.returncode == 1 and "/nonexistent/mail.eml" in r.stderr and len(rows(r.stdout)) == 1,
+       "an unreadable file is reported, the rest printed, exit status 1", r.stderr)
+
+# options in any order after the command
+d = tempfile.mkdtemp(prefix="pdcli.")
+conf = os.path.join(d, "c.conf")
+with open(conf, "w") as fh:
+    fh.write("Socket unix:/run/x.sock\nRedis 127.0.0.1:6379\nList kvm.vger.kernel.org KVM\n")
+os.chmod(conf, 0o640)
+a = run("classify", f[0], "-c", conf)
+b = run("classify", "-c", conf, f[0])
+result(a.returncode == 0 and a.stdout == b.stdout, "options stand anywhere after the command")
+
+# configuration errors name file:line
+cases = [
+    ("Socket unix:/run/x.sock\nRedis 127.0.0.1:6379\nList a.b A\nTopN many\n", ":4: TopN"),
+    ("Socket unix:/run/x.sock\nFrobnicate yes\n", ":2: unknown key 'Frobnicate'"),
+    ("# only a comment\nSocket unix:/run/x.sock\nList a.b A\n", ":3: missing required key Redis"),
+    ("Socket unix:/run/x.sock\nRedis nohost\nList a.b A\n", ":2: Redis must be"),
+    ("Socket tcp:25\nRedis h:1\nList a.b A\n", ":1: Socket must be"),
+    ("Socket unix:/a\nSocket unix:/b\n", ":2: Socket given twice (first on line 1)"),
+]
+for text, want in cases:
+    with open(conf, "w") as fh:
+        fh.write(text)
+    r = run("stats", "-c", conf)
+    result(r.returncode == 1 and (conf + want) in r.stderr,
+           "bad configuration reported as %s" % want.strip(":"), r.stderr)
+os.chmod(conf, 0o646)
+r = run("stats", "-c", conf)
+result(r.returncode == 1 and "world-writable" in r.stderr, "a world-writable config is refused",
+       r.stderr)
+r = subprocess.run([os.path.join(pdtest.BUILD, "patchdigest-milter"), "-f", "-c", conf],
+                   capture_output=True, text=True)
+result(r.returncode == 1 and "world-writable" in r.stderr, "the milter refuses it too", r.stderr)
+os.unlink(conf)
+os.rmdir(d)
+pdtest.finish()
