@@ -174,8 +174,9 @@ class Env:
             return None
         return json.loads(r.stdout)
 
-    def wait_recorded(self, total, conf=None, timeout=60, list_index=0):
-        """Wait until mails + duplicates of the list reach total."""
+    def wait_recorded(self, total, conf=None, timeout=60, list_index=0, mails=None):
+        """Wait until mails + duplicates of the list reach total (and, when
+        given, mails reaches mails)."""
         last = [None]
 
         def done():
@@ -183,7 +184,8 @@ class Env:
             if not s:
                 return False
             last[0] = s["lists"][list_index]
-            return last[0]["mails"] + last[0]["duplicates"] >= total
+            return (last[0]["mails"] + last[0]["duplicates"] >= total and
+                    (mails is None or last[0]["mails"] >= mails))
         wait_for(done, timeout, 0.2)
         return last[0]
 
