@@ -12,7 +12,8 @@ CC      ?= cc
 PKGS    := gmime-3.0 hiredis
 BUILD   ?= build
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+# always on, whatever CFLAGS the caller gives
+PD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -51,24 +52,24 @@ $(BUILD)/record_lua.h: milter/record.lua | $(BUILD)/obj
 $(BUILD)/obj/store.o: $(BUILD)/record_lua.h
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
 
 $(BUILD)/libpatchdigest.a: $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/patchdigest-milter: $(BUILD)/obj/milter.o $(BUILD)/libpatchdigest.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/patchdigest: $(BUILD)/obj/cli.o $(BUILD)/libpatchdigest.a
-	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
+	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 # ---- tests ----
 
 $(BUILD)/tests/feeder: tests/feeder.c | $(BUILD)/tests
-	$(CC) $(CFLAGS) -o $@ $< -pthread
+	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $< -pthread
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpatchdigest.a | $(BUILD)/tests
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
 TEST_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/feeder
 
