@@ -64,4 +64,8 @@ int pd_read_file(const char *path, pd_buf *out);
 /* Monotonic time in microseconds. */
 uint64_t pd_now_us(void);
 
+struct timespec;
+/* The CLOCK_REALTIME instant ms milliseconds from now, for pthread_cond_timedwait. */
+void pd_deadline_ms(struct timespec *ts, int ms);
+
 #endif

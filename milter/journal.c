@@ -513,13 +513,7 @@ int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
 void pd_journal_wait(struct pd_journal *j, struct pd_journal_pos pos, int timeout_ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    pd_deadline_ms(&ts, timeout_ms);
     pthread_mutex_lock(&j->mu);
     while (pos.seq == j->append_seq && pos.off >= j->append_size) {
         if (pthread_cond_timedwait(&j->cond, &j->mu, &ts) != 0)

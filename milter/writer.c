@@ -31,13 +31,7 @@ struct pd_writer {
 static void sleep_interruptible(struct pd_writer *w, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    pd_deadline_ms(&ts, ms);
     pthread_mutex_lock(&w->mu);
     if (!w->stopping)
         pthread_cond_timedwait(&w->cond, &w->mu, &ts);
@@ -53,6 +47,20 @@ static bool should_quit(struct pd_writer *w, bool idle)
     if (!stop)
         return false;
     return idle || (int64_t)pd_now_us() >= deadline;
+}
+
+/* Redis is unreachable or failed: mark it down and wait before the next try.
+ * Returns true when the writer should stop instead. */
+static bool back_off(struct pd_writer *w, int *backoff)
+{
+    pthread_mutex_lock(&w->mu);
+    w->st.redis_up = false;
+    pthread_mutex_unlock(&w->mu);
+    if (should_quit(w, false))
+        return true;
+    sleep_interruptible(w, *backoff);
+    *backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
+    return false;
 }
 
 struct batch {
@@ -85,13 +93,8 @@ static void *writer_main(void *arg)
                 if (!down_logged)
                     pd_log(PD_LOG_WARNING, "%s; records wait in the journal, retrying", err);
                 down_logged = true;
-                pthread_mutex_lock(&w->mu);
-                w->st.redis_up = false;
-                pthread_mutex_unlock(&w->mu);
-                if (should_quit(w, false))
+                if (back_off(w, &backoff))
                     break;
-                sleep_interruptible(w, backoff);
-                backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
                 continue;
             }
             if (down_logged)
@@ -140,14 +143,8 @@ static void *writer_main(void *arg)
             store = NULL;
             pos = start;
             down_logged = true;
-            pthread_mutex_lock(&w->mu);
-            w->st.redis_up = false;
-            w->st.round_trips++;
-            pthread_mutex_unlock(&w->mu);
-            if (should_quit(w, false))
+            if (back_off(w, &backoff))
                 break;
-            sleep_interruptible(w, backoff);
-            backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
             continue;
         }
         if (pd_journal_commit(w->j, pos) < 0)
