@@ -85,6 +85,12 @@ static bool version_at(const char *g, size_t n, size_t i, int *v, size_t *end)
     if (j == i + 1 || (j < n && is_alnum(g[j])))
         return false;
     *v = small_int(g + i + 1, j - i - 1);
+    /* "v5.5" is version 5; the ".5" belongs to the word, not to the prefixes */
+    while (j + 1 < n && g[j] == '.' && isdigit((unsigned char)g[j + 1])) {
+        j++;
+        while (j < n && isdigit((unsigned char)g[j]))
+            j++;
+    }
     *end = j;
     return true;
 }

@@ -228,9 +228,28 @@ static int repair_tail(struct pd_journal *j, int fd, uint64_t seq)
         int ok = check_frame(fd, off, size, &len, NULL);
         if (ok < 0)
             return -1;
-        if (!ok)
+        if (ok) {
+            off += FRAME_HDR + len;
+            continue;
+        }
+        if (off >= size)
             break;
-        off += FRAME_HDR + len;
+        /* A bad frame followed by good ones is damage inside the file, not a
+         * torn tail: keep it all, the reader skips the bad bytes. */
+        uint64_t next = off + 1;
+        for (; next < size; next++) {
+            int v = check_frame(fd, next, size, &len, NULL);
+            if (v < 0)
+                return -1;
+            if (v)
+                break;
+        }
+        if (next >= size)
+            break;   /* nothing valid after it: the tail is torn */
+        pd_log(PD_LOG_ERR, "journal %s: %" PRIu64 " corrupt bytes at segment %" PRIu64
+               " offset %" PRIu64 "; the records after them are kept", j->dir, next - off,
+               seq, off);
+        off = next;
     }
     if (off < size) {
         char name[64];

@@ -398,12 +398,27 @@ static const char *body_start(const char *data, size_t len)
 static char *synthetic_mid(const struct pd_mail *m, const char *from_raw,
                            const char *data, size_t len)
 {
+    /* Line endings differ between paths (the MTA sends CRLF, an mbox has LF):
+     * hash the body without CRs and the From unfolded, so every path that
+     * delivers the mail derives the same id. */
     const char *body = body_start(data, len);
+    size_t blen = len - (size_t)(body - data);
+    pd_buf nocr = PD_BUF_INIT;
+    if (pd_buf_reserve(&nocr, blen) < 0)
+        return NULL;
+    for (size_t i = 0; i < blen; i++)
+        if (body[i] != '\r')
+            nocr.data[nocr.len++] = body[i];
     char bodyhash[41], idhash[41];
-    pd_sha1_hex(body, len - (size_t)(body - data), bodyhash);
+    pd_sha1_hex(nocr.data, nocr.len, bodyhash);
+    pd_buf_free(&nocr);
+    char *from = unfold(from_raw ? from_raw : "");
+    if (!from)
+        return NULL;
     pd_buf b = PD_BUF_INIT;
-    if (pd_buf_printf(&b, "%s\n%s\n%s\n%s", m->date, from_raw ? from_raw : "",
-                      m->subject, bodyhash) < 0)
+    int rc = pd_buf_printf(&b, "%s\n%s\n%s\n%s", m->date, from, m->subject, bodyhash);
+    free(from);
+    if (rc < 0)
         return NULL;
     pd_sha1_hex(b.data, b.len, idhash);
     pd_buf_free(&b);

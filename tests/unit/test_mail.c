@@ -1,0 +1,699 @@
+/*
+ * test_mail.c - pd_mail_parse() on fixture files and built mails: the text
+ * body of multipart mail, transfer encodings, charsets, CRs and NULs,
+ * patch attachments, Message-ID / References / In-Reply-To normalisation,
+ * synthetic ids, and garbage input.
+ */
+#include "unit_util.h"
+
+#include "pd_mailbox.h"
+
+/* ---- fixture files ---- */
+
+static void test_multipart_first_text_part(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/msg_iter-order.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_false(m.parse_failed);
+    assert_true(m.has_text_body);
+    assert_string_equal(m.text_body, "a\n");
+    assert_string_equal(m.from.addr, "root@localhost");
+    assert_string_equal(m.from.name, "");
+    assert_string_equal(m.subject, "");
+    pd_mail_clear(&m);
+}
+
+static void test_multipart_nested(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/msg_iter-nested.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_true(m.has_text_body);
+    assert_string_equal(m.text_body, "a");
+    pd_mail_clear(&m);
+}
+
+static void test_multipart_alternative_html_first(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/mda-mime.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_true(m.has_text_body);
+    /* the text/plain part, quoted-printable with a soft break at its end */
+    assert_string_equal(m.text_body, "hi = \"bye\"");
+    assert_string_equal(m.message_id, "multipart-html-sucks@11");
+    pd_mail_clear(&m);
+}
+
+static void test_multipart_skips_non_text(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/filter_base-junk.eml", &m);
+    assert_true(m.has_text_body);
+    assert_string_equal(m.text_body, "junk");
+    pd_mail_clear(&m);
+}
+
+static void test_text_parts_with_filename_are_attachments(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/psgi_attach.eml", &m);
+    assert_mail_strings_valid(&m);
+    /* every text/plain part carries a filename: none is the text body */
+    assert_false(m.has_text_body);
+    assert_string_equal(m.text_body, "");
+    assert_false(m.has_patch_part);
+    assert_string_equal(m.message_id, "Z@B");
+    pd_mail_clear(&m);
+}
+
+static void test_two_text_bodies_first_wins(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/plack-2-txt-bodies.eml", &m);
+    assert_string_equal(m.text_body, "hi");
+    assert_string_equal(m.in_reply_to, "irp@example.com");
+    assert_int_equal(m.nrefs, 0);
+    pd_mail_clear(&m);
+}
+
+static void test_embedded_message_not_entered(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/data_message_embed.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_string_equal(m.text_body, "testing embedded message harder\n");
+    assert_false(m.has_patch_part);
+    assert_string_equal(m.subject, "Re: embedded message test");
+    assert_string_equal(m.message_id, "20200418222508.GA13918@dcvr");
+    assert_string_equal(m.in_reply_to, "20200418222020.GA2745@dcvr");
+    assert_int_equal(m.nrefs, 1);
+    assert_string_equal(m.references[0], "20200418222020.GA2745@dcvr");
+    assert_string_equal(m.from.name, "Eric Wong");
+    assert_string_equal(m.from.addr, "e@yhbt.net");
+    assert_string_equal(m.date, "Sat, 18 Apr 2020 22:25:08 +0000");
+    pd_mail_clear(&m);
+}
+
+static void test_quoted_printable_body(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/plack-qp.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_string_equal(m.text_body, "hi = bye");
+    assert_string_equal(m.subject, "QP");
+    assert_string_equal(m.message_id, "qp@example.com");
+    assert_false(m.synthetic_mid);
+    pd_mail_clear(&m);
+}
+
+static void test_quoted_printable_unknown_charset(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/x-unknown-alpine.eml", &m);
+    assert_mail_strings_valid(&m);
+    /* X-UNKNOWN cannot be converted; the bytes are UTF-8 and kept */
+    assert_string_equal(m.text_body, "\thttps://example.com/\n\n  \xe2\x80\xa2 bullet point\n");
+    assert_string_equal(m.from.name, "Alpine User");
+    assert_string_equal(m.date, "Sat, 13 Aug 2016 12:14:15 +0200 (CEST)");
+    pd_mail_clear(&m);
+}
+
+static void test_iso_2022_jp_body(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/iso-2202-jp.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_string_equal(m.text_body, "|けいじゅ＠今はフリー(^^;;;です.\n");
+    assert_string_equal(m.subject, "[ruby-dev:4]");
+    assert_string_equal(m.message_id, "199707281508.AAA24167@hoyogw.example");
+    assert_string_equal(m.from.addr, "matz@example.com");
+    pd_mail_clear(&m);
+}
+
+static void test_utf8_headers_and_body(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/utf8.eml", &m);
+    assert_string_equal(m.subject, "Testing for Eléanor");
+    assert_string_equal(m.from.name, "Eléanor");
+    assert_string_equal(m.from.addr, "e@example.com");
+    assert_string_equal(m.text_body, "This is a test message for Eléanor\n");
+    pd_mail_clear(&m);
+}
+
+static const char quoted_cr_body[] =
+    "On different distro, pytest is suffixed with different patterns.\n"
+    "\n"
+    "---\n"
+    " configure | 2 +-\n"
+    " 1 file changed, 1 insertion(+), 1 deletion(-)\n"
+    "\n"
+    "diff --git a/configure b/configure\n"
+    "index db3538b3..f7c1c095 100755\n"
+    "--- a/configure\n"
+    "+++ b/configure\n"
+    "@@ -814,7 +814,7 @@ if [ $have_python3 -eq 1 ]; then\n"
+    "     printf \"Checking for python3 pytest (>= 3.0)... \"\n"
+    "     conf=$(mktemp)\n"
+    "     printf \"[pytest]\\nminversion=3.0\\n\" > $conf\n"
+    "-    if pytest-3 -c $conf --version >/dev/null 2>&1; then\n"
+    "+    if \"$python\" -m pytest -c $conf --version >/dev/null 2>&1; then\n"
+    "         printf \"Yes.\\n\"\n"
+    "         have_python3_pytest=1\n"
+    "     else\n"
+    "-- \n"
+    "2.28.0\n"
+    "_______________________________________________\n"
+    "example mailing list -- list@example.org\n"
+    "To unsubscribe send an email to list-leave@example.org\n";
+
+struct mbox_msgs {
+    struct pd_mail m[8];
+    size_t n;
+};
+
+static int parse_cb(void *arg, const char *label, const char *data, size_t len)
+{
+    (void)label;
+    struct mbox_msgs *b = arg;
+    assert_true(b->n < 8);
+    assert_int_equal(pd_mail_parse(&b->m[b->n], data, len), 0);
+    b->n++;
+    return 0;
+}
+
+static void parse_mbox(const char *rel, struct mbox_msgs *out)
+{
+    memset(out, 0, sizeof *out);
+    pd_buf b = PD_BUF_INIT;
+    read_corpus(rel, &b);
+    assert_int_equal(pd_mbox_split(rel, b.data, b.len, parse_cb, out), 0);
+    pd_buf_free(&b);
+}
+
+static void clear_mbox(struct mbox_msgs *b)
+{
+    for (size_t i = 0; i < b->n; i++)
+        pd_mail_clear(&b->m[i]);
+}
+
+static void test_base64_body_crs_dropped(void **state)
+{
+    (void)state;
+    struct mbox_msgs b;
+    parse_mbox("fixtures/git-t5100/quoted-cr.mbox", &b);
+    assert_int_equal(b.n, 2);
+    /* message 1: LF lines with one bare CR; message 2: CRLF lines, bare CRs */
+    for (size_t i = 0; i < 2; i++) {
+        assert_mail_strings_valid(&b.m[i]);
+        assert_null(strchr(b.m[i].text_body, '\r'));
+        assert_string_equal(b.m[i].text_body, quoted_cr_body);
+        assert_string_equal(b.m[i].subject, "[PATCH v2] sample");
+        assert_string_equal(b.m[i].from.name, "A U Thor");
+        assert_string_equal(b.m[i].from.addr, "mail@example.com");
+        assert_string_equal(b.m[i].date, "Mon,  3 Aug 2020 22:40:55 +0700");
+    }
+    assert_string_equal(b.m[0].message_id, "msg-id@example.com");
+    assert_string_equal(b.m[1].message_id, "msg-id2@example.com");
+    assert_null(strchr(b.m[1].raw_headers, '\r'));
+    clear_mbox(&b);
+}
+
+static void test_nul_bytes_plain(void **state)
+{
+    (void)state;
+    struct mbox_msgs b;
+    parse_mbox("fixtures/git-t5100/nul-plain", &b);
+    assert_int_equal(b.n, 1);
+    assert_mail_strings_valid(&b.m[0]);
+    /* NULs dropped, other bytes kept */
+    assert_string_equal(b.m[0].text_body,
+                        "---\ndiff --git a/foo b/foo\n\bSome strange test\b\b\n\n");
+    assert_true(b.m[0].synthetic_mid);
+    clear_mbox(&b);
+}
+
+static void test_nul_bytes_base64(void **state)
+{
+    (void)state;
+    struct mbox_msgs b;
+    parse_mbox("fixtures/git-t5100/nul-b64.in", &b);
+    assert_int_equal(b.n, 1);
+    struct pd_mail *m = &b.m[0];
+    assert_mail_strings_valid(m);
+    assert_string_equal(m->subject, "[PATCH] second");
+    assert_string_equal(m->from.name, "Junio C Hamano");
+    assert_string_equal(m->from.addr, "gitster@pobox.com");
+    /* 1672 decoded bytes, 5 of them NUL */
+    assert_int_equal(strlen(m->text_body), 1667);
+    char sha[41];
+    pd_sha1_hex(m->text_body, strlen(m->text_body), sha);
+    assert_string_equal(sha, "2605c1c3f0d8a96d655ceab4fd29d55a86b6eafd");
+    assert_non_null(strstr(m->text_body, "+volutpat. Proin in purus. Nulla urna sapien, dapius sit amet,\n"));
+    assert_true(strncmp(m->text_body, "---\n file |  Bin 1357 -> 1357 bytes\n", 36) == 0);
+    clear_mbox(&b);
+}
+
+static void test_attached_patch_part(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_corpus("fixtures/public-inbox-t/plack-attached-patch.eml", &m);
+    assert_mail_strings_valid(&m);
+    assert_true(m.has_patch_part);
+    assert_true(m.has_text_body);
+    assert_string_equal(m.text_body, "hi, see attached");
+    assert_string_equal(m.subject, "[PATCH] asdf");
+    assert_string_equal(m.message_id, "patch@example.com");
+    pd_mail_clear(&m);
+}
+
+/* ---- built mails ---- */
+
+static void test_patch_part_kinds(void **state)
+{
+    (void)state;
+    static const char *const parts[] = {
+        "Content-Type: text/x-patch\n\n--- a\n+++ b\n",
+        "Content-Type: text/x-diff; charset=us-ascii\n\n--- a\n+++ b\n",
+        "Content-Type: application/octet-stream\n"
+        "Content-Disposition: attachment; filename=\"fix.diff\"\n\nxx\n",
+        "Content-Type: application/octet-stream; name=\"0001-Fix.PATCH\"\n\nxx\n",
+    };
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+        char mail[1024];
+        snprintf(mail, sizeof mail,
+                 "From: a@b.c\nSubject: [PATCH] x\nMessage-ID: <p%zu@x>\nMIME-Version: 1.0\n"
+                 "Content-Type: multipart/mixed; boundary=\"B\"\n\n"
+                 "--B\nContent-Type: text/plain\n\nsee attached\n--B\n%s--B--\n",
+                 i, parts[i]);
+        struct pd_mail m;
+        parse_string(mail, &m);
+        if (!m.has_patch_part)
+            print_error("part %zu not recognised as a patch\n", i);
+        assert_true(m.has_patch_part);
+        assert_string_equal(m.text_body, "see attached");
+        pd_mail_clear(&m);
+    }
+    /* a text attachment with another name is not a patch part */
+    struct pd_mail m;
+    parse_string("From: a@b.c\nMessage-ID: <np@x>\nMIME-Version: 1.0\n"
+                 "Content-Type: multipart/mixed; boundary=\"B\"\n\n"
+                 "--B\nContent-Type: text/plain\n\nbody\n"
+                 "--B\nContent-Type: text/plain\nContent-Disposition: attachment; filename=\"notes.txt\"\n\n"
+                 "--- a\n+++ b\n--B--\n",
+                 &m);
+    assert_false(m.has_patch_part);
+    assert_string_equal(m.text_body, "body");
+    pd_mail_clear(&m);
+}
+
+static void test_base64_and_latin1_body(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    /* "caf\xe9 cr\xe8me\r\n" in ISO-8859-1, base64 */
+    parse_string("From: a@b.c\nMessage-ID: <l1@x>\nMIME-Version: 1.0\n"
+                 "Content-Type: text/plain; charset=ISO-8859-1\n"
+                 "Content-Transfer-Encoding: base64\n\nY2Fm6SBjcuhtZQ0K\n",
+                 &m);
+    assert_string_equal(m.text_body, "café crème\n");
+    pd_mail_clear(&m);
+    /* quoted-printable UTF-8 with a soft line break and =0D */
+    parse_string("From: a@b.c\nMessage-ID: <q1@x>\nMIME-Version: 1.0\n"
+                 "Content-Type: text/plain; charset=utf-8\n"
+                 "Content-Transfer-Encoding: quoted-printable\n\n"
+                 "it=E2=80=99s a lo=\nng line=0D\nnext\n",
+                 &m);
+    assert_string_equal(m.text_body, "it’s a long line\nnext\n");
+    pd_mail_clear(&m);
+}
+
+static void test_invalid_utf8_body_repaired(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: a@b.c\nMessage-ID: <u1@x>\nContent-Type: text/plain; charset=utf-8\n\n"
+                 "ok \xff\xfe end\n",
+                 &m);
+    assert_mail_strings_valid(&m);
+    assert_true(strncmp(m.text_body, "ok ", 3) == 0);
+    assert_non_null(strstr(m.text_body, " end\n"));
+    pd_mail_clear(&m);
+}
+
+static void test_headers_unfolded_and_decoded(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: =?UTF-8?q?Micha=C5=82=20Winiarski?= <Michal.Winiarski@INTEL.com>\n"
+                 "Subject: [PATCH] KVM: SVM: Ensure SPEC_CTRL[63:32] is context switched between\n"
+                 " guests\n"
+                 "Date: Mon, 2 Aug 2021\n 10:00:00 +0000\n"
+                 "List-Id: KVM list <KVM.vger.kernel.org>\n"
+                 "X-Original-From: Orig Inal <Orig@Example.ORG>\n"
+                 "Message-ID: <h1@x>\n\nbody\n",
+                 &m);
+    assert_string_equal(m.subject,
+                        "[PATCH] KVM: SVM: Ensure SPEC_CTRL[63:32] is context switched between guests");
+    assert_string_equal(m.from.name, "Michał Winiarski");
+    assert_string_equal(m.from.addr, "michal.winiarski@intel.com");
+    assert_string_equal(m.date, "Mon, 2 Aug 2021 10:00:00 +0000");
+    assert_string_equal(m.list_id, "kvm.vger.kernel.org");
+    assert_string_equal(m.xorig.name, "Orig Inal");
+    assert_string_equal(m.xorig.addr, "orig@example.org");
+    assert_false(m.has_marker);
+    pd_mail_clear(&m);
+}
+
+static void test_subject_controls_become_spaces(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: a@b.c\nSubject: =?UTF-8?Q?a=09b=0Ac=0D=0Ad?=\nMessage-ID: <c1@x>\n\nx\n", &m);
+    assert_string_equal(m.subject, "a b c d");
+    pd_mail_clear(&m);
+    char *s = pd_decode_header_text("  =?UTF-8?Q?x=7Fy?=  ");
+    assert_non_null(s);
+    assert_string_equal(s, "x y");
+    free(s);
+}
+
+static void test_marker_header_and_raw_headers(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: a@b.c\r\nX-Patchdigest-Digest: yes\r\nMessage-ID: <d1@x>\r\n\r\nbody\r\n", &m);
+    assert_true(m.has_marker);
+    assert_string_equal(m.raw_headers, "From: a@b.c\nX-Patchdigest-Digest: yes\nMessage-ID: <d1@x>\n");
+    assert_string_equal(m.text_body, "body\n");
+    pd_mail_clear(&m);
+}
+
+static void test_mid_normalize(void **state)
+{
+    (void)state;
+    static const char *const cases[][2] = {
+        { "<a@b>", "a@b" },
+        { " <a@b> (comment)", "a@b" },
+        { "\r\n <a@b>", "a@b" },
+        { "\n\t<a@b>\n", "a@b" },
+        { "a@b", "a@b" },
+        { "   a@b   ", "a@b" },
+        { "<  a@b  >", "a@b" },
+        { "<a@b> <c@d>", "a@b" },
+        { "(comment) <a@b>", "a@b" },
+        { "", "" },
+        { "<>", "" },
+        { "<a@b", "<a@b" },
+        { "x\ty@z", "x y@z" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = pd_mid_normalize(cases[i][0]);
+        assert_non_null(got);
+        if (strcmp(got, cases[i][1]) != 0)
+            print_error("case %zu: expected \"%s\", got \"%s\"\n", i, cases[i][1], got);
+        assert_string_equal(got, cases[i][1]);
+        free(got);
+    }
+}
+
+static void test_message_id_header_forms(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: a@b.c\nMessage-ID:\n <20210804222844.1419481-8-dmatlack@google.com>\n\nx\n", &m);
+    assert_string_equal(m.message_id, "20210804222844.1419481-8-dmatlack@google.com");
+    assert_false(m.synthetic_mid);
+    pd_mail_clear(&m);
+    parse_string("From: a@b.c\nMessage-Id: <a@b> (added by postmaster)\n\nx\n", &m);
+    assert_string_equal(m.message_id, "a@b");
+    pd_mail_clear(&m);
+}
+
+static void test_references_order(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: a@b.c\nMessage-ID: <me@x>\n"
+                 "References: <r1@x>\n <r2@x>\t<r3@x> junk <> <  r4@x >\n"
+                 "In-Reply-To: <r4@x> (John's message of Monday)\n\nx\n",
+                 &m);
+    assert_int_equal(m.nrefs, 4);
+    assert_string_equal(m.references[0], "r1@x");
+    assert_string_equal(m.references[1], "r2@x");
+    assert_string_equal(m.references[2], "r3@x");
+    assert_string_equal(m.references[3], "r4@x");
+    assert_string_equal(m.in_reply_to, "r4@x");
+    pd_mail_clear(&m);
+}
+
+static void test_in_reply_to_forms(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: a@b.c\nMessage-ID: <me@x>\nIn-Reply-To: Your message of Monday\n\nx\n", &m);
+    assert_string_equal(m.in_reply_to, "");
+    assert_int_equal(m.nrefs, 0);
+    pd_mail_clear(&m);
+    parse_string("From: a@b.c\nMessage-ID: <me@x>\nIn-Reply-To: parent@x\n\nx\n", &m);
+    assert_string_equal(m.in_reply_to, "parent@x");
+    pd_mail_clear(&m);
+    parse_string("From: a@b.c\nMessage-ID: <me@x>\nIn-Reply-To: <p1@x> <p2@x>\n\nx\n", &m);
+    assert_string_equal(m.in_reply_to, "p1@x");
+    pd_mail_clear(&m);
+}
+
+static const char *const nomid_a =
+    "From: A <a@b.c>\nSubject: hello\nDate: Mon, 2 Aug 2021 10:00:00 +0000\n\nbody one\n";
+static const char *const nomid_b =
+    "From: A <a@b.c>\nSubject: hello\nDate: Mon, 2 Aug 2021 10:00:00 +0000\n\nbody two\n";
+static const char *const nomid_c =
+    "From: A <a@b.c>\nSubject: hello again\nDate: Mon, 2 Aug 2021 10:00:00 +0000\n\nbody one\n";
+
+static void assert_synthetic_form(const char *id)
+{
+    const char *suffix = "@patchdigest.invalid";
+    assert_int_equal(strlen(id), 40 + strlen(suffix));
+    for (int i = 0; i < 40; i++)
+        assert_non_null(strchr("0123456789abcdef", id[i]));
+    assert_string_equal(id + 40, suffix);
+}
+
+static void test_synthetic_message_id(void **state)
+{
+    (void)state;
+    struct pd_mail a1, a2, b, c;
+    parse_string(nomid_a, &a1);
+    parse_string(nomid_a, &a2);
+    parse_string(nomid_b, &b);
+    parse_string(nomid_c, &c);
+    assert_true(a1.synthetic_mid);
+    assert_synthetic_form(a1.message_id);
+    assert_string_equal(a1.message_id, a2.message_id);        /* stable */
+    assert_string_not_equal(a1.message_id, b.message_id);     /* body counts */
+    assert_string_not_equal(a1.message_id, c.message_id);     /* subject counts */
+    /* an empty Message-ID is as good as none */
+    struct pd_mail e;
+    parse_string("From: A <a@b.c>\nMessage-ID: <>\nSubject: hello\n\nbody one\n", &e);
+    assert_true(e.synthetic_mid);
+    assert_synthetic_form(e.message_id);
+    pd_mail_clear(&e);
+    pd_mail_clear(&a1);
+    pd_mail_clear(&a2);
+    pd_mail_clear(&b);
+    pd_mail_clear(&c);
+}
+
+static void test_synthetic_message_id_line_endings(void **state)
+{
+    (void)state;
+    /* One mail, three ways of receiving it: from an mbox file (LF, what
+     * "patchdigest import" reads), as the milter assembles it (header lines
+     * joined with LF, the body as the MTA sends it, CRLF), and all CRLF (an
+     * .eml saved from SMTP).  Decoded, they are the same mail; DESIGN.md
+     * "Duplicates" counts it once whichever way it came, so the synthetic
+     * Message-ID must not depend on the line endings. */
+    static const char lf[] = "From: A <a@b.c>\nSubject: hello\nDate: Mon, 2 Aug 2021 10:00:00 +0000\n"
+                             "\nbody one\nline two\n";
+    static const char milter[] = "From: A <a@b.c>\nSubject: hello\nDate: Mon, 2 Aug 2021 10:00:00 +0000\n"
+                                 "\nbody one\r\nline two\r\n";
+    static const char crlf[] = "From: A <a@b.c>\r\nSubject: hello\r\nDate: Mon, 2 Aug 2021 10:00:00 +0000\r\n"
+                               "\r\nbody one\r\nline two\r\n";
+    struct pd_mail a, b, c;
+    parse_string(lf, &a);
+    parse_string(milter, &b);
+    parse_string(crlf, &c);
+    assert_true(a.synthetic_mid && b.synthetic_mid && c.synthetic_mid);
+    /* the parsed mails are identical ... */
+    assert_string_equal(a.text_body, b.text_body);
+    assert_string_equal(a.text_body, c.text_body);
+    assert_string_equal(a.subject, c.subject);
+    assert_string_equal(a.date, c.date);
+    assert_string_equal(a.from.addr, c.from.addr);
+    /* ... and so must their ids be */
+    if (strcmp(a.message_id, b.message_id) != 0 || strcmp(a.message_id, c.message_id) != 0)
+        print_error("synthetic ids: LF %s, milter %s, CRLF %s\n", a.message_id, b.message_id,
+                    c.message_id);
+    char ida[128], idb[128], idc[128];
+    snprintf(ida, sizeof ida, "%s", a.message_id);
+    snprintf(idb, sizeof idb, "%s", b.message_id);
+    snprintf(idc, sizeof idc, "%s", c.message_id);
+    pd_mail_clear(&a);
+    pd_mail_clear(&b);
+    pd_mail_clear(&c);
+    assert_string_equal(ida, idb);
+    assert_string_equal(ida, idc);
+}
+
+/* ---- garbage ---- */
+
+static void test_garbage_empty(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    assert_int_equal(pd_mail_parse(&m, "", 0), 0);
+    assert_mail_strings_valid(&m);
+    assert_true(m.synthetic_mid);
+    assert_string_equal(m.subject, "");
+    assert_string_equal(m.text_body, "");
+    assert_int_equal(m.nrefs, 0);
+    pd_mail_clear(&m);
+}
+
+static void test_garbage_random_bytes(void **state)
+{
+    (void)state;
+    size_t len = 64 * 1024;
+    char *data = malloc(len);
+    assert_non_null(data);
+    uint32_t x = 2463534242u;
+    for (int round = 0; round < 8; round++) {
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            data[i] = (char)(x & 0xff);
+        }
+        struct pd_mail m;
+        assert_int_equal(pd_mail_parse(&m, data, len - (size_t)round * 1000), 0);
+        assert_mail_strings_valid(&m);
+        assert_true(strlen(m.raw_headers) <= PD_MAX_RAW_HEADERS);
+        pd_mail_clear(&m);
+    }
+    free(data);
+}
+
+static void test_garbage_huge_header_line(void **state)
+{
+    (void)state;
+    size_t big = 1u << 20;
+    pd_buf b = PD_BUF_INIT;
+    assert_int_equal(pd_buf_puts(&b, "From: a@b.c\nMessage-ID: <big@x>\nSubject: "), 0);
+    assert_int_equal(pd_buf_reserve(&b, big), 0);
+    memset(b.data + b.len, 'x', big);
+    b.len += big;
+    b.data[b.len] = '\0';
+    assert_int_equal(pd_buf_puts(&b, "\n\nbody\n"), 0);
+    struct pd_mail m;
+    assert_int_equal(pd_mail_parse(&m, b.data, b.len), 0);
+    assert_mail_strings_valid(&m);
+    assert_int_equal(strlen(m.subject), big);
+    assert_string_equal(m.message_id, "big@x");
+    assert_string_equal(m.text_body, "body\n");
+    assert_int_equal(strlen(m.raw_headers), PD_MAX_RAW_HEADERS);
+    pd_mail_clear(&m);
+    pd_buf_free(&b);
+}
+
+static void test_garbage_deeply_nested_multiparts(void **state)
+{
+    (void)state;
+    const int depth = 5000;
+    pd_buf b = PD_BUF_INIT;
+    assert_int_equal(pd_buf_puts(&b, "From: a@b.c\nMessage-ID: <deep@x>\nMIME-Version: 1.0\n"
+                                     "Content-Type: multipart/mixed; boundary=\"b0\"\n\n"),
+                     0);
+    for (int i = 1; i <= depth; i++)
+        assert_int_equal(pd_buf_printf(&b, "--b%d\nContent-Type: multipart/mixed; boundary=\"b%d\"\n\n",
+                                       i - 1, i),
+                         0);
+    assert_int_equal(pd_buf_printf(&b, "--b%d\nContent-Type: text/plain\n\ndeep\n", depth), 0);
+    for (int i = depth; i >= 0; i--)
+        assert_int_equal(pd_buf_printf(&b, "--b%d--\n", i), 0);
+    struct pd_mail m;
+    assert_int_equal(pd_mail_parse(&m, b.data, b.len), 0);
+    assert_mail_strings_valid(&m);
+    assert_string_equal(m.message_id, "deep@x");
+    pd_mail_clear(&m);
+    pd_buf_free(&b);
+}
+
+static void test_garbage_headers_only_and_binary_header(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    static const char hdr[] = "Subject: caf\xe9\nFrom: \xff\xfe <x@y>\nMessage-ID: <\x01\x02@x>";
+    assert_int_equal(pd_mail_parse(&m, hdr, sizeof hdr - 1), 0);
+    assert_mail_strings_valid(&m);
+    assert_string_equal(m.subject, "café");
+    /* control characters of the id become blanks: none is left */
+    for (const char *p = m.message_id; *p; p++)
+        assert_true((unsigned char)*p >= 0x20);
+    assert_non_null(strstr(m.message_id, "@x"));
+    assert_string_equal(m.text_body, "");
+    pd_mail_clear(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_multipart_first_text_part),
+        cmocka_unit_test(test_multipart_nested),
+        cmocka_unit_test(test_multipart_alternative_html_first),
+        cmocka_unit_test(test_multipart_skips_non_text),
+        cmocka_unit_test(test_text_parts_with_filename_are_attachments),
+        cmocka_unit_test(test_two_text_bodies_first_wins),
+        cmocka_unit_test(test_embedded_message_not_entered),
+        cmocka_unit_test(test_quoted_printable_body),
+        cmocka_unit_test(test_quoted_printable_unknown_charset),
+        cmocka_unit_test(test_iso_2022_jp_body),
+        cmocka_unit_test(test_utf8_headers_and_body),
+        cmocka_unit_test(test_base64_body_crs_dropped),
+        cmocka_unit_test(test_nul_bytes_plain),
+        cmocka_unit_test(test_nul_bytes_base64),
+        cmocka_unit_test(test_attached_patch_part),
+        cmocka_unit_test(test_patch_part_kinds),
+        cmocka_unit_test(test_base64_and_latin1_body),
+        cmocka_unit_test(test_invalid_utf8_body_repaired),
+        cmocka_unit_test(test_headers_unfolded_and_decoded),
+        cmocka_unit_test(test_subject_controls_become_spaces),
+        cmocka_unit_test(test_marker_header_and_raw_headers),
+        cmocka_unit_test(test_mid_normalize),
+        cmocka_unit_test(test_message_id_header_forms),
+        cmocka_unit_test(test_references_order),
+        cmocka_unit_test(test_in_reply_to_forms),
+        cmocka_unit_test(test_synthetic_message_id),
+        cmocka_unit_test(test_synthetic_message_id_line_endings),
+        cmocka_unit_test(test_garbage_empty),
+        cmocka_unit_test(test_garbage_random_bytes),
+        cmocka_unit_test(test_garbage_huge_header_line),
+        cmocka_unit_test(test_garbage_deeply_nested_multiparts),
+        cmocka_unit_test(test_garbage_headers_only_and_binary_header),
+    };
+    pd_mail_global_init();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
