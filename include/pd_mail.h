@@ -39,6 +39,7 @@ struct pd_mail {
     char *in_reply_to;      /* first id of In-Reply-To, "" when none */
     char **references;      /* ids of References, in order */
     size_t nrefs;
+    bool threaded;          /* In-Reply-To or References present and not blank */
     char *list_id;          /* the id inside List-Id's <>, lower-cased */
     char *date;             /* Date header, unfolded */
     struct pd_addr from;    /* header From */

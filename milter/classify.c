@@ -472,8 +472,7 @@ static int reply_trailers(const char *body, struct pd_classified *c)
 
 static enum pd_class decide_class(const struct pd_mail *m, const struct pd_subject *s)
 {
-    bool threaded = *m->in_reply_to || m->nrefs > 0;
-    if (s->marker || (threaded && !s->patch_tag))
+    if (s->marker || (m->threaded && !s->patch_tag))
         return PD_REPLY;
     if (s->git_pull || pd_body_is_pull_request(m->text_body))
         return PD_PULL;

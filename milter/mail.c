@@ -428,6 +428,16 @@ static char *synthetic_mid(const struct pd_mail *m, const char *from_raw,
     return pd_buf_steal(&id);
 }
 
+static bool blank(const char *s)
+{
+    if (!s)
+        return true;
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return false;
+    return true;
+}
+
 static int dup_or_empty(char **dst, const char *src)
 {
     *dst = strdup(src ? src : "");
@@ -477,6 +487,7 @@ int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
     }
     if (refs && parse_references(refs, &m->references, &m->nrefs) < 0)
         goto out;
+    m->threaded = !blank(irt) || !blank(refs);
     if (lid) {
         if (!(m->list_id = pd_mid_normalize(lid)))
             goto out;

@@ -108,8 +108,10 @@ static void test_reply_by_in_reply_to_without_tag(void **state)
     snprintf(mail, sizeof mail,
              HDR "Subject: [PATCH v2 2/3] x\nIn-Reply-To: <c@x>\nReferences: <c@x>\n\n%s", diff_git);
     CHECK_CLASS(mail, PD_PATCH);
-    /* In-Reply-To that is free text holds no id: not threaded */
-    CHECK_CLASS(HDR "Subject: hello\nIn-Reply-To: your mail\n\nthanks\n", PD_OTHER);
+    /* "has In-Reply-To": even one of free text, as old mailers write */
+    CHECK_CLASS(HDR "Subject: hello\nIn-Reply-To: your mail\n\nthanks\n", PD_REPLY);
+    /* an empty header is no header */
+    CHECK_CLASS(HDR "Subject: hello\nIn-Reply-To: \n\nthanks\n", PD_OTHER);
 }
 
 /* ---- 2. pull ---- */

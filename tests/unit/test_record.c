@@ -202,10 +202,10 @@ static void test_build_appends(void **state)
 
 /* ---- encode / decode directly ---- */
 
-static void fill_fields(struct pd_field_view f[PD_F_COUNT], char storage[PD_F_COUNT][16])
+static void fill_fields(struct pd_field_view f[PD_F_COUNT], char storage[PD_F_COUNT][24])
 {
     for (int i = 0; i < PD_F_COUNT; i++) {
-        snprintf(storage[i], 16, "field-%d", i);
+        snprintf(storage[i], sizeof storage[i], "field-%d", i);
         f[i].p = storage[i];
         f[i].len = strlen(storage[i]);
     }
@@ -217,7 +217,7 @@ static void test_encode_decode_all_fields(void **state)
 {
     (void)state;
     struct pd_field_view f[PD_F_COUNT];
-    char storage[PD_F_COUNT][16];
+    char storage[PD_F_COUNT][24];
     fill_fields(f, storage);
     /* binary content, NULs included, survives */
     static const char bin[] = { 'a', '\0', '\xff', '\n', 'b' };
@@ -273,7 +273,7 @@ static void test_encode_empty_fields(void **state)
 static void encode_filled(pd_buf *out)
 {
     struct pd_field_view f[PD_F_COUNT];
-    char storage[PD_F_COUNT][16];
+    char storage[PD_F_COUNT][24];
     fill_fields(f, storage);
     assert_int_equal(pd_record_encode(out, f), 0);
 }
@@ -357,7 +357,7 @@ static void test_decode_rejects_wrong_format(void **state)
     static const char *const formats[] = { "2", "0", "", "11", "1x" };
     for (size_t k = 0; k < sizeof formats / sizeof formats[0]; k++) {
         struct pd_field_view f[PD_F_COUNT];
-        char storage[PD_F_COUNT][16];
+        char storage[PD_F_COUNT][24];
         fill_fields(f, storage);
         f[PD_F_FORMAT].p = formats[k];
         f[PD_F_FORMAT].len = strlen(formats[k]);
