@@ -48,6 +48,8 @@ struct pd_journal_stats {
 
 int pd_journal_open(struct pd_journal **out, const char *dir, char *err, size_t errlen);
 void pd_journal_close(struct pd_journal *j);
+/* fsync what was appended (at exit, when the journal is left open). */
+void pd_journal_sync(struct pd_journal *j);
 const char *pd_journal_instance(const struct pd_journal *j);
 
 /* Append one record; 0, or -1 with errno set (nothing is left half-written). */

@@ -24,6 +24,9 @@
 
 /* Header that marks patchdigest's own digest mails; the milter skips them. */
 #define PD_MARKER_HEADER "X-Patchdigest-Digest"
+/* Longer headers are cut before parsing (GMime's decoding of a crafted long
+ * header takes quadratic time). */
+#define PD_MAX_HEADER_BYTES (16 * 1024)
 /* Upper bound on the header block kept verbatim for the patch page. */
 #define PD_MAX_RAW_HEADERS (256 * 1024)
 

@@ -12,6 +12,8 @@
 #include <strings.h>
 
 #define PD_MAX_EXCERPT (64 * 1024)
+#define PD_MAX_REVIEWERS 50          /* per mail: more is not review, it is abuse */
+#define PD_MAX_ADDR_LINE 2000        /* longer From:/trailer lines are not parsed */
 
 static const char *const class_names[PD_NCLASSES] = { "patch", "cover", "reply", "pull", "other" };
 
@@ -392,7 +394,7 @@ static int body_identity(const struct pd_mail *m, struct pd_classified *c)
             i++;
         if (i == len)
             continue;   /* blank */
-        if (line_starts(line, len, "From:")) {
+        if (line_starts(line, len, "From:") && len <= PD_MAX_ADDR_LINE) {
             char *v = pd_strndup(line + 5, len - 5);
             if (!v)
                 return -1;
@@ -438,7 +440,7 @@ static int reply_trailers(const char *body, struct pd_classified *c)
 {
     const char *cur = body, *line;
     size_t len;
-    while (next_line(&cur, &line, &len)) {
+    while (c->nreviewers < PD_MAX_REVIEWERS && next_line(&cur, &line, &len)) {
         if (len == 3 && memcmp(line, "-- ", 3) == 0)
             break;  /* the signature */
         size_t i = 0;
@@ -448,7 +450,8 @@ static int reply_trailers(const char *body, struct pd_classified *c)
             continue;  /* quoted: not given in this reply */
         for (size_t k = 0; k < sizeof trailer_keys / sizeof trailer_keys[0]; k++) {
             size_t kl = strlen(trailer_keys[k]);
-            if (len - i >= kl && memcmp(line + i, trailer_keys[k], kl) == 0) {
+            if (len - i >= kl && len <= PD_MAX_ADDR_LINE &&
+                memcmp(line + i, trailer_keys[k], kl) == 0) {
                 char *v = pd_strndup(line + i + kl, len - i - kl);
                 if (!v)
                     return -1;

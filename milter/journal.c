@@ -313,6 +313,11 @@ int pd_journal_open(struct pd_journal **out, const char *dir, char *err, size_t 
     what = "cannot read shipped position";
     if (read_shipped(j) < 0)
         goto fail;
+    if (j->shipped.seq == j->append_seq && j->shipped.off > j->append_size) {
+        pd_log(PD_LOG_WARNING, "journal %s: shipped position beyond the end of the last segment "
+               "(lost writes?); resuming at its end", dir);
+        j->shipped.off = j->append_size;
+    }
     *out = j;
     return 0;
 fail:
@@ -342,24 +347,31 @@ void pd_journal_close(struct pd_journal *j)
     free(j);
 }
 
+void pd_journal_sync(struct pd_journal *j)
+{
+    pthread_mutex_lock(&j->mu);
+    if (j->append_fd >= 0 && fsync(j->append_fd) < 0)
+        pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
+    pthread_mutex_unlock(&j->mu);
+}
+
 const char *pd_journal_instance(const struct pd_journal *j)
 {
     return j->instance;
 }
 
-static int rotate_locked(struct pd_journal *j)
+/* Start the next segment; the old one's descriptor goes to *old, for the
+ * caller to sync and close after unlocking (a 64 MB fsync must not hold up
+ * the mail threads). */
+static int rotate_locked(struct pd_journal *j, int *old)
 {
     int fd = open_segment(j, j->append_seq + 1, O_RDWR | O_CREAT | O_APPEND | O_TRUNC);
     if (fd < 0)
         return -1;
-    if (fsync(j->append_fd) < 0)
-        pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
-    close(j->append_fd);
+    *old = j->append_fd;
     j->append_fd = fd;
     j->append_seq++;
     j->append_size = 0;
-    if (fsync_dir(j) < 0)
-        pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
     return 0;
 }
 
@@ -380,8 +392,9 @@ int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
         return -1;
     }
     int rc = 0, saved = 0;
+    int old_fd = -1;
     pthread_mutex_lock(&j->mu);
-    if (j->append_size >= PD_JOURNAL_SEGMENT_BYTES && rotate_locked(j) < 0)
+    if (j->append_size >= PD_JOURNAL_SEGMENT_BYTES && rotate_locked(j, &old_fd) < 0)
         pd_log(PD_LOG_WARNING, "journal %s: cannot start a new segment: %s", j->dir,
                strerror(errno));
     size_t done = 0;
@@ -398,9 +411,15 @@ int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
     }
     if (rc < 0) {
         /* Cut the partial frame off, so the file stays a list of whole records. */
-        if (done && ftruncate(j->append_fd, (off_t)j->append_size) < 0)
+        if (done && ftruncate(j->append_fd, (off_t)j->append_size) < 0) {
+            /* The partial frame stays: count it, so the reader's limit stays
+             * the file's end and it resyncs past the junk. */
+            struct stat st;
             pd_log(PD_LOG_ERR, "journal %s: cannot cut a failed write: %s", j->dir,
                    strerror(errno));
+            if (fstat(j->append_fd, &st) == 0)
+                j->append_size = (uint64_t)st.st_size;
+        }
         j->append_errors++;
     } else {
         j->append_size += frame.len;
@@ -409,6 +428,11 @@ int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
     }
     pthread_mutex_unlock(&j->mu);
     pd_buf_free(&frame);
+    if (old_fd >= 0) {
+        if (fsync(old_fd) < 0 || fsync_dir(j) < 0)
+            pd_log(PD_LOG_WARNING, "journal %s: fsync: %s", j->dir, strerror(errno));
+        close(old_fd);
+    }
     if (rc < 0)
         errno = saved;
     return rc;
@@ -494,6 +518,17 @@ int pd_journal_next(struct pd_journal *j, struct pd_journal_pos *pos, pd_buf *pa
 
 int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
 {
+    /* The records must be on disk before the position that says they were
+     * shipped: after a power loss the segment must not be shorter than it. */
+    pthread_mutex_lock(&j->mu);
+    int sfd = pos.seq == j->append_seq ? dup(j->append_fd) : -1;
+    pthread_mutex_unlock(&j->mu);
+    if (sfd >= 0) {
+        int r = fdatasync(sfd);
+        close(sfd);
+        if (r < 0)
+            return -1;
+    }
     char buf[64];
     int n = snprintf(buf, sizeof buf, "%" PRIu64 " %" PRIu64 "\n", pos.seq, pos.off);
     int fd = openat(j->dirfd, "shipped.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);

@@ -444,11 +444,69 @@ static int dup_or_empty(char **dst, const char *src)
     return *dst ? 0 : -1;
 }
 
+/* GMime's header decoding takes time quadratic in a header's length on
+ * crafted input (a 200 KB Subject of "=?a?q?x" costs seconds), so headers
+ * longer than PD_MAX_HEADER_BYTES are cut before GMime sees them.  Returns a
+ * malloc'd copy when something was cut, NULL (with *oom false) when nothing
+ * needed to be. */
+static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool *oom)
+{
+    *oom = false;
+    const char *body = body_start(data, len);
+    size_t hlen = (size_t)(body - data), start = 0;
+    bool need = false;
+    for (size_t i = 0; i < hlen; i++) {
+        if (data[i] != '\n')
+            continue;
+        if (i + 1 < hlen && (data[i + 1] == ' ' || data[i + 1] == '\t'))
+            continue;   /* folded: the same header goes on */
+        if (i + 1 - start > PD_MAX_HEADER_BYTES)
+            need = true;
+        start = i + 1;
+    }
+    if (hlen - start > PD_MAX_HEADER_BYTES)
+        need = true;
+    if (!need)
+        return NULL;
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_reserve(&b, len) < 0) {
+        *oom = true;
+        return NULL;
+    }
+    start = 0;
+    for (size_t i = 0; i <= hlen; i++) {
+        bool end = i == hlen || (data[i] == '\n' &&
+                   !(i + 1 < hlen && (data[i + 1] == ' ' || data[i + 1] == '\t')));
+        if (!end)
+            continue;
+        size_t n = (i < hlen ? i + 1 : i) - start;
+        if (n > PD_MAX_HEADER_BYTES) {
+            pd_buf_append(&b, data + start, PD_MAX_HEADER_BYTES);
+            pd_buf_putc(&b, '\n');
+        } else {
+            pd_buf_append(&b, data + start, n);
+        }
+        start = i + 1;
+    }
+    pd_buf_append(&b, body, len - hlen);   /* room was reserved: cannot fail */
+    *outlen = b.len;
+    return pd_buf_steal(&b);
+}
+
 int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
 {
     memset(m, 0, sizeof *m);
     pd_mail_global_init();
     int rc = -1;
+    bool oom;
+    size_t cutlen = 0;
+    char *cut = cut_long_headers(data, len, &cutlen, &oom);
+    if (oom)
+        return -1;
+    if (cut) {
+        data = cut;
+        len = cutlen;
+    }
     GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
     GMimeParser *parser = g_mime_parser_new_with_stream(stream);
     g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
@@ -526,6 +584,7 @@ out:
         g_object_unref(msg);
     g_object_unref(parser);
     g_object_unref(stream);
+    free(cut);
     if (rc < 0)
         pd_mail_clear(m);
     return rc;

@@ -382,9 +382,11 @@ int main(int argc, char **argv)
            atomic_load(&n_truncated), atomic_load(&n_parse_failed),
            atomic_load(&n_journal_errors), atomic_load(&n_own_digests),
            (unsigned long long)js.backlog_bytes);
-    pd_journal_close(journal);
+    /* The journal and the configuration are left open: a callback of a
+     * session libmilter has not finished may still use them until exit.
+     * The journal is synced, so nothing written is lost. */
+    pd_journal_sync(journal);
     if (!foreground)
         unlink(cfg.pid_file);
-    pd_config_clear(&cfg);
     return rc == MI_SUCCESS ? 0 : 1;
 }

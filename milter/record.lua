@@ -56,7 +56,7 @@ end
 redis.call('SET', midkey, rid, 'EX', ttl)
 
 -- The chain head.
-local head = redis.sha1hex(redis.call('HGET', meta, 'head') .. '\n' .. MID)
+local head = redis.sha1hex((redis.call('HGET', meta, 'head') or redis.sha1hex(LIST)) .. '\n' .. MID)
 redis.call('HSET', meta, 'head', head)
 
 local seq = redis.call('HINCRBY', wk, 'mails', 1)

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define PD_RFC2047_MAX_WORD 200
+
 struct word {
     const char *start, *end;      /* the whole =?...?= */
     char charset[64];
@@ -86,8 +88,12 @@ static bool parse_word(const char *p, struct word *w)
         return false;
     const char *text = q1 + 3;
     const char *q2 = text;
+    /* RFC 2047 caps a word at 75 characters; allowing a little more for
+     * sloppy mailers still bounds the scan, so "=?a?q?x" repeated a million
+     * times costs linear time, not quadratic. */
     while (*q2 && !(q2[0] == '?' && q2[1] == '=')) {
-        if (*q2 == ' ' || *q2 == '\t' || *q2 == '\r' || *q2 == '\n')
+        if (*q2 == ' ' || *q2 == '\t' || *q2 == '\r' || *q2 == '\n' ||
+            q2 - p > PD_RFC2047_MAX_WORD)
             return false;
         q2++;
     }

@@ -226,5 +226,15 @@ def compare(got, want, keys=COUNTERS):
     return diffs
 
 
+def by_address(table):
+    """A "Name <addr>" -> count table keyed by address alone (which name is
+    shown is the first seen, and so depends on arrival order)."""
+    out = {}
+    for label, n in (table or {}).items():
+        addr = label[label.rfind("<") + 1:-1] if label.endswith(">") else label
+        out[addr] = out.get(addr, 0) + n
+    return out
+
+
 def finish():
     sys.exit(1 if failures else 0)

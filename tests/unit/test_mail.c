@@ -611,10 +611,12 @@ static void test_garbage_huge_header_line(void **state)
     struct pd_mail m;
     assert_int_equal(pd_mail_parse(&m, b.data, b.len), 0);
     assert_mail_strings_valid(&m);
-    assert_int_equal(strlen(m.subject), big);
+    /* the header is cut at PD_MAX_HEADER_BYTES, "Subject: " included */
+    assert_int_equal(strlen(m.subject), PD_MAX_HEADER_BYTES - strlen("Subject: "));
     assert_string_equal(m.message_id, "big@x");
     assert_string_equal(m.text_body, "body\n");
-    assert_int_equal(strlen(m.raw_headers), PD_MAX_RAW_HEADERS);
+    assert_true(strlen(m.raw_headers) <= PD_MAX_RAW_HEADERS);
+    assert_non_null(strstr(m.raw_headers, "Message-ID: <big@x>"));
     pd_mail_clear(&m);
     pd_buf_free(&b);
 }
