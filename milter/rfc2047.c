@@ -160,24 +160,52 @@ static bool only_blanks(const char *a, const char *b)
     return true;
 }
 
+/* A run of adjacent encoded words: the bytes of the words in the current
+ * charset, and the UTF-8 text of the words before a charset change. */
+struct run {
+    pd_buf bytes;
+    char charset[64];
+    pd_buf text;
+};
+
+/* Convert the pending bytes into the run's text. */
+static int run_convert(struct run *r)
+{
+    int rc = r->bytes.len ? append_converted(&r->text, r->bytes.data, r->bytes.len, r->charset)
+                          : 0;
+    pd_buf_reset(&r->bytes);
+    return rc;
+}
+
+/* End the run: its text goes to out, decoded or as one UTF-8 base64 word. */
+static int run_end(struct run *r, pd_buf *out, bool normalize)
+{
+    if (run_convert(r) < 0)
+        return -1;
+    const char *t = r->text.data ? r->text.data : "";
+    int rc;
+    if (normalize) {
+        gchar *b64 = g_base64_encode((const guchar *)t, r->text.len);
+        rc = b64 ? pd_buf_printf(out, "=?UTF-8?B?%s?=", b64) : -1;
+        g_free(b64);
+    } else {
+        rc = pd_buf_append(out, t, r->text.len);
+    }
+    pd_buf_reset(&r->text);
+    return rc;
+}
+
 /* Walk the input: plain text and runs of encoded words.  In "normalize" mode
  * runs are re-encoded as one UTF-8 base64 word; otherwise decoded. */
 static char *walk(const char *in, bool normalize)
 {
-    pd_buf out = PD_BUF_INIT, run = PD_BUF_INIT, plain = PD_BUF_INIT;
+    pd_buf out = PD_BUF_INIT;
+    struct run run = { PD_BUF_INIT, "", PD_BUF_INIT };
     struct word w = { 0 };
-    char run_charset[64] = "";
     bool in_run = false, ok = true;
     const char *p = in, *plain_start = in;
     if (pd_buf_puts(&out, "") < 0)
         return NULL;
-
-#define FLUSH_BYTES()                                                                      \
-    do {                                                                                   \
-        if (run.len && append_converted(&plain, run.data, run.len, run_charset) < 0)      \
-            ok = false;                                                                    \
-        pd_buf_reset(&run);                                                                \
-    } while (0)
 
     while (ok && *p) {
         const char *eq = strstr(p, "=?");
@@ -189,43 +217,25 @@ static char *walk(const char *in, bool normalize)
         }
         /* text before the word: dropped when it is blank between two words */
         if (!(in_run && only_blanks(plain_start, eq))) {
-            if (in_run) {
-                FLUSH_BYTES();
-                if (normalize) {
-                    gchar *b64 = g_base64_encode((const guchar *)plain.data, plain.len);
-                    ok = b64 && pd_buf_printf(&out, "=?UTF-8?B?%s?=", b64) == 0;
-                    g_free(b64);
-                } else {
-                    ok = pd_buf_append(&out, plain.data ? plain.data : "", plain.len) == 0;
-                }
-                pd_buf_reset(&plain);
-            }
+            if (in_run)
+                ok = run_end(&run, &out, normalize) == 0;
             if (ok && eq > plain_start)
                 ok = append_converted(&out, plain_start, (size_t)(eq - plain_start), NULL) == 0;
             in_run = true;
         }
-        if (run.len && g_ascii_strcasecmp(run_charset, w.charset) != 0)
-            FLUSH_BYTES();
-        memcpy(run_charset, w.charset, sizeof run_charset);
-        if (ok && pd_buf_append(&run, w.bytes.data, w.bytes.len) < 0)
+        if (ok && run.bytes.len && g_ascii_strcasecmp(run.charset, w.charset) != 0)
+            ok = run_convert(&run) == 0;
+        memcpy(run.charset, w.charset, sizeof run.charset);
+        if (ok && pd_buf_append(&run.bytes, w.bytes.data, w.bytes.len) < 0)
             ok = false;
         p = plain_start = w.end;
     }
-    if (ok && in_run) {
-        FLUSH_BYTES();
-        if (normalize) {
-            gchar *b64 = g_base64_encode((const guchar *)(plain.data ? plain.data : ""), plain.len);
-            ok = b64 && pd_buf_printf(&out, "=?UTF-8?B?%s?=", b64) == 0;
-            g_free(b64);
-        } else {
-            ok = pd_buf_append(&out, plain.data ? plain.data : "", plain.len) == 0;
-        }
-    }
+    if (ok && in_run)
+        ok = run_end(&run, &out, normalize) == 0;
     if (ok)
         ok = append_converted(&out, plain_start, strlen(plain_start), NULL) == 0;
-#undef FLUSH_BYTES
-    pd_buf_free(&run);
-    pd_buf_free(&plain);
+    pd_buf_free(&run.bytes);
+    pd_buf_free(&run.text);
     pd_buf_free(&w.bytes);
     if (!ok) {
         pd_buf_free(&out);
