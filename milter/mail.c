@@ -360,39 +360,38 @@ static void walk(GMimeObject *obj, struct walk_ctx *w)
     }
 }
 
-/* The header block as received: up to the first empty line. */
+/* Where the header block ends: just past the newline of the last header
+ * line, where the empty line starts; len when there is no empty line. */
+static size_t header_end(const char *data, size_t len)
+{
+    const char *p = data, *end = data + len;
+    const char *nl;
+    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        const char *next = nl + 1;
+        if (next == end || *next == '\n' ||
+            (*next == '\r' && next + 1 < end && next[1] == '\n'))
+            return (size_t)(next - data);
+        p = next;
+    }
+    return len;
+}
+
+/* The header block as received, bounded. */
 static char *raw_header_block(const char *data, size_t len)
 {
-    size_t end = len;
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] == '\n' && (i + 1 == len || data[i + 1] == '\n' ||
-                                (data[i + 1] == '\r' && i + 2 < len && data[i + 2] == '\n'))) {
-            end = i + 1;
-            break;
-        }
-    }
+    size_t end = header_end(data, len);
     if (end > PD_MAX_RAW_HEADERS)
         end = PD_MAX_RAW_HEADERS;
     return utf8_clean(data, end, true);
 }
 
+/* The body: after the empty line that ends the headers. */
 static const char *body_start(const char *data, size_t len)
 {
-    const char *p = data;
-    while ((size_t)(p - data) < len) {
-        const char *nl = memchr(p, '\n', len - (size_t)(p - data));
-        if (!nl)
-            return data + len;
-        const char *next = nl + 1;
-        if ((size_t)(next - data) >= len)
-            return data + len;
-        if (*next == '\n')
-            return next + 1;
-        if (*next == '\r' && (size_t)(next + 1 - data) < len && next[1] == '\n')
-            return next + 2;
-        p = next;
-    }
-    return data + len;
+    size_t h = header_end(data, len);
+    if (h == len)
+        return data + len;
+    return data + h + (data[h] == '\n' ? 1 : 2);
 }
 
 static char *synthetic_mid(const struct pd_mail *m, const char *from_raw,
