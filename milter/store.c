@@ -49,41 +49,41 @@ oom:
     return NULL;
 }
 
-static int load_script(struct pd_store *s, char *err, size_t errlen)
+/* Send one command and wait for its reply; NULL with err set when the
+ * connection failed or Redis answered an error.  The error names what was
+ * asked, never its arguments: AUTH carries the password. */
+static redisReply *command(struct pd_store *s, const char *what, char *err, size_t errlen,
+                           const char *fmt, ...)
 {
-    redisReply *r = redisCommand(s->c, "SCRIPT LOAD %s", pd_record_lua);
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(s->c, fmt, ap);
+    va_end(ap);
     s->round_trips++;
     if (!r) {
-        set_err(err, errlen, "SCRIPT LOAD", s->c);
-        return -1;
+        set_err(err, errlen, what, s->c);
+        return NULL;
     }
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: %s refused: %s", what, r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int load_script(struct pd_store *s, char *err, size_t errlen)
+{
+    redisReply *r = command(s, "SCRIPT LOAD", err, errlen, "SCRIPT LOAD %s", pd_record_lua);
+    if (!r)
+        return -1;
     int rc = -1;
     if (r->type == REDIS_REPLY_STRING && r->len == 40) {
         memcpy(s->sha, r->str, 40);
         s->sha[40] = '\0';
         rc = 0;
     } else {
-        snprintf(err, errlen, "redis: SCRIPT LOAD: %s",
-                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-static int simple_command(struct pd_store *s, const char *what, int argc, const char **argv,
-                          char *err, size_t errlen)
-{
-    redisReply *r = redisCommandArgv(s->c, argc, argv, NULL);
-    s->round_trips++;
-    if (!r) {
-        set_err(err, errlen, what, s->c);
-        return -1;
-    }
-    int rc = 0;
-    if (r->type == REDIS_REPLY_ERROR) {
-        /* Never print what was sent: AUTH carries the password. */
-        snprintf(err, errlen, "redis: %s refused: %s", what, r->str);
-        rc = -1;
+        snprintf(err, errlen, "redis: SCRIPT LOAD: unexpected reply");
     }
     freeReplyObject(r);
     return rc;
@@ -116,21 +116,20 @@ int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int tim
         pd_store_free(s);
         return -1;
     }
+    redisReply *r;
     if (cfg->redis_password) {
-        const char *argv[] = { "AUTH", cfg->redis_password };
-        if (simple_command(s, "AUTH", 2, argv, err, errlen) < 0) {
+        if (!(r = command(s, "AUTH", err, errlen, "AUTH %s", cfg->redis_password))) {
             pd_store_free(s);
             return -1;
         }
+        freeReplyObject(r);
     }
     if (cfg->redis_database) {
-        char db[16];
-        snprintf(db, sizeof db, "%d", cfg->redis_database);
-        const char *argv[] = { "SELECT", db };
-        if (simple_command(s, "SELECT", 2, argv, err, errlen) < 0) {
+        if (!(r = command(s, "SELECT", err, errlen, "SELECT %d", cfg->redis_database))) {
             pd_store_free(s);
             return -1;
         }
+        freeReplyObject(r);
     }
     if (load_script(s, err, errlen) < 0) {
         pd_store_free(s);
@@ -278,25 +277,6 @@ int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n, c
 
 /* ---- reading back ---- */
 
-static redisReply *command(struct pd_store *s, char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(s->c, fmt, ap);
-    va_end(ap);
-    s->round_trips++;
-    if (!r) {
-        set_err(err, errlen, "command", s->c);
-        return NULL;
-    }
-    if (r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errlen, "redis: %s", r->str);
-        freeReplyObject(r);
-        return NULL;
-    }
-    return r;
-}
-
 static const char *hash_get(const redisReply *h, const char *field)
 {
     if (!h || (h->type != REDIS_REPLY_ARRAY))
@@ -379,22 +359,22 @@ int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long 
     int rc = -1;
     redisReply *meta = NULL, *h = NULL, *contrib = NULL, *names = NULL, *doms = NULL,
                *revs = NULL, *rnames = NULL;
-    if (!(meta = command(s, err, errlen, "HGETALL %smeta", base)))
+    if (!(meta = command(s, "HGETALL", err, errlen, "HGETALL %smeta", base)))
         goto out;
     if (number <= 0) {
         const char *win = hash_get(meta, "window");
         number = win ? strtoll(win, NULL, 10) : 1;
     }
     w->number = number;
-    if (!(h = command(s, err, errlen, "HGETALL %sw:%lld", base, number)) ||
-        !(contrib = command(s, err, errlen, "ZRANGE %sw:%lld:contributors 0 -1 WITHSCORES",
+    if (!(h = command(s, "HGETALL", err, errlen, "HGETALL %sw:%lld", base, number)) ||
+        !(contrib = command(s, "ZRANGE", err, errlen, "ZRANGE %sw:%lld:contributors 0 -1 WITHSCORES",
                             base, number)) ||
-        !(names = command(s, err, errlen, "HGETALL %sw:%lld:names", base, number)) ||
-        !(doms = command(s, err, errlen, "ZRANGE %sw:%lld:domains 0 -1 WITHSCORES", base,
+        !(names = command(s, "HGETALL", err, errlen, "HGETALL %sw:%lld:names", base, number)) ||
+        !(doms = command(s, "ZRANGE", err, errlen, "ZRANGE %sw:%lld:domains 0 -1 WITHSCORES", base,
                          number)) ||
-        !(revs = command(s, err, errlen, "ZRANGE %sw:%lld:reviewers 0 -1 WITHSCORES", base,
+        !(revs = command(s, "ZRANGE", err, errlen, "ZRANGE %sw:%lld:reviewers 0 -1 WITHSCORES", base,
                          number)) ||
-        !(rnames = command(s, err, errlen, "HGETALL %sw:%lld:rnames", base, number)))
+        !(rnames = command(s, "HGETALL", err, errlen, "HGETALL %sw:%lld:rnames", base, number)))
         goto out;
     const char *from = hash_get(h, "from");
     const char *to = hash_get(h, "to");
