@@ -23,7 +23,8 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
             redis-server libcmocka-dev python3
 
-LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats
+LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats \
+            domainmap digest sendmail flush
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
@@ -45,11 +46,12 @@ deps:
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-$(BUILD)/record_lua.h: milter/record.lua | $(BUILD)/obj
-	{ echo '/* generated from milter/record.lua */'; echo 'static const char pd_record_lua[] ='; \
+# the Lua scripts, as C strings: pd_record_lua, pd_window_lua
+$(BUILD)/%_lua.h: milter/%.lua | $(BUILD)/obj
+	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/store.o: $(BUILD)/record_lua.h
+$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@

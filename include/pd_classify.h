@@ -63,6 +63,11 @@ bool pd_body_is_pull_request(const char *body);
  * its signature; trailing blank lines dropped.  Caller frees. */
 char *pd_body_excerpt(const char *body);
 
+/* The body after git's in-body header block (a first From: line, Date: and
+ * Subject: lines right after it, the blank lines around them): a pointer
+ * into body; body itself when it has no such block. */
+const char *pd_body_skip_inbody_headers(const char *body);
+
 int pd_classify(const struct pd_mail *m, struct pd_classified *c);
 void pd_classified_clear(struct pd_classified *c);
 

@@ -48,6 +48,7 @@ struct pd_config {
     char *digest_from;
     char *digest_to;
     int top_n;
+    char *domain_map;        /* gitdm domain map for the employers table; NULL: none */
 
     char *journal_dir;
     uint64_t max_message_bytes;

@@ -33,6 +33,7 @@
 struct pd_addr {
     char *name;   /* decoded display name, "" when none */
     char *addr;   /* lower-cased address, "" when none */
+    char *written; /* the address as written (case kept), "" when none */
 };
 
 struct pd_mail {

@@ -9,10 +9,14 @@
  *   struct pd_store *s;
  *   if (pd_store_connect(&s, cfg, 2000, err, sizeof err) < 0) ...;
  *   pd_store_record(s, items, n, err, sizeof err);   one pipelined round trip
- *   pd_store_read_window(s, list, 0, &window, err, sizeof err);
+ *   pd_store_read_window(s, list, 0, &window, err, sizeof err);   counters
+ *   pd_store_read_posts(s, list, &window, err, sizeof err);      what a digest shows
  *   pd_store_free(s);
  *
- * Key layout: see milter/record.lua.  pd_store_base() gives the prefix of
+ * The flush (pd_flush.h) closes windows and marks them sent under a per-list
+ * lock through pd_store_lock() ... pd_store_unlock().
+ *
+ * Key layout: see milter/record.lua and milter/window.lua.  pd_store_base() gives the prefix of
  * every key of a list: "<KeyPrefix>{<list id, escaped>}:"; the list id is
  * escaped (%XX for anything outside [A-Za-z0-9._@+-]) so that no id can
  * reach into another list's keys or break the hash tag.
@@ -20,9 +24,11 @@
 #ifndef PD_STORE_H
 #define PD_STORE_H
 
+#include "pd_classify.h"
 #include "pd_config.h"
 #include "pd_util.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -50,7 +56,8 @@ uint64_t pd_store_round_trips(const struct pd_store *s);
 
 /* One counted table: rows ordered by count, then label in byte order. */
 struct pd_row {
-    char *label;
+    char *label;        /* what the digest shows */
+    char *key;          /* what was counted: address, domain, sha1 of a thread root */
     long long count;
 };
 
@@ -59,20 +66,83 @@ struct pd_table {
     size_t n;
 };
 
-/* The counters of one window of one list. */
+/* A cover letter or patch of a window, as the digest shows it. */
+struct pd_post {
+    enum pd_class cls;              /* PD_COVER or PD_PATCH */
+    char *subject, *title, *author, *ident, *excerpt;
+    char *series;                   /* key of its series (pd_series.key) */
+    int version, index, total;      /* index and total -1 without i/n */
+    bool resend;                    /* its subject was seen before */
+    bool inbody_from;               /* its body opens with git's in-body From: */
+};
+
+/* A series that has mail in the window (its data spans windows). */
+struct pd_series {
+    char *key;
+    char *subject;                  /* the cover's, else patch 1's, else the first seen */
+    char *ident;                    /* the sender, "Name <addr>" */
+    int version, total;
+};
+
+enum pd_window_state { PD_WINDOW_OPEN, PD_WINDOW_CLOSED, PD_WINDOW_SENT };
+
+/* One window of one list. */
 struct pd_window {
     const struct pd_list *list;
     long long number;
+    bool exists;                    /* Redis still holds it */
+    enum pd_window_state state;
+    int64_t opened, closed, sent;   /* unix time; 0 when not (yet) */
     char from[41], to[41];          /* chain heads, 40 hex */
     long long mails, duplicates, resends, truncated;
     long long classes[5];           /* indexed by enum pd_class */
     struct pd_table domains, contributors, reviewers;
+    /* filled by pd_store_read_posts() */
+    struct pd_table threads;        /* replies per thread, labelled by the root's subject */
+    struct pd_post *posts;          /* arrival order */
+    size_t nposts;
+    struct pd_series *series;       /* order of their first mail in the window */
+    size_t nseries;
 };
 
-/* Read window number (0: the open one) of a list.  0, or -1 with err set. */
+/* Read window number (0: the open one) of a list: its state and counters.
+ * 0, or -1 with err set.  A window Redis no longer holds reads as empty
+ * with exists false. */
 int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long number,
                          struct pd_window *w, char *err, size_t errlen);
+/* Add to a window read above its posts, series and threads.  Posts whose
+ * mail expired are left out.  0, or -1 with err set. */
+int pd_store_read_posts(struct pd_store *s, const struct pd_list *l, struct pd_window *w,
+                        char *err, size_t errlen);
 void pd_window_clear(struct pd_window *w);
+
+/* ---- windows and the flush lock: milter/window.lua ----
+ * token identifies one flush ("host pid random").  Each returns -1 with err
+ * set on a Redis error. */
+/* 1 taken; 0 held by another flush, whose token is copied to holder. */
+int pd_store_lock(struct pd_store *s, const char *list_id, const char *token, int ttl_ms,
+                  char *holder, size_t holderlen, char *err, size_t errlen);
+/* Take the lock over from a holder known dead: 1 done, 0 it changed meanwhile. */
+int pd_store_lock_steal(struct pd_store *s, const char *list_id, const char *token,
+                        const char *old, int ttl_ms, char *err, size_t errlen);
+/* 1 still ours and renewed; 0 lost. */
+int pd_store_lock_refresh(struct pd_store *s, const char *list_id, const char *token, int ttl_ms,
+                          char *err, size_t errlen);
+int pd_store_unlock(struct pd_store *s, const char *list_id, const char *token, char *err,
+                    size_t errlen);
+/* Close the open window and open the next: PD_CLOSE_IF_MAIL when it holds
+ * mail, PD_CLOSE_ALWAYS even empty, PD_CLOSE_NONE not at all.  *closed is
+ * its number, 0 when nothing was closed; pending (caller frees) lists every
+ * closed window whose digest is not sent, oldest first. */
+enum pd_close_mode { PD_CLOSE_IF_MAIL, PD_CLOSE_ALWAYS, PD_CLOSE_NONE };
+int pd_store_close_window(struct pd_store *s, const char *list_id, const char *token,
+                          int64_t now, enum pd_close_mode mode, long long *closed,
+                          long long **pending, size_t *npending, char *err, size_t errlen);
+/* The digest of window number went out: mark it, let its keys expire with
+ * the retention. */
+int pd_store_mark_sent(struct pd_store *s, const char *list_id, const char *token,
+                       long long number, int64_t now, const char *message_id, char *err,
+                       size_t errlen);
 
 /* "<prefix>{<escaped list>}:"; caller frees; NULL when out of memory. */
 char *pd_store_base(const char *prefix, const char *list_id);

@@ -380,7 +380,8 @@ static int copy_addr(struct pd_addr *dst, const struct pd_addr *src)
 {
     dst->name = strdup(src->name ? src->name : "");
     dst->addr = strdup(src->addr ? src->addr : "");
-    return (dst->name && dst->addr) ? 0 : -1;
+    dst->written = strdup(src->written ? src->written : "");
+    return (dst->name && dst->addr && dst->written) ? 0 : -1;
 }
 
 /* The identity based on email body. */
@@ -413,12 +414,43 @@ static int body_identity(const struct pd_mail *m, struct pd_classified *c)
     return copy_addr(&c->ident, is_dmarc_rewrite(m) ? &m->xorig : &m->from);
 }
 
+/* The body after git's in-body header block: the From: line and any Date: or
+ * Subject: lines right after it, and the blank lines that end the block. */
+const char *pd_body_skip_inbody_headers(const char *body)
+{
+    const char *cur = body, *line;
+    size_t len;
+    enum { BEFORE, HEADERS, AFTER } state = BEFORE;
+    while (next_line(&cur, &line, &len)) {
+        size_t i = 0;
+        while (i < len && (line[i] == ' ' || line[i] == '\t'))
+            i++;
+        if (i == len) {            /* blank lines around the block go too */
+            body = cur;
+            if (state == HEADERS)
+                state = AFTER;
+            continue;
+        }
+        if ((state == BEFORE && line_starts(line, len, "From:")) ||
+            (state == HEADERS && (line_starts(line, len, "Date:") ||
+                                  line_starts(line, len, "Subject:")))) {
+            state = HEADERS;
+            body = cur;
+            continue;
+        }
+        break;
+    }
+    return body;
+}
+
 /* ---- review trailers in replies ---- */
 
 static const char *const trailer_keys[] = { "Reviewed-by:", "Acked-by:", "Tested-by:" };
 
 static int add_reviewer(struct pd_classified *c, struct pd_addr *a)
 {
+    free(a->written);
+    a->written = NULL;
     for (size_t i = 0; i < c->nreviewers; i++)
         if (strcmp(c->reviewers[i].addr, a->addr) == 0) {
             pd_addr_clear(a);
@@ -494,7 +526,9 @@ int pd_classify(const struct pd_mail *m, struct pd_classified *c)
     c->cls = decide_class(m, &c->subj);
     if (body_identity(m, c) < 0)
         goto oom;
-    if (!(c->author = pd_identity_format(&m->from)))
+    /* the Author line shows the address as written */
+    struct pd_addr shown = { m->from.name, m->from.written ? m->from.written : m->from.addr, NULL };
+    if (!(c->author = pd_identity_format(&shown)))
         goto oom;
     const char *root = m->nrefs ? m->references[0]
                        : *m->in_reply_to ? m->in_reply_to : m->message_id;

@@ -4,12 +4,17 @@
  *   patchdigest classify [-c FILE] FILE...
  *   patchdigest import   [-c FILE] [--list ID] FILE|DIR...
  *   patchdigest stats    [-c FILE] [--json]
+ *   patchdigest flush    [-c FILE] [--list ID] [--force]
+ *   patchdigest render   [-c FILE] [--list ID] [--window N]
  *
  * Options may stand anywhere after the command.  Each command is one
  * function cmd_<name>; the shared option parsing is parse_options().
  */
 #include "pd_classify.h"
 #include "pd_config.h"
+#include "pd_digest.h"
+#include "pd_domainmap.h"
+#include "pd_flush.h"
 #include "pd_ingest.h"
 #include "pd_log.h"
 #include "pd_mail.h"
@@ -35,6 +40,8 @@ struct options {
     const char *config;
     bool config_given;
     bool json;
+    bool force;
+    long long window;
     const char *list;
     char **args;
     int nargs;
@@ -52,6 +59,14 @@ static void usage(FILE *f)
             "      --list ID           record into this list, whatever the mail's List-Id\n"
             "  stats                   print the open window of every list\n"
             "      --json              as JSON\n"
+            "  flush                   close the open window of every list, mail its digest\n"
+            "                          (Sendmail) and finish any earlier flush left unsent\n"
+            "      --list ID           only this list\n"
+            "      --force             send a digest for an empty window too\n"
+            "  render                  print the digest mail of the open window, closing\n"
+            "                          and sending nothing\n"
+            "      --list ID           only this list\n"
+            "      --window N          window N instead (a closed one still retained)\n"
             "\n"
             "options:\n"
             "  -c, --config FILE       configuration file (default " PD_DEFAULT_CONFIG ")\n"
@@ -65,6 +80,8 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
         { "list", required_argument, NULL, 'l' },
+        { "force", no_argument, NULL, 'f' },
+        { "window", required_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -77,6 +94,17 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'c': o->config = optarg; o->config_given = true; break;
         case 'j': o->json = true; break;
         case 'l': o->list = optarg; break;
+        case 'f': o->force = true; break;
+        case 'w': {
+            char *end;
+            errno = 0;
+            o->window = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || o->window < 1) {
+                fprintf(stderr, "patchdigest: --window needs a window number (1, 2, ...)\n");
+                return -1;
+            }
+            break;
+        }
         case 'h': usage(stdout); exit(0);
         default: return -1;
         }
@@ -361,6 +389,141 @@ static int cmd_stats(const struct options *o)
     return status;
 }
 
+/* ---- flush and render ---- */
+
+/* The lists a command works on: --list, or every configured one.  NULL
+ * (and a message) when --list names no configured list. */
+static const struct pd_list *first_list(const struct options *o, const struct pd_config *cfg,
+                                        size_t *n, const char *cmd)
+{
+    if (!o->list) {
+        *n = cfg->nlists;
+        return cfg->lists;
+    }
+    const struct pd_list *l = pd_config_find_list(cfg, o->list);
+    if (!l) {
+        fprintf(stderr, "patchdigest %s: list %s is not in %s\n", cmd, o->list, cfg->path);
+        return NULL;
+    }
+    *n = 1;
+    return l;
+}
+
+/* Configuration, domain map and Redis for flush and render; 0 or -1. */
+static int open_all(const struct options *o, const char *cmd, struct pd_config *cfg,
+                    struct pd_domainmap **map, struct pd_store **s)
+{
+    char err[1024];
+    *map = NULL;
+    *s = NULL;
+    if (load_config(o, cfg) < 0)
+        return -1;
+    if (cfg->domain_map && pd_domainmap_load(cfg->domain_map, map, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest %s: %s\n", cmd, err);
+        pd_config_clear(cfg);
+        return -1;
+    }
+    if (pd_store_connect(s, cfg, 10000, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest %s: %s\n", cmd, err);
+        pd_domainmap_free(*map);
+        pd_config_clear(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+static void close_all(struct pd_config *cfg, struct pd_domainmap *map, struct pd_store *s)
+{
+    pd_store_free(s);
+    pd_domainmap_free(map);
+    pd_config_clear(cfg);
+}
+
+static int cmd_flush(const struct options *o)
+{
+    struct pd_config cfg;
+    struct pd_domainmap *map;
+    struct pd_store *s;
+    if (open_all(o, "flush", &cfg, &map, &s) < 0)
+        return 1;
+    int status = 0;
+    size_t n = 0;
+    const struct pd_list *lists = first_list(o, &cfg, &n, "flush");
+    if (!lists)
+        status = 1;
+    else if (!cfg.digest_from || !cfg.digest_to) {
+        fprintf(stderr, "patchdigest flush: %s: DigestFrom and DigestTo must be set\n", cfg.path);
+        status = 1;
+        n = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pd_flush_opts fo = { .force = o->force, .map = map, .report = stdout };
+        struct pd_flush_result r;
+        char err[1024];
+        if (pd_flush_list(s, &cfg, &lists[i], &fo, &r, err, sizeof err) < 0) {
+            fprintf(stderr, "patchdigest flush: list %s: %s\n", lists[i].id, err);
+            status = 1;
+            /* a Redis error leaves the connection unusable: reconnect */
+            pd_store_free(s);
+            if (pd_store_connect(&s, &cfg, 10000, err, sizeof err) < 0) {
+                fprintf(stderr, "patchdigest flush: %s\n", err);
+                s = NULL;
+                break;
+            }
+        }
+    }
+    if (fflush(stdout) != 0)
+        status = 1;
+    close_all(&cfg, map, s);
+    return status;
+}
+
+static int cmd_render(const struct options *o)
+{
+    struct pd_config cfg;
+    struct pd_domainmap *map;
+    struct pd_store *s;
+    if (open_all(o, "render", &cfg, &map, &s) < 0)
+        return 1;
+    int status = 0;
+    size_t n = 0;
+    const struct pd_list *lists = first_list(o, &cfg, &n, "render");
+    if (!lists)
+        status = 1;
+    for (size_t i = 0; i < n && status == 0; i++) {
+        struct pd_window w;
+        char err[1024];
+        pd_buf mail = PD_BUF_INIT;
+        if (pd_flush_read(s, &lists[i], o->window, &w, err, sizeof err) < 0) {
+            fprintf(stderr, "patchdigest render: list %s: %s\n", lists[i].id, err);
+            status = 1;
+            break;
+        }
+        if (o->window && !w.exists) {
+            fprintf(stderr, "patchdigest render: list %s: window %lld is not in Redis "
+                    "(never opened, or older than the Retention)\n", lists[i].id, o->window);
+            status = 1;
+        } else {
+            struct pd_digest_opts d = { .top_n = cfg.top_n, .map = map, .from = cfg.digest_from,
+                                        .to = cfg.digest_to,
+                                        .date = w.closed ? w.closed : time(NULL) };
+            if (pd_digest_mail(&w, &d, &mail) < 0 ||
+                (i > 0 && fputs("\n", stdout) == EOF) ||
+                fwrite(mail.data, 1, mail.len, stdout) != mail.len) {
+                fprintf(stderr, "patchdigest render: list %s: cannot write the digest\n",
+                        lists[i].id);
+                status = 1;
+            }
+        }
+        pd_buf_free(&mail);
+        pd_window_clear(&w);
+    }
+    if (fflush(stdout) != 0)
+        status = 1;
+    close_all(&cfg, map, s);
+    return status;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -389,6 +552,10 @@ int main(int argc, char **argv)
         return cmd_import(&o);
     if (strcmp(cmd, "stats") == 0)
         return cmd_stats(&o);
+    if (strcmp(cmd, "flush") == 0)
+        return cmd_flush(&o);
+    if (strcmp(cmd, "render") == 0)
+        return cmd_render(&o);
     fprintf(stderr, "patchdigest: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;

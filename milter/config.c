@@ -48,6 +48,7 @@ void pd_config_clear(struct pd_config *cfg)
     free(cfg->lists);
     free(cfg->digest_from);
     free(cfg->digest_to);
+    free(cfg->domain_map);
     free(cfg->journal_dir);
     free(cfg->sendmail);
     free(cfg->user);
@@ -211,12 +212,12 @@ static const char *set_address(char **dst, const char *v)
 
 enum { K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
-       K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_COUNT };
+       K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
     "Socket", "Redis", "RedisPassword", "RedisDatabase", "KeyPrefix", "List",
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
-    "Sendmail", "Retention", "User", "PidFile", "LogLevel",
+    "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap",
 };
 
 static const char *apply(struct pd_config *cfg, int key, const char *v)
@@ -245,6 +246,10 @@ static const char *apply(struct pd_config *cfg, int key, const char *v)
         cfg->max_message_bytes = u;
         return NULL;
     case K_SENDMAIL: return set_string(&cfg->sendmail, v);
+    case K_DOMAINMAP:
+        if (v[0] != '/')
+            return "DomainMap must be an absolute path";
+        return set_string(&cfg->domain_map, v);
     case K_RETENTION:
         if (pd_parse_duration(v, &u) < 0 || u < 3600 || u > 10u * 365 * 86400)
             return "Retention must be a duration from 1h to 10 years (e.g. 90d)";

@@ -137,7 +137,8 @@ void pd_addr_clear(struct pd_addr *a)
 {
     free(a->name);
     free(a->addr);
-    a->name = a->addr = NULL;
+    free(a->written);
+    a->name = a->addr = a->written = NULL;
 }
 
 static void collapse_spaces(char *s)
@@ -226,7 +227,8 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
 {
     out->name = strdup("");
     out->addr = strdup("");
-    if (!out->name || !out->addr)
+    out->written = strdup("");
+    if (!out->name || !out->addr || !out->written)
         return -1;
     char *u = unfold(value);
     char *norm = u ? pd_rfc2047_normalize(u) : NULL;
@@ -259,12 +261,20 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
             for (char *p = a; *p; p++)
                 if (*p == ' ')
                     *p = '_';
-            pd_ascii_lower(a);
-            free(out->name);
-            free(out->addr);
-            out->name = n;
-            out->addr = a;
-            rc = 0;
+            char *w = strdup(a);
+            if (w) {
+                pd_ascii_lower(a);
+                free(out->name);
+                free(out->addr);
+                free(out->written);
+                out->name = n;
+                out->addr = a;
+                out->written = w;
+                rc = 0;
+            } else {
+                free(n);
+                free(a);
+            }
         } else {
             free(n);
             free(a);

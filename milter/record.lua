@@ -14,6 +14,7 @@
 --   w:<N>:threads        zset sha1(root) -> replies   w:<N>:troots hash sha1(root) -> root,
 --                        w:<N>:tsubj hash sha1(root) -> title of the first reply seen
 --   w:<N>:mails          list of sha1(mid), arrival order
+--   w:<N>:posts          list of sha1(mid) of the covers and patches, arrival order
 --   w:<N>:series         zset sha1(series key) -> arrival number of its first mail
 --   w:<N>:s:<sha1>       hash index -> sha1(mid) of the series' mails in the window
 --   m:<sha1(mid)>        hash: the mail (subject, title, class, ident, author,
@@ -22,6 +23,8 @@
 --   mid:<sha1(mid)>      the record id that first recorded the Message-ID
 --   rid:<sha1(record id)> a duplicate delivery already counted
 --   subj:<sha1(subject)> Message-ID of the first cover/patch with this subject
+-- A window's own state (open, closed, sent) and the flush lock are kept by
+-- milter/window.lua.
 -- Returns 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
 -- 3 new mail that resends a known subject.
 local base, rid, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -117,6 +120,7 @@ if CLASS == 'cover' or CLASS == 'patch' then
   redis.call('ZADD', wk .. ':series', 'NX', seq, sh)
   redis.call('HSETNX', wk .. ':s:' .. sh, idx, midh)
   redis.call('HSET', mk, 'series', sh)
+  redis.call('RPUSH', wk .. ':posts', midh)
 elseif CLASS == 'reply' then
   local rh = redis.sha1hex(ROOT)
   redis.call('ZINCRBY', wk .. ':threads', 1, rh)

@@ -1,13 +1,15 @@
 /*
  * store.c - the Redis side: connect, load the record script, record batches
- * of mails with pipelined EVALSHA, read a window back for stats.
- * See pd_store.h; the key layout is documented in record.lua.
+ * of mails with pipelined EVALSHA, read a window back (stats, digest), and
+ * the window operations of the flush (window.lua).
+ * See pd_store.h; the key layout is documented in record.lua and window.lua.
  */
 #include "pd_store.h"
 #include "pd_log.h"
 #include "pd_record.h"
 
 #include "record_lua.h"
+#include "window_lua.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -319,11 +321,16 @@ static int read_table(const redisReply *z, const redisReply *names, struct pd_ta
         if (rc < 0)
             return -1;
         const redisReply *sc = z->element[2 * i + 1];
-        t->rows[i].count = sc->type == REDIS_REPLY_INTEGER ? sc->integer
-                           : sc->str ? strtoll(sc->str, NULL, 10) : 0;
-        t->rows[i].label = pd_buf_steal(&b);
-        if (!t->rows[i].label)
+        struct pd_row *row = &t->rows[t->n];
+        row->count = sc->type == REDIS_REPLY_INTEGER ? sc->integer
+                     : sc->str ? strtoll(sc->str, NULL, 10) : 0;
+        row->label = pd_buf_steal(&b);
+        row->key = strdup(member);
+        if (!row->label || !row->key) {
+            free(row->label);
+            free(row->key);
             return -1;
+        }
         t->n++;
     }
     qsort(t->rows, t->n, sizeof *t->rows, row_cmp);
@@ -332,11 +339,30 @@ static int read_table(const redisReply *z, const redisReply *names, struct pd_ta
 
 static void table_clear(struct pd_table *t)
 {
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n; i++) {
         free(t->rows[i].label);
+        free(t->rows[i].key);
+    }
     free(t->rows);
     t->rows = NULL;
     t->n = 0;
+}
+
+static void post_clear(struct pd_post *p)
+{
+    free(p->subject);
+    free(p->title);
+    free(p->author);
+    free(p->ident);
+    free(p->excerpt);
+    free(p->series);
+}
+
+static void series_clear(struct pd_series *x)
+{
+    free(x->key);
+    free(x->subject);
+    free(x->ident);
 }
 
 void pd_window_clear(struct pd_window *w)
@@ -344,6 +370,16 @@ void pd_window_clear(struct pd_window *w)
     table_clear(&w->domains);
     table_clear(&w->contributors);
     table_clear(&w->reviewers);
+    table_clear(&w->threads);
+    for (size_t i = 0; i < w->nposts; i++)
+        post_clear(&w->posts[i]);
+    free(w->posts);
+    for (size_t i = 0; i < w->nseries; i++)
+        series_clear(&w->series[i]);
+    free(w->series);
+    w->posts = NULL;
+    w->series = NULL;
+    w->nposts = w->nseries = 0;
 }
 
 int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long number,
@@ -383,6 +419,13 @@ int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long 
     else
         pd_sha1_hex(l->id, strlen(l->id), w->from);   /* nothing recorded yet */
     snprintf(w->to, sizeof w->to, "%s", to ? to : w->from);
+    w->exists = h->elements > 0;
+    const char *state = hash_get(h, "state");
+    w->state = !state ? PD_WINDOW_OPEN
+               : strcmp(state, "sent") == 0 ? PD_WINDOW_SENT : PD_WINDOW_CLOSED;
+    w->opened = hash_num(h, "opened");
+    w->closed = hash_num(h, "closed");
+    w->sent = hash_num(h, "sent");
     w->mails = hash_num(h, "mails");
     w->duplicates = hash_num(h, "duplicates");
     w->resends = hash_num(h, "resends");
@@ -410,4 +453,417 @@ out:
     if (rc < 0)
         pd_window_clear(w);
     return rc;
+}
+
+/* ---- what a digest shows: posts, series, threads ---- */
+
+/* HMGET <base><prefix><id> fields... for every id of ids (an array reply),
+ * pipelined; out[i] is the reply for ids->element[i] (caller frees each and
+ * the array).  0, or -1 with err set. */
+static int hmget_each(struct pd_store *s, const char *base, const char *prefix,
+                      const redisReply *ids, const char *const *fields, size_t nf,
+                      redisReply ***out, char *err, size_t errlen)
+{
+    size_t n = ids->elements;
+    *out = calloc(n ? n : 1, sizeof **out);
+    const char **argv = calloc(nf + 2, sizeof *argv);
+    pd_buf key = PD_BUF_INIT;
+    if (!*out || !argv) {
+        free(*out);
+        free(argv);
+        *out = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    argv[0] = "HMGET";
+    for (size_t f = 0; f < nf; f++)
+        argv[2 + f] = fields[f];
+    int rc = 0;
+    for (size_t done = 0; done < n && rc == 0;) {
+        size_t chunk = n - done < 512 ? n - done : 512;
+        for (size_t i = 0; i < chunk; i++) {
+            const redisReply *id = ids->element[done + i];
+            key.len = 0;
+            if (pd_buf_printf(&key, "%s%s%s", base, prefix,
+                              id->type == REDIS_REPLY_STRING ? id->str : "") < 0) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+                chunk = i;
+                break;
+            }
+            argv[1] = key.data;
+            if (redisAppendCommandArgv(s->c, (int)(nf + 2), argv, NULL) != REDIS_OK) {
+                set_err(err, errlen, "HMGET", s->c);
+                rc = -1;
+                chunk = i;
+                break;
+            }
+        }
+        s->round_trips++;
+        for (size_t i = 0; i < chunk; i++) {
+            void *r = NULL;
+            if (redisGetReply(s->c, &r) != REDIS_OK || !r) {
+                set_err(err, errlen, "HMGET", s->c);
+                rc = -1;     /* the connection is unusable now; freed by the caller */
+                chunk = i;
+                break;
+            }
+            (*out)[done + i] = r;
+            if (((redisReply *)r)->type == REDIS_REPLY_ERROR && rc == 0) {
+                snprintf(err, errlen, "redis: HMGET refused: %s", ((redisReply *)r)->str);
+                rc = -1;
+            }
+        }
+        done += chunk;
+    }
+    pd_buf_free(&key);
+    free(argv);
+    return rc;
+}
+
+static void free_each(redisReply **r, size_t n)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < n; i++)
+        freeReplyObject(r[i]);
+    free(r);
+}
+
+/* Field i of an HMGET reply, NULL when missing. */
+static const char *field(const redisReply *r, size_t i)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    const redisReply *e = r->element[i];
+    return e->type == REDIS_REPLY_STRING ? e->str : NULL;
+}
+
+static char *dup_field(const redisReply *r, size_t i, bool *oom)
+{
+    const char *v = field(r, i);
+    char *d = strdup(v ? v : "");
+    if (!d)
+        *oom = true;
+    return d;
+}
+
+static int num_field(const redisReply *r, size_t i, int none)
+{
+    const char *v = field(r, i);
+    if (!v || !*v)
+        return none;
+    long n = strtol(v, NULL, 10);
+    return n < 0 ? 0 : n > 1000000 ? 1000000 : (int)n;
+}
+
+static int read_post_list(struct pd_store *s, const char *base, struct pd_window *w, char *err,
+                          size_t errlen)
+{
+    static const char *const f[] = { "class", "subject", "title", "author", "ident", "excerpt",
+                                     "series", "version", "index", "total", "resend", "flags" };
+    redisReply *ids = command(s, "LRANGE", err, errlen, "LRANGE %sw:%lld:posts 0 -1", base,
+                              w->number);
+    if (!ids)
+        return -1;
+    redisReply **m = NULL;
+    int rc = -1;
+    if (hmget_each(s, base, "m:", ids, f, sizeof f / sizeof f[0], &m, err, errlen) < 0)
+        goto out;
+    if (!(w->posts = calloc(ids->elements ? ids->elements : 1, sizeof *w->posts))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    bool oom = false;
+    for (size_t i = 0; i < ids->elements && !oom; i++) {
+        const char *cls = field(m[i], 0);
+        if (!cls)
+            continue;   /* the mail expired with the retention */
+        struct pd_post *p = &w->posts[w->nposts++];
+        p->cls = strcmp(cls, "cover") == 0 ? PD_COVER : PD_PATCH;
+        p->subject = dup_field(m[i], 1, &oom);
+        p->title = dup_field(m[i], 2, &oom);
+        p->author = dup_field(m[i], 3, &oom);
+        p->ident = dup_field(m[i], 4, &oom);
+        p->excerpt = dup_field(m[i], 5, &oom);
+        p->series = dup_field(m[i], 6, &oom);
+        p->version = num_field(m[i], 7, 1);
+        p->index = num_field(m[i], 8, -1);
+        p->total = num_field(m[i], 9, -1);
+        const char *resend = field(m[i], 10);
+        p->resend = resend && strcmp(resend, "1") == 0;
+        const char *flags = field(m[i], 11);
+        p->inbody_from = flags && strchr(flags, 'i');
+    }
+    if (oom) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    free_each(m, ids->elements);
+    freeReplyObject(ids);
+    return rc;
+}
+
+static int read_series_list(struct pd_store *s, const char *base, struct pd_window *w,
+                            char *err, size_t errlen)
+{
+    static const char *const f[] = { "subject", "ident", "version", "total" };
+    redisReply *ids = command(s, "ZRANGE", err, errlen, "ZRANGE %sw:%lld:series 0 -1", base,
+                              w->number);
+    if (!ids)
+        return -1;
+    redisReply **m = NULL;
+    int rc = -1;
+    if (hmget_each(s, base, "s:", ids, f, sizeof f / sizeof f[0], &m, err, errlen) < 0)
+        goto out;
+    if (!(w->series = calloc(ids->elements ? ids->elements : 1, sizeof *w->series))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    bool oom = false;
+    for (size_t i = 0; i < ids->elements && !oom; i++) {
+        if (!field(m[i], 0) && !field(m[i], 2))
+            continue;   /* expired */
+        struct pd_series *x = &w->series[w->nseries++];
+        x->key = strdup(ids->element[i]->str ? ids->element[i]->str : "");
+        oom = !x->key;
+        x->subject = dup_field(m[i], 0, &oom);
+        x->ident = dup_field(m[i], 1, &oom);
+        x->version = num_field(m[i], 2, 1);
+        x->total = num_field(m[i], 3, 1);
+    }
+    if (oom) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    free_each(m, ids->elements);
+    freeReplyObject(ids);
+    return rc;
+}
+
+/* Threads by replies, labelled with the root's subject when the root mail is
+ * still known, else with the title of the first reply seen. */
+static int read_threads(struct pd_store *s, const char *base, struct pd_window *w, char *err,
+                        size_t errlen)
+{
+    static const char *const f[] = { "subject" };
+    redisReply *z = NULL, *tsubj = NULL, *ids = NULL, **m = NULL;
+    int rc = -1;
+    if (!(z = command(s, "ZRANGE", err, errlen, "ZRANGE %sw:%lld:threads 0 -1 WITHSCORES", base,
+                      w->number)) ||
+        !(tsubj = command(s, "HGETALL", err, errlen, "HGETALL %sw:%lld:tsubj", base, w->number)))
+        goto out;
+    /* the members alone, for the lookup of their root mails */
+    if (!(ids = calloc(1, sizeof *ids)) ||
+        !(ids->element = calloc(z->elements / 2 + 1, sizeof *ids->element))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    ids->type = REDIS_REPLY_ARRAY;
+    for (size_t i = 0; i + 1 < z->elements; i += 2)
+        ids->element[ids->elements++] = z->element[i];
+    if (hmget_each(s, base, "m:", ids, f, 1, &m, err, errlen) < 0)
+        goto out;
+    if (read_table(z, tsubj, &w->threads) < 0) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    /* relabel with the roots' subjects, then sort again */
+    for (size_t i = 0; i < w->threads.n; i++) {
+        struct pd_row *row = &w->threads.rows[i];
+        for (size_t k = 0; k < ids->elements; k++) {
+            const char *subj = field(m[k], 0);
+            if (subj && *subj && strcmp(ids->element[k]->str, row->key) == 0) {
+                char *d = strdup(subj);
+                if (!d) {
+                    snprintf(err, errlen, "out of memory");
+                    goto out;
+                }
+                free(row->label);
+                row->label = d;
+                break;
+            }
+        }
+    }
+    qsort(w->threads.rows, w->threads.n, sizeof *w->threads.rows, row_cmp);
+    rc = 0;
+out:
+    if (ids) {
+        free_each(m, ids->elements);
+        free(ids->element);
+        free(ids);
+    }
+    freeReplyObject(z);
+    freeReplyObject(tsubj);
+    return rc;
+}
+
+int pd_store_read_posts(struct pd_store *s, const struct pd_list *l, struct pd_window *w,
+                        char *err, size_t errlen)
+{
+    char *base = pd_store_base(s->prefix, l->id);
+    if (!base) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    int rc = (read_post_list(s, base, w, err, errlen) < 0 ||
+              read_series_list(s, base, w, err, errlen) < 0 ||
+              read_threads(s, base, w, err, errlen) < 0) ? -1 : 0;
+    free(base);
+    return rc;
+}
+
+/* ---- windows and the flush lock (window.lua) ---- */
+
+/* EVAL window.lua for one list: op, then its arguments.  NULL with err set
+ * when Redis failed or refused; a lost lock says so. */
+static redisReply *window_op(struct pd_store *s, const char *list_id, const char *op,
+                             const char *token, const char *const *args, size_t nargs,
+                             char *err, size_t errlen)
+{
+    char *base = pd_store_base(s->prefix, list_id);
+    pd_buf meta = PD_BUF_INIT;
+    const char *argv[16];
+    if (!base || nargs > 9 || pd_buf_printf(&meta, "%smeta", base) < 0) {
+        free(base);
+        pd_buf_free(&meta);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t argc = 0;
+    argv[argc++] = "EVAL";
+    argv[argc++] = pd_window_lua;
+    argv[argc++] = "1";
+    argv[argc++] = meta.data;
+    argv[argc++] = op;
+    argv[argc++] = base;
+    argv[argc++] = token;
+    for (size_t i = 0; i < nargs; i++)
+        argv[argc++] = args[i];
+    redisReply *r = redisCommandArgv(s->c, (int)argc, argv, NULL);
+    s->round_trips++;
+    free(base);
+    pd_buf_free(&meta);
+    if (!r) {
+        set_err(err, errlen, op, s->c);
+        return NULL;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+        if (strncmp(r->str, "LOST", 4) == 0)
+            snprintf(err, errlen, "the flush lock was lost (held past its time, taken by another flush)");
+        else
+            snprintf(err, errlen, "redis: window %s refused: %s", op, r->str);
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+static int int_reply(redisReply *r, char *err, size_t errlen)
+{
+    if (!r)
+        return -1;
+    int rc = r->type == REDIS_REPLY_INTEGER ? (r->integer ? 1 : 0) : -1;
+    if (rc < 0)
+        snprintf(err, errlen, "redis: unexpected reply to a window operation");
+    freeReplyObject(r);
+    return rc;
+}
+
+int pd_store_lock(struct pd_store *s, const char *list_id, const char *token, int ttl_ms,
+                  char *holder, size_t holderlen, char *err, size_t errlen)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", ttl_ms);
+    const char *args[] = { ttl };
+    redisReply *r = window_op(s, list_id, "lock", token, args, 1, err, errlen);
+    if (!r)
+        return -1;
+    int rc;
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+        rc = 1;
+    } else if (r->type == REDIS_REPLY_STRING) {
+        snprintf(holder, holderlen, "%s", r->str);
+        rc = 0;
+    } else {
+        snprintf(err, errlen, "redis: unexpected reply to lock");
+        rc = -1;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int pd_store_lock_steal(struct pd_store *s, const char *list_id, const char *token,
+                        const char *old, int ttl_ms, char *err, size_t errlen)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", ttl_ms);
+    const char *args[] = { ttl, old };
+    return int_reply(window_op(s, list_id, "steal", token, args, 2, err, errlen), err, errlen);
+}
+
+int pd_store_lock_refresh(struct pd_store *s, const char *list_id, const char *token, int ttl_ms,
+                          char *err, size_t errlen)
+{
+    char ttl[24];
+    snprintf(ttl, sizeof ttl, "%d", ttl_ms);
+    const char *args[] = { ttl };
+    return int_reply(window_op(s, list_id, "refresh", token, args, 1, err, errlen), err, errlen);
+}
+
+int pd_store_unlock(struct pd_store *s, const char *list_id, const char *token, char *err,
+                    size_t errlen)
+{
+    return int_reply(window_op(s, list_id, "unlock", token, NULL, 0, err, errlen), err, errlen);
+}
+
+int pd_store_close_window(struct pd_store *s, const char *list_id, const char *token,
+                          int64_t now, enum pd_close_mode mode, long long *closed,
+                          long long **pending, size_t *npending, char *err, size_t errlen)
+{
+    char when[24];
+    snprintf(when, sizeof when, "%" PRId64, now);
+    const char *args[] = { list_id, when,
+                           mode == PD_CLOSE_ALWAYS ? "1" : mode == PD_CLOSE_NONE ? "-" : "0" };
+    *closed = 0;
+    *pending = NULL;
+    *npending = 0;
+    redisReply *r = window_op(s, list_id, "close", token, args, 3, err, errlen);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, errlen, "redis: unexpected reply to close");
+        goto out;
+    }
+    *closed = r->element[0]->integer;
+    if (!(*pending = calloc(r->elements, sizeof **pending))) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    for (size_t i = 1; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_INTEGER)
+            (*pending)[(*npending)++] = r->element[i]->integer;
+    rc = 0;
+out:
+    freeReplyObject(r);
+    return rc;
+}
+
+int pd_store_mark_sent(struct pd_store *s, const char *list_id, const char *token,
+                       long long number, int64_t now, const char *message_id, char *err,
+                       size_t errlen)
+{
+    char win[24], when[24], ttl[24];
+    snprintf(win, sizeof win, "%lld", number);
+    snprintf(when, sizeof when, "%" PRId64, now);
+    snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
+    const char *args[] = { win, when, message_id, ttl };
+    return int_reply(window_op(s, list_id, "sent", token, args, 4, err, errlen), err, errlen) < 0
+           ? -1 : 0;
 }

@@ -280,7 +280,7 @@ static void test_identity_header_from(void **state)
     assert_string_equal(p.c.ident.name, "Ann Author");
     assert_string_equal(p.c.ident.addr, "ann.author@example.org");
     assert_false(p.c.inbody_from);
-    assert_string_equal(p.c.author, "Ann Author <ann.author@example.org>");
+    assert_string_equal(p.c.author, "Ann Author <Ann.Author@Example.ORG>");   /* as written */
     done(&p);
 }
 
@@ -387,28 +387,28 @@ static void test_identity_decoded_names(void **state)
                   &p);
     assert_string_equal(p.c.ident.name, "Слободен Пристап");
     assert_string_equal(p.c.ident.addr, "contact@slobodenpristap.mk");
-    assert_string_equal(p.c.author, "Слободен Пристап <contact@slobodenpristap.mk>");
+    assert_string_equal(p.c.author, "Слободен Пристап <Contact@SlobodenPristap.MK>");
     done(&p);
 }
 
 static void test_identity_format(void **state)
 {
     (void)state;
-    struct pd_addr a = { "Name", "a@b" };
+    struct pd_addr a = { "Name", "a@b", "A@b" };
     char *s = pd_identity_format(&a);
     assert_string_equal(s, "Name <a@b>");
     free(s);
-    struct pd_addr b = { "", "a@b" };
+    struct pd_addr b = { "", "a@b", "a@b" };
     s = pd_identity_format(&b);
     assert_string_equal(s, "<a@b>");
     free(s);
-    struct pd_addr c = { "Name", "" };
+    struct pd_addr c = { "Name", "", "" };
     s = pd_identity_format(&c);
     assert_string_equal(s, "");
     free(s);
     struct parsed p;
     classify_text("From: bare@Example.org\nMessage-ID: <f1@x>\nSubject: hi\n\nbody\n", &p);
-    assert_string_equal(p.c.author, "<bare@example.org>");
+    assert_string_equal(p.c.author, "<bare@Example.org>");
     assert_string_equal(p.c.ident.name, "");
     done(&p);
 }
