@@ -42,6 +42,7 @@ struct options {
     bool json;
     bool force;
     long long window;
+    int wait_s;                 /* flush: -1 default */
     const char *list;
     char **args;
     int nargs;
@@ -63,6 +64,7 @@ static void usage(FILE *f)
             "                          (Sendmail) and finish any earlier flush left unsent\n"
             "      --list ID           only this list\n"
             "      --force             send a digest for an empty window too\n"
+            "      --wait SECONDS      how long to wait for another flush's lock (default 75)\n"
             "  render                  print the digest mail of the open window, closing\n"
             "                          and sending nothing\n"
             "      --list ID           only this list\n"
@@ -82,10 +84,12 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "list", required_argument, NULL, 'l' },
         { "force", no_argument, NULL, 'f' },
         { "window", required_argument, NULL, 'w' },
+        { "wait", required_argument, NULL, 'W' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     memset(o, 0, sizeof *o);
+    o->wait_s = -1;
     o->config = PD_DEFAULT_CONFIG;
     optind = 1;
     int opt;
@@ -95,6 +99,17 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'j': o->json = true; break;
         case 'l': o->list = optarg; break;
         case 'f': o->force = true; break;
+        case 'W': {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 0 || v > 86400) {
+                fprintf(stderr, "patchdigest: --wait needs a number of seconds (0 to 86400)\n");
+                return -1;
+            }
+            o->wait_s = (int)v;
+            break;
+        }
         case 'w': {
             char *end;
             errno = 0;
@@ -457,7 +472,9 @@ static int cmd_flush(const struct options *o)
         n = 0;
     }
     for (size_t i = 0; i < n; i++) {
-        struct pd_flush_opts fo = { .force = o->force, .map = map, .report = stdout };
+        struct pd_flush_opts fo = { .force = o->force, .map = map, .report = stdout,
+                                    .lock_wait_ms = o->wait_s < 0 ? 0
+                                                    : o->wait_s == 0 ? 1 : o->wait_s * 1000 };
         struct pd_flush_result r;
         char err[1024];
         if (pd_flush_list(s, &cfg, &lists[i], &fo, &r, err, sizeof err) < 0) {

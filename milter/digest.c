@@ -153,10 +153,14 @@ static int put_patch_list(pd_buf *out, const struct pd_window *w)
     for (size_t s = 0; s < w->nseries && rc == 0; s++) {
         const struct pd_series *x = &w->series[s];
         size_t n = series_patches(w, x->key, idx);
-        bool cover = false;
+        bool cover = false, fresh = false;
         for (size_t i = 0; i < w->nposts; i++)
-            if (w->posts[i].cls == PD_COVER && same(w->posts[i].series, x->key))
-                cover = true;
+            if (same(w->posts[i].series, x->key)) {
+                cover |= w->posts[i].cls == PD_COVER;
+                fresh |= !w->posts[i].resend;
+            }
+        if (!fresh)
+            continue;   /* only resends: the Exist: lines tell of them */
         /* distinct indexes seen */
         size_t seen = 0;
         for (size_t i = 0; i < n; i++)
