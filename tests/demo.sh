@@ -1,6 +1,8 @@
 #!/bin/sh
 # make demo: a private redis-server and patchdigest-milter in build/demo,
-# sample list mail fed through the milter protocol, then the live counters.
+# sample list mail fed through the milter protocol, the live counters, then
+# a flush that mails the digest (the demo's Sendmail appends it to a file)
+# and the digest it mailed.
 set -eu
 BUILD=${BUILD:-build}
 top=$(pwd)
@@ -22,6 +24,10 @@ cat >"$demo/patchdigest.conf" <<CONF
 Socket      unix:$demo/milter.sock
 Redis       unix:$demo/redis.sock
 List        kvm-ppc.vger.kernel.org KVM-PPC
+DigestFrom  patchdigest@example.org
+DigestTo    kvm-ppc-digest@example.org
+Sendmail    cat >> $demo/sent-digests.mbox
+DomainMap   $top/tests/data/domain-map
 JournalDir  $demo/journal
 PidFile     $demo/milter.pid
 LogLevel    info
@@ -59,6 +65,12 @@ done
 echo
 echo "== the live counters of the open window (patchdigest stats)"
 "$BUILD/patchdigest" stats -c "$demo/patchdigest.conf"
+echo
+echo "== patchdigest flush: close the window, mail its digest"
+"$BUILD/patchdigest" flush -c "$demo/patchdigest.conf"
+echo
+echo "== the digest it mailed ($BUILD/demo/sent-digests.mbox)"
+cat "$demo/sent-digests.mbox"
 echo
 echo "== the milter's log"
 kill "$(cat "$demo/milter.pid")"; wait "$(cat "$demo/milter.pid")" || true; rm -f "$demo/milter.pid"
