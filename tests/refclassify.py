@@ -15,6 +15,13 @@ Usage:
   refclassify.py stats --list LISTID FILE...
       JSON counters of the mails given, as one window opened at the list's
       initial chain head.
+  refclassify.py windows --list LISTID [--split N,M,...] [--top K] FILE...
+      the digests of consecutive windows: FILEs in arrival order, a flush
+      after the Nth, the Mth, ... file and after the last one.  JSON list,
+      one object per window: from9, to9, mails, duplicates, domains,
+      contributors, reviewers ([[count, row], ...], top K, default 15, in
+      digest order) and entries ({"kind": "New", "title", "subject",
+      "author"} or {"kind": "Exist", "subject"}, in arrival order).
 
 Choices made where DESIGN.md is silent (kept in one place, see also the
 comments at each rule):
@@ -39,6 +46,24 @@ comments at each rule):
   * a mail whose From has no address gets the identity "<>" and domain "".
   * mbox: a message starts at a "From " line at the start of the file or
     after an empty line; ">From " lines lose one ">" (mboxrd).
+
+Digest model (windows), further choices:
+  * a resend is a cover or patch whose exact subject (decoded, unfolded,
+    tags included) was the subject of an earlier recorded cover or patch of
+    the list (any window); subjects of other classes (e.g. patch-tagged
+    mail without a diff) do not make a later patch a resend;
+  * the series' "lowest-numbered patch the window holds" is taken among all
+    of the window's patches of that series, resends included: when it is a
+    resend it shows as Exist and no other patch of the series gets New;
+    of two patches with the same index the first to arrive counts;
+  * series key: (version, thread root), root = first <id> of References,
+    else of In-Reply-To, else the mail's own Message-ID (ids compared
+    without angle brackets and blanks);
+  * Author: the header From's display name (RFC 2047 decoded, quotes
+    removed, blanks collapsed) and its address as written, "Name <addr>";
+    "<addr>" when there is no name; the DMARC "via" rewrite is not undone
+    there (the design says header From);
+  * the retention period is not modelled (a test runs well within it).
 """
 
 import hashlib
@@ -557,9 +582,171 @@ def cmd_stats(listid, paths, out):
     out.write(json.dumps(res, ensure_ascii=False, indent=1) + "\n")
 
 
+# --------------------------------------------------------------------------
+# digest model: windows, chain heads, tables, New/Exist entries
+
+MSGID = re.compile(r"<\s*([^<>]*?)\s*>")
+
+
+def thread_root(m):
+    """First References id, else In-Reply-To, else the own Message-ID."""
+    for name in ("References", "In-Reply-To"):
+        v = raw_header(m.msg, name)
+        if v is None:
+            continue
+        v = unfold(v)
+        mm = MSGID.search(v)
+        if mm and mm.group(1):
+            return raw_bytes(mm.group(1))
+        tok = v.split()
+        if tok:
+            return raw_bytes(tok[0])
+    return m.mid
+
+
+def author(m):
+    """The header From decoded: "Name <addr as written>"."""
+    v = raw_header(m.msg, "From")
+    if v is None:
+        return ""
+    value = EW_GAP.sub(r"\1", unfold(clean(v)))
+    ident = parse_address(value)
+    if not ident:
+        return decode_2047(value).strip()
+    name = ident[0]
+    am = ANGLE_ADDR.search(value)
+    if am:
+        addr = am.group(1)
+    else:
+        bm = BARE_ADDR.search(value)
+        addr = bm.group(0) if bm else ident[1]
+    return "%s <%s>" % (name, addr) if name else "<%s>" % addr
+
+
+def top_rows(counts, names, k):
+    rows = [(n, identity_str(names[a], a) if names is not None else a)
+            for a, n in counts.items()]
+    rows.sort(key=lambda r: (-r[0], r[1].encode("utf-8", "surrogateescape")))
+    return [[n, t] for n, t in rows[:k]]
+
+
+class ListState:
+    """What Redis keeps for one list across windows."""
+
+    def __init__(self, listid):
+        self.head = sha1hex(listid.encode("utf-8"))
+        self.seen_mids = set()
+        self.seen_subjects = set()
+
+
+def model_window(state, batch, top):
+    start = state.head
+    ndup = 0
+    classes = {c: 0 for c in CLASSES}
+    domains, contrib, contrib_name = {}, {}, {}
+    revs, rev_name = {}, {}
+    items = []  # (mail, resend) of the window's covers and patches
+    for m in batch:
+        if m.mid in state.seen_mids:
+            ndup += 1
+            continue
+        state.seen_mids.add(m.mid)
+        state.head = sha1hex(state.head.encode() + b"\n" + m.mid)
+        classes[m.cls] += 1
+        if m.addr:
+            d = m.domain()
+            if d:
+                domains[d] = domains.get(d, 0) + 1
+            contrib[m.addr] = contrib.get(m.addr, 0) + 1
+            if not contrib_name.get(m.addr):
+                contrib_name[m.addr] = m.name
+        if m.cls == "reply":
+            for name, addr in reviewers(m.body):
+                revs[addr] = revs.get(addr, 0) + 1
+                if not rev_name.get(addr):
+                    rev_name[addr] = name
+        if m.cls in ("cover", "patch"):
+            resend = m.subject in state.seen_subjects
+            state.seen_subjects.add(m.subject)
+            items.append((m, resend))
+    # the lowest-numbered patch of each series in this window
+    lowest = {}
+    for pos, (m, _) in enumerate(items):
+        s = m.subj
+        if m.cls != "patch" or s["index"] is None:
+            continue
+        key = (s["version"], thread_root(m))
+        if key not in lowest or s["index"] < items[lowest[key]][0].subj["index"]:
+            lowest[key] = pos
+    firsts = set(lowest.values())
+    entries = []
+    for pos, (m, resend) in enumerate(items):
+        if resend:
+            entries.append({"kind": "Exist", "subject": m.subject, "file": m.label})
+        elif m.cls == "cover" or m.subj["index"] is None or pos in firsts:
+            entries.append({"kind": "New", "title": m.subj["title"],
+                            "subject": m.subject, "author": author(m),
+                            "file": m.label})
+    return {
+        "from9": start[:9],
+        "to9": state.head[:9],
+        "from": start,
+        "to": state.head,
+        "mails": sum(classes.values()),
+        "duplicates": ndup,
+        "classes": classes,
+        "domains": top_rows(domains, None, top),
+        "contributors": top_rows(contrib, contrib_name, top),
+        "reviewers": top_rows(revs, rev_name, top),
+        "entries": entries,
+    }
+
+
+def model_windows(listid, paths, splits, top=15):
+    """Digests of the windows closed after files splits[0], splits[1], ...
+    and after the last file."""
+    state = ListState(listid)
+    bounds = [b for b in sorted(set(splits)) if 0 < b < len(paths)] + [len(paths)]
+    out, lo = [], 0
+    for hi in bounds:
+        out.append(model_window(state, list(mails(paths[lo:hi])), top))
+        lo = hi
+    return out
+
+
+def cmd_windows(args, out):
+    listid, splits, top, paths = None, [], 15, []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        if a in ("--list", "--split", "--top") and i + 1 < len(args):
+            v = args[i + 1]
+            i += 2
+        elif a.startswith(("--list=", "--split=", "--top=")):
+            a, v = a.split("=", 1)
+            i += 1
+        else:
+            paths.append(a)
+            i += 1
+            continue
+        if a == "--list":
+            listid = v
+        elif a == "--split":
+            splits = [int(x) for x in v.split(",") if x.strip()]
+        else:
+            top = int(v)
+    if listid is None or not paths:
+        return usage()
+    res = model_windows(listid, paths, splits, top)
+    out.write(json.dumps(res, ensure_ascii=False, indent=1) + "\n")
+    return 0
+
+
 def usage():
     sys.stderr.write("usage: refclassify.py classify FILE...\n"
-                     "       refclassify.py stats --list LISTID FILE...\n")
+                     "       refclassify.py stats --list LISTID FILE...\n"
+                     "       refclassify.py windows --list LISTID [--split N,M,...] "
+                     "[--top K] FILE...\n")
     return 2
 
 
@@ -573,6 +760,8 @@ def main(argv):
             cmd_stats(argv[2], argv[3:], out)
         elif len(argv) >= 2 and argv[0] == "stats" and argv[1].startswith("--list="):
             cmd_stats(argv[1][len("--list="):], argv[2:], out)
+        elif len(argv) >= 2 and argv[0] == "windows":
+            return cmd_windows(argv[1:], out)
         else:
             return usage()
     finally:

@@ -204,6 +204,81 @@ try:
 finally:
     env.close()
 
+# ---- hostile mail cannot add a header or break the layout ----
+DIFF = b"---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
+       b"--- a/a.c\n+++ b/a.c\n@@ -0,0 +1 @@\n+x\n"
+
+
+def hostile_mails(d):
+    subjects = [
+        b"=?UTF-8?Q?[PATCH]_evil=0D=0AX-Injected:_yes?=",
+        b"[PATCH] raw invalid \xff\xfe UTF-8 \xc3",
+        b"=?UTF-8?Q?[PATCH]_nul=00here_and_bell=07?=",
+        b"[PATCH] " + b"long " * 600,
+        b"=?UTF-8?B?W1BBVENIXSBiYXNlNjQgCkJjYzogdmljdGltQGV4YW1wbGUub3Jn?=",
+    ]
+    froms = [b"=?UTF-8?Q?Evil=0D=0ABcc:_x@example.org?= <evil@example.org>",
+             b"Raw \xff Name <raw@example.org>", b"Nul <nul@example.org>",
+             b"Long <long@example.org>", b"B64 <b64@example.org>"]
+    bodies = [b"Text with\r\r a CR.\n", b"Invalid \xff\xfe bytes\n",
+              b"Control \x01\x02 chars\n", b"Long " * 800 + b"\n",
+              b"From: Inbody =?UTF-8?Q?Name=0D=0AX-Evil:_1?= <in@example.org>\n\nBody.\n"]
+    files = []
+    for i, (sub, fr, body) in enumerate(zip(subjects, froms, bodies)):
+        path = os.path.join(d, "hostile%d.eml" % i)
+        with open(path, "wb") as f:
+            f.write(b"From: " + fr + b"\nSubject: " + sub + b"\nMessage-ID: <hostile%d@x>\n"
+                    b"List-Id: <kvm-ppc.vger.kernel.org>\nDate: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                    b"\n" % i + body + DIFF)
+        files.append(path)
+    return files
+
+
+env, sent = new_env()
+try:
+    env.start_milter()
+    files = hostile_mails(env.dir)
+    s = env.feed(files)
+    env.wait_recorded(len(files))
+    f = flush(env)
+    d = digests(sent)
+    result(f.returncode == 0 and len(d) == 1 and s.get("accepted") == str(len(files)),
+           "hostile mail is accepted, recorded and flushed", f.stderr + str(s))
+    if d:
+        m = parse(d[0])
+        names = sorted(set(k.lower() for k in m.keys()))
+        want = sorted(["from", "to", "subject", "date", "message-id", "mime-version",
+                       "content-type", "content-transfer-encoding", "auto-submitted",
+                       "x-patchdigest-digest"])
+        result(names == want and len(m.keys()) == len(want),
+               "no input adds a header to the digest mail", m.keys())
+        head, _, _ = d[0].partition(b"\n\n")
+        longest = max(len(l) for l in d[0].split(b"\n"))
+        result(longest <= 998 and b"\r" not in d[0] and b"\0" not in d[0],
+               "the digest mail has no line over 998 bytes, no CR, no NUL", longest)
+        text = m.get_content()
+        lines = text.split("\n")
+        news = [i for i, l in enumerate(lines) if l.startswith("New:  ")]
+        shape = all(lines[i + 1].startswith("[PATCH] ") and lines[i + 2].startswith("Author: ")
+                    and lines[i + 3] == "" for i in news)
+        result(len(news) == len(files) and shape,
+               "every New: entry keeps its three lines (title, subject, Author)",
+               "\n".join(lines[i] + " | " + lines[i + 1][:60] + " | " + lines[i + 2][:60]
+                         for i in news))
+        result("X-Injected: yes" in text and "\nX-Injected" not in text and
+               "\nBcc" not in text and "\nX-Evil" not in text,
+               "encoded CR/LF in subjects and names stay inside their line",
+               [l for l in lines if "Injected" in l or "Bcc" in l])
+        try:
+            text.encode("utf-8")
+            valid = "\ufffd" in text
+        except UnicodeError:
+            valid = False
+        result(valid and "nul" in text and "\x07" not in text and "\x01" not in text,
+               "invalid UTF-8 becomes U+FFFD, control characters go", "")
+finally:
+    env.close()
+
 # ---- racing flushes while mail flows ----
 env, sent = new_env()
 try:
