@@ -557,92 +557,103 @@ static int num_field(const redisReply *r, size_t i, int none)
     return n < 0 ? 0 : n > 1000000 ? 1000000 : (int)n;
 }
 
+/* The members of a window's list or zset, each with its HMGET reply. */
+struct fetched {
+    redisReply *ids;
+    redisReply **m;       /* m[i]: the fields of ids->element[i] */
+};
+
+static void fetched_clear(struct fetched *x)
+{
+    if (x->ids)
+        free_each(x->m, x->ids->elements);
+    freeReplyObject(x->ids);
+    x->ids = NULL;
+    x->m = NULL;
+}
+
+/* range: "LRANGE" or "ZRANGE" of <base>w:<N>:<what>; then HMGET
+ * <base><prefix><member> fields for each member. */
+static int fetch_each(struct pd_store *s, const char *base, const struct pd_window *w,
+                      const char *range, const char *what, const char *prefix,
+                      const char *const *f, size_t nf, struct fetched *out, char *err,
+                      size_t errlen)
+{
+    out->m = NULL;
+    out->ids = command(s, range, err, errlen, "%s %sw:%lld:%s 0 -1", range, base, w->number,
+                       what);
+    if (!out->ids)
+        return -1;
+    if (hmget_each(s, base, prefix, out->ids, f, nf, &out->m, err, errlen) < 0) {
+        fetched_clear(out);
+        return -1;
+    }
+    return 0;
+}
+
 static int read_post_list(struct pd_store *s, const char *base, struct pd_window *w, char *err,
                           size_t errlen)
 {
     static const char *const f[] = { "class", "subject", "title", "author", "ident", "excerpt",
                                      "series", "version", "index", "total", "resend", "flags" };
-    redisReply *ids = command(s, "LRANGE", err, errlen, "LRANGE %sw:%lld:posts 0 -1", base,
-                              w->number);
-    if (!ids)
+    struct fetched x;
+    if (fetch_each(s, base, w, "LRANGE", "posts", "m:", f, sizeof f / sizeof f[0], &x, err,
+                   errlen) < 0)
         return -1;
-    redisReply **m = NULL;
-    int rc = -1;
-    if (hmget_each(s, base, "m:", ids, f, sizeof f / sizeof f[0], &m, err, errlen) < 0)
-        goto out;
-    if (!(w->posts = calloc(ids->elements ? ids->elements : 1, sizeof *w->posts))) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    bool oom = false;
-    for (size_t i = 0; i < ids->elements && !oom; i++) {
-        const char *cls = field(m[i], 0);
+    size_t n = x.ids->elements;
+    bool oom = !(w->posts = calloc(n ? n : 1, sizeof *w->posts));
+    for (size_t i = 0; i < n && !oom; i++) {
+        const char *cls = field(x.m[i], 0);
         if (!cls)
             continue;   /* the mail expired with the retention */
         struct pd_post *p = &w->posts[w->nposts++];
         p->cls = strcmp(cls, "cover") == 0 ? PD_COVER : PD_PATCH;
-        p->subject = dup_field(m[i], 1, &oom);
-        p->title = dup_field(m[i], 2, &oom);
-        p->author = dup_field(m[i], 3, &oom);
-        p->ident = dup_field(m[i], 4, &oom);
-        p->excerpt = dup_field(m[i], 5, &oom);
-        p->series = dup_field(m[i], 6, &oom);
-        p->version = num_field(m[i], 7, 1);
-        p->index = num_field(m[i], 8, -1);
-        p->total = num_field(m[i], 9, -1);
-        const char *resend = field(m[i], 10);
+        p->subject = dup_field(x.m[i], 1, &oom);
+        p->title = dup_field(x.m[i], 2, &oom);
+        p->author = dup_field(x.m[i], 3, &oom);
+        p->ident = dup_field(x.m[i], 4, &oom);
+        p->excerpt = dup_field(x.m[i], 5, &oom);
+        p->series = dup_field(x.m[i], 6, &oom);
+        p->version = num_field(x.m[i], 7, 1);
+        p->index = num_field(x.m[i], 8, -1);
+        p->total = num_field(x.m[i], 9, -1);
+        const char *resend = field(x.m[i], 10);
         p->resend = resend && strcmp(resend, "1") == 0;
-        const char *flags = field(m[i], 11);
+        const char *flags = field(x.m[i], 11);
         p->inbody_from = flags && strchr(flags, 'i');
     }
-    if (oom) {
+    fetched_clear(&x);
+    if (oom)
         snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    free_each(m, ids->elements);
-    freeReplyObject(ids);
-    return rc;
+    return oom ? -1 : 0;
 }
 
 static int read_series_list(struct pd_store *s, const char *base, struct pd_window *w,
                             char *err, size_t errlen)
 {
     static const char *const f[] = { "subject", "ident", "version", "total" };
-    redisReply *ids = command(s, "ZRANGE", err, errlen, "ZRANGE %sw:%lld:series 0 -1", base,
-                              w->number);
-    if (!ids)
+    struct fetched x;
+    if (fetch_each(s, base, w, "ZRANGE", "series", "s:", f, sizeof f / sizeof f[0], &x, err,
+                   errlen) < 0)
         return -1;
-    redisReply **m = NULL;
-    int rc = -1;
-    if (hmget_each(s, base, "s:", ids, f, sizeof f / sizeof f[0], &m, err, errlen) < 0)
-        goto out;
-    if (!(w->series = calloc(ids->elements ? ids->elements : 1, sizeof *w->series))) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    bool oom = false;
-    for (size_t i = 0; i < ids->elements && !oom; i++) {
-        if (!field(m[i], 0) && !field(m[i], 2))
+    size_t n = x.ids->elements;
+    bool oom = !(w->series = calloc(n ? n : 1, sizeof *w->series));
+    for (size_t i = 0; i < n && !oom; i++) {
+        if (!field(x.m[i], 0) && !field(x.m[i], 2))
             continue;   /* expired */
-        struct pd_series *x = &w->series[w->nseries++];
-        x->key = strdup(ids->element[i]->str ? ids->element[i]->str : "");
-        oom = !x->key;
-        x->subject = dup_field(m[i], 0, &oom);
-        x->ident = dup_field(m[i], 1, &oom);
-        x->version = num_field(m[i], 2, 1);
-        x->total = num_field(m[i], 3, 1);
+        struct pd_series *sr = &w->series[w->nseries++];
+        const redisReply *id = x.ids->element[i];
+        sr->key = strdup(id->type == REDIS_REPLY_STRING ? id->str : "");
+        oom = !sr->key;
+        sr->subject = dup_field(x.m[i], 0, &oom);
+        sr->ident = dup_field(x.m[i], 1, &oom);
+        sr->version = num_field(x.m[i], 2, 1);
+        sr->total = num_field(x.m[i], 3, 1);
     }
-    if (oom) {
+    fetched_clear(&x);
+    if (oom)
         snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    rc = 0;
-out:
-    free_each(m, ids->elements);
-    freeReplyObject(ids);
-    return rc;
+    return oom ? -1 : 0;
 }
 
 /* Threads by replies, labelled with the root's subject when the root mail is

@@ -4,6 +4,7 @@ unix socket, a real patchdigest-milter, the C feeder, TAP-style results.
 Every test script prints "ok - name" or "not ok - name" lines; the runner
 (tests/run-tests.sh) counts them."""
 import json
+import re
 import os
 import shutil
 import signal
@@ -234,6 +235,18 @@ def by_address(table):
         addr = label[label.rfind("<") + 1:-1] if label.endswith(">") else label
         out[addr] = out.get(addr, 0) + n
     return out
+
+
+def digests(path, sender=b"digest@example.org"):
+    """The digest mails a Sendmail of "cat >> path" collected, split where
+    each starts: its From: header line."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    parts = re.split(rb"(?m)^(?=From: " + re.escape(sender) + rb"\n)", data)
+    return [p for p in parts if p.strip()]
 
 
 def finish():

@@ -17,16 +17,7 @@ PD = os.path.join(pdtest.BUILD, "patchdigest")
 POSTS = pdtest.corpus_files()
 
 
-def digests(path):
-    """The digest mails a Sendmail of "cat >> file" wrote, split on our
-    From: header line (each mail starts with it)."""
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    parts = re.split(rb"(?m)^(?=From: digest@example\.org\n)", data)
-    return [p for p in parts if p.strip()]
+digests = pdtest.digests
 
 
 def parse(raw):

@@ -9,7 +9,10 @@ fed too, since the corpus holds none: a patch of window 1 again in window 2,
 a cover letter of window 2 again in window 3, a patch of window 3 again
 later in window 3.  Every mailed digest is compared with the model: chain
 heads, the domain, contributor and reviewer tables row by row, the sequence
-of New/Exist entries, each New's three header lines."""
+of New/Exist entries, each New's three header lines.  Then each closed
+window is rendered again under a config with a TopN of 1000 (the most
+allowed, more than any window's rows), and the whole tables are compared
+too, every row and not only the top 15."""
 import difflib
 import email
 import email.policy
@@ -28,11 +31,12 @@ import refclassify  # noqa: E402
 POSTS = pdtest.corpus_files()
 SPLITS = (400, 640, 1150)          # flush after these posts and after the last
 TOP = 15
+FULL = 1000                        # TopN of a second config (its maximum): whole tables
 SEP = "-" * 70
 HEADERS = {
-    "domains": "Top %d contributor Email domains (Based on Email Body)" % TOP,
-    "contributors": "Top %d contributors (Based on Email Body)" % TOP,
-    "reviewers": "Top %d reviewers (Based on review trailers in replies)" % TOP,
+    "domains": "Top %d contributor Email domains (Based on Email Body)",
+    "contributors": "Top %d contributors (Based on Email Body)",
+    "reviewers": "Top %d reviewers (Based on review trailers in replies)",
 }
 ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s"}
 
@@ -87,14 +91,7 @@ def chunks_with_resends(workdir):
 
 # ---------------------------------------------------------------- digests
 
-def digests(path):
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except FileNotFoundError:
-        return []
-    parts = re.split(rb"(?m)^(?=From: digest@example\.org\n)", data)
-    return [p for p in parts if p.strip()]
+digests = pdtest.digests
 
 
 def digest_text(raw):
@@ -102,11 +99,11 @@ def digest_text(raw):
     return msg, msg.get_content()
 
 
-def table(lines, key):
+def table(lines, key, top=TOP):
     """The row lines under a table's header, up to the blank line; None
     when the digest has no such table."""
     try:
-        i = lines.index(HEADERS[key])
+        i = lines.index(HEADERS[key] % top)
     except ValueError:
         return None
     i += 1
@@ -182,6 +179,10 @@ env.conf = env.write_conf("patchdigest.conf", "milter.sock", "journal",
                           ((pdtest.LIST_ID, "KVM-PPC"),),
                           "DigestFrom digest@example.org\nDigestTo d@example.org\n"
                           "Sendmail cat >> %s\n" % sent)
+conf_full = env.write_conf("full.conf", "milter.sock", "journal",
+                           ((pdtest.LIST_ID, "KVM-PPC"),),
+                           "DigestFrom digest@example.org\nDigestTo d@example.org\n"
+                           "Sendmail cat >> %s.full\nTopN %d\n" % (sent, FULL))
 try:
     chunks = chunks_with_resends(env.dir)
     allfiles = [f for c in chunks for f in c]
@@ -226,13 +227,13 @@ try:
         result(got == want and lines[1] == second and msg["Subject"] == second,
                "%s: chain heads %s..%s (first line, second line, Subject)" % (tag, *want),
                "C: %r / %r / %r\nmodel: %s" % (lines[0], lines[1], msg["Subject"], want))
-        result(st is not None and (st["from"], st["to"]) == (win["from"], win["to"])
+        result(st is not None and (st["from"], st["to"]) == (win["from9"], win["to9"])
                and st["mails"] == win["mails"] and st["duplicates"] == win["duplicates"],
-               "%s: stats --json before the flush: full heads, %d mails, %d duplicates"
+               "%s: stats --json before the flush: heads, %d mails, %d duplicates"
                % (tag, win["mails"], win["duplicates"]),
                "C: %s\nmodel: from %s to %s, %d mails, %d duplicates" % (
                    st and {k: st.get(k) for k in ("from", "to", "mails", "duplicates")},
-                   win["from"], win["to"], win["mails"], win["duplicates"]))
+                   win["from9"], win["to9"], win["mails"], win["duplicates"]))
         for key in ("domains", "contributors", "reviewers"):
             g, wnt = table(lines, key), model_rows(win, key)
             if g is None and not wnt:
@@ -259,6 +260,22 @@ try:
             result(st.get("resends") == nexist,
                    "%s: stats counts %d resends, the model's Exist entries" % (tag, nexist),
                    "C resends: %s" % st.get("resends"))
+
+    full = refclassify.model_windows(pdtest.LIST_ID, allfiles, splits, FULL)
+    for w, win in enumerate(full, 1):
+        r = env.cli("render", "--window", str(w), conf=conf_full)
+        if r.returncode != 0:
+            result(False, "window %d: render --window with TopN %d" % (w, FULL), r.stderr)
+            continue
+        _, body = digest_text(r.stdout.encode())
+        lines = body.split("\n")
+        for key in ("domains", "contributors", "reviewers"):
+            g, wnt = table(lines, key, FULL), model_rows(win, key)
+            if g is None and not wnt:
+                g = []
+            result(g == wnt, "window %d: whole %s table (TopN %d), %d rows"
+                   % (w, key, FULL, len(wnt)),
+                   "table missing" if g is None else diff(g, wnt))
 
     mchain = [(w["from9"], w["to9"]) for w in model]
     result(all(cheads[i] and cheads[i + 1] and cheads[i][1] == cheads[i + 1][0]
