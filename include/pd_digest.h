@@ -37,8 +37,10 @@ struct pd_digest_opts {
 int pd_digest_body(const struct pd_window *w, const struct pd_digest_opts *o, pd_buf *out);
 /* The whole mail, headers and body, LF line ends.  0, or -1 out of memory. */
 int pd_digest_mail(const struct pd_window *w, const struct pd_digest_opts *o, pd_buf *out);
-/* "<...>" derived from the list, the window number and its opening head,
- * so a window's digest always carries the same one.  0, or -1. */
+/* "<patchdigest.N.<from9>.<opened>.<list>@<DigestFrom's domain>>": from the
+ * list, the window number, its opening head and time, so a window's digest
+ * always carries the same one, and a list whose chain starts again (Redis
+ * lost its data) does not reuse an old one.  0, or -1. */
 int pd_digest_message_id(const struct pd_window *w, const char *from, pd_buf *out);
 
 #endif

@@ -275,7 +275,10 @@ int pd_digest_message_id(const struct pd_window *w, const char *from, pd_buf *ou
     const char *at = from ? strrchr(from, '@') : NULL;
     const char *dom = at && at[1] ? at + 1 : "patchdigest.invalid";
     size_t dl = strcspn(dom, "> \t");
-    if (pd_buf_printf(out, "<patchdigest.%lld.%.9s.", w->number, w->from) < 0)
+    /* The opening time tells apart two windows of one number and head:
+     * Redis lost its data and the list's chain started again. */
+    if (pd_buf_printf(out, "<patchdigest.%lld.%.9s.%lld.", w->number, w->from,
+                      (long long)w->opened) < 0)
         return -1;
     /* the list id as a dot-atom: letters, digits, - _ and single inner dots */
     const char *id = w->list ? w->list->id : "";

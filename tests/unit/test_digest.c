@@ -19,6 +19,7 @@ static void win_init(struct pd_window *w)
     w->number = 7;
     w->exists = true;
     w->state = PD_WINDOW_CLOSED;
+    w->opened = 1763990000;
     w->closed = 1764000000;
     snprintf(w->from, sizeof w->from, "%s", "df7682d40aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
     snprintf(w->to, sizeof w->to, "%s", "b50ef847abbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb");
@@ -272,7 +273,9 @@ static void test_long_lines_go_quoted_printable(void **state)
     assert_int_equal(pd_digest_mail(&w, &o, &b), 0);
     assert_non_null(strstr(b.data, "Content-Transfer-Encoding: quoted-printable\n"));
     size_t run = 0, longest = 0;
-    for (size_t i = 0; i < b.len; i++) {
+    const char *body = strstr(b.data, "\n\n");
+    assert_non_null(body);
+    for (size_t i = (size_t)(body - b.data); i < b.len; i++) {
         run = b.data[i] == '\n' ? 0 : run + 1;
         if (run > longest)
             longest = run;
@@ -305,7 +308,7 @@ static void test_headers_and_message_id(void **state)
                                    "To: readers@example.org\n"
                                    "Subject: =?UTF-8?B?"));
     assert_non_null(strstr(a.data, "Date: Mon, 24 Nov 2025 16:00:00 +0000\n"));
-    assert_non_null(strstr(a.data, "Message-ID: <patchdigest.7.df7682d40.we=20ird.=2Elist=40x"
+    assert_non_null(strstr(a.data, "Message-ID: <patchdigest.7.df7682d40.1763990000.we=20ird.=2Elist=40x"
                                    "@lists.example.org>\n"));
     assert_non_null(strstr(a.data, "MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n"
                                    "Content-Transfer-Encoding: 8bit\n"
