@@ -314,6 +314,19 @@ static void test_error_bad_words(void **state)
     CHECK_ERROR(f, MINIMAL "KeyPrefix pd{x}:\n", 4, "KeyPrefix");
     CHECK_ERROR(f, MINIMAL "DigestFrom patchdigest\n", 4, "address");
     CHECK_ERROR(f, MINIMAL "DigestTo nobody\n", 4, "address");
+    CHECK_ERROR(f, MINIMAL "DomainMap domain-map\n", 4, "DomainMap");
+}
+
+static void test_domain_map_key(void **state)
+{
+    struct fixture *f = *state;
+    struct pd_config cfg;
+    load_ok(f, MINIMAL, &cfg);
+    assert_null(cfg.domain_map);
+    pd_config_clear(&cfg);
+    load_ok(f, MINIMAL "domainmap /etc/patchdigest/domain-map\n", &cfg);
+    assert_string_equal(cfg.domain_map, "/etc/patchdigest/domain-map");
+    pd_config_clear(&cfg);
 }
 
 static void test_error_key_twice(void **state)
@@ -412,6 +425,7 @@ int main(void)
         T(test_error_bad_redis),
         T(test_error_bad_numbers),
         T(test_error_bad_words),
+        T(test_domain_map_key),
         T(test_error_key_twice),
         T(test_error_list_without_name),
         T(test_error_key_without_value),
