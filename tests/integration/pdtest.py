@@ -53,8 +53,9 @@ def wait_for(pred, timeout, step=0.05):
 class Env:
     """A temp dir with a redis-server and a config; milters on demand."""
 
-    def __init__(self, lists=((LIST_ID, "KVM-PPC"),), extra=""):
+    def __init__(self, lists=((LIST_ID, "KVM-PPC"),), extra="", persist=False):
         self.dir = tempfile.mkdtemp(prefix="pdtest.")
+        self.persist = persist    # Redis keeps its data over a restart (AOF)
         self.redis_sock = os.path.join(self.dir, "redis.sock")
         self.redis = None
         self.milters = []
@@ -78,7 +79,8 @@ class Env:
     def start_redis(self):
         self.redis = subprocess.Popen(
             ["redis-server", "--port", "0", "--unixsocket", self.redis_sock,
-             "--unixsocketperm", "700", "--save", "", "--appendonly", "no",
+             "--unixsocketperm", "700", "--save", "",
+             "--appendonly", "yes" if self.persist else "no",
              "--dir", self.dir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not wait_for(lambda: os.path.exists(self.redis_sock), 10):
