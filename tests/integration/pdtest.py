@@ -148,8 +148,9 @@ class Env:
         return p.returncode
 
     def feed(self, files, conns=1, per_conn=10, sock="milter.sock", retries=0, timeout=10):
-        listfile = os.path.join(self.dir, "feed.list")
-        with open(listfile, "w") as f:
+        # one list file per call: feeds may run at once
+        fd, listfile = tempfile.mkstemp(prefix="feed.", suffix=".list", dir=self.dir)
+        with os.fdopen(fd, "w") as f:
             f.write("".join(x + "\n" for x in files))
         r = subprocess.run([os.path.join(BUILD, "tests", "feeder"),
                             "-s", "unix:" + os.path.join(self.dir, sock),
