@@ -289,8 +289,9 @@ try:
 
     def recorded():
         st = env.stats()["lists"][0]
+        # a window a flush just opened has no "mails" field yet
         return sum(int(env.redis_cli("HGET", "pd:{%s}:w:%d" % (pdtest.LIST_ID, n), "mails")
-                       or 0) for n in range(1, st["window"] + 1))
+                       .strip() or 0) for n in range(1, st["window"] + 1))
     pdtest.wait_for(lambda: recorded() >= 600, 30, 0.2)
     final = flush(env)
     rcs = [p.returncode for p in procs] + [final.returncode]
