@@ -539,45 +539,56 @@ def ordered(d):
     return dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0].encode())))
 
 
+class Tally:
+    """The counters of one window: classes and, by identity based on email
+    body, domains, contributors (first name seen) and reviewers."""
+
+    def __init__(self):
+        self.classes = {c: 0 for c in CLASSES}
+        self.domains, self.contrib, self.contrib_name = {}, {}, {}
+        self.revs, self.rev_name = {}, {}
+
+    def add(self, m):
+        self.classes[m.cls] += 1
+        if m.addr:  # a mail with no sender address counts in neither table
+            d = m.domain()
+            if d:
+                self.domains[d] = self.domains.get(d, 0) + 1
+            self.contrib[m.addr] = self.contrib.get(m.addr, 0) + 1
+            if not self.contrib_name.get(m.addr):
+                self.contrib_name[m.addr] = m.name
+        if m.cls == "reply":
+            for name, addr in reviewers(m.body):
+                self.revs[addr] = self.revs.get(addr, 0) + 1
+                if not self.rev_name.get(addr):
+                    self.rev_name[addr] = name
+
+
 def cmd_stats(listid, paths, out):
     head = sha1hex(listid.encode("utf-8"))
     start = head
     seen = set()
     ndup = 0
-    classes = {c: 0 for c in CLASSES}
-    domains, contrib, contrib_name = {}, {}, {}
-    revs, rev_name = {}, {}
+    t = Tally()
     for m in mails(paths):
         if m.mid in seen:
             ndup += 1
             continue
         seen.add(m.mid)
         head = sha1hex(head.encode() + b"\n" + m.mid)
-        classes[m.cls] += 1
-        if m.addr:  # a mail with no sender address counts in neither table
-            d = m.domain()
-            if d:
-                domains[d] = domains.get(d, 0) + 1
-            contrib[m.addr] = contrib.get(m.addr, 0) + 1
-            if not contrib_name.get(m.addr):
-                contrib_name[m.addr] = m.name
-        if m.cls == "reply":
-            for name, addr in reviewers(m.body):
-                revs[addr] = revs.get(addr, 0) + 1
-                if not rev_name.get(addr):
-                    rev_name[addr] = name
+        t.add(m)
     res = {
         "list": listid,
         "from": start[:9],
         "to": head[:9],
         "mails": len(seen),
         "duplicates": ndup,
-        "classes": classes,
-        "domains": ordered(domains),
-        "contributors": ordered({identity_str(contrib_name[a], a): n
-                                 for a, n in contrib.items()}),
-        "reviewers": ordered({identity_str(rev_name[a], a): n
-                              for a, n in revs.items()}),
+        "classes": t.classes,
+        "domains": ordered(t.domains),
+        "contributors": ordered({identity_str(t.contrib_name[a], a): n
+                                 for a, n in t.contrib.items()}),
+        "reviewers": ordered({identity_str(t.rev_name[a], a): n
+                              for a, n in t.revs.items()}),
     }
     out.write(json.dumps(res, ensure_ascii=False, indent=1) + "\n")
 
@@ -642,9 +653,7 @@ class ListState:
 def model_window(state, batch, top):
     start = state.head
     ndup = 0
-    classes = {c: 0 for c in CLASSES}
-    domains, contrib, contrib_name = {}, {}, {}
-    revs, rev_name = {}, {}
+    t = Tally()
     items = []  # (mail, resend) of the window's covers and patches
     for m in batch:
         if m.mid in state.seen_mids:
@@ -652,19 +661,7 @@ def model_window(state, batch, top):
             continue
         state.seen_mids.add(m.mid)
         state.head = sha1hex(state.head.encode() + b"\n" + m.mid)
-        classes[m.cls] += 1
-        if m.addr:
-            d = m.domain()
-            if d:
-                domains[d] = domains.get(d, 0) + 1
-            contrib[m.addr] = contrib.get(m.addr, 0) + 1
-            if not contrib_name.get(m.addr):
-                contrib_name[m.addr] = m.name
-        if m.cls == "reply":
-            for name, addr in reviewers(m.body):
-                revs[addr] = revs.get(addr, 0) + 1
-                if not rev_name.get(addr):
-                    rev_name[addr] = name
+        t.add(m)
         if m.cls in ("cover", "patch"):
             resend = m.subject in state.seen_subjects
             state.seen_subjects.add(m.subject)
@@ -692,12 +689,12 @@ def model_window(state, batch, top):
         "to9": state.head[:9],
         "from": start,
         "to": state.head,
-        "mails": sum(classes.values()),
+        "mails": sum(t.classes.values()),
         "duplicates": ndup,
-        "classes": classes,
-        "domains": top_rows(domains, None, top),
-        "contributors": top_rows(contrib, contrib_name, top),
-        "reviewers": top_rows(revs, rev_name, top),
+        "classes": t.classes,
+        "domains": top_rows(t.domains, None, top),
+        "contributors": top_rows(t.contrib, t.contrib_name, top),
+        "reviewers": top_rows(t.revs, t.rev_name, top),
         "entries": entries,
     }
 
