@@ -66,6 +66,9 @@ struct pd_table {
     size_t n;
 };
 
+/* Order a table's rows: count descending, then label in byte order. */
+void pd_table_sort(struct pd_table *t);
+
 /* A cover letter or patch of a window, as the digest shows it. */
 struct pd_post {
     enum pd_class cls;              /* PD_COVER or PD_PATCH */

@@ -78,14 +78,6 @@ static int put_table(pd_buf *out, int top_n, const char *what, const struct pd_t
     return pd_buf_putc(out, '\n');
 }
 
-static int row_cmp(const void *a, const void *b)
-{
-    const struct pd_row *x = a, *y = b;
-    if (x->count != y->count)
-        return x->count > y->count ? -1 : 1;
-    return strcmp(x->label, y->label);
-}
-
 /* Employers: the contributors' mails summed by the map's employer. */
 static int put_employers(pd_buf *out, const struct pd_window *w, const struct pd_digest_opts *o)
 {
@@ -106,7 +98,7 @@ static int put_employers(pd_buf *out, const struct pd_window *w, const struct pd
         }
         t.rows[k].count += w->contributors.rows[i].count;
     }
-    qsort(t.rows, t.n, sizeof *t.rows, row_cmp);
+    pd_table_sort(&t);
     int rc = put_table(out, o->top_n, "contributor employers (Based on Email Body)", &t, false);
     free(t.rows);
     return rc;

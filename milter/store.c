@@ -303,6 +303,11 @@ static int row_cmp(const void *a, const void *b)
     return strcmp(x->label, y->label);
 }
 
+void pd_table_sort(struct pd_table *t)
+{
+    qsort(t->rows, t->n, sizeof *t->rows, row_cmp);
+}
+
 /* A zset member -> count table, labelled through an optional names hash; an
  * address missing from the names hash was never seen with a name: <addr>. */
 static int read_table(const redisReply *z, const redisReply *names, struct pd_table *t)
@@ -333,7 +338,7 @@ static int read_table(const redisReply *z, const redisReply *names, struct pd_ta
         }
         t->n++;
     }
-    qsort(t->rows, t->n, sizeof *t->rows, row_cmp);
+    pd_table_sort(t);
     return 0;
 }
 
@@ -700,7 +705,7 @@ static int read_threads(struct pd_store *s, const char *base, struct pd_window *
             }
         }
     }
-    qsort(w->threads.rows, w->threads.n, sizeof *w->threads.rows, row_cmp);
+    pd_table_sort(&w->threads);
     rc = 0;
 out:
     if (ids) {
