@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,8 +77,21 @@ static void usage(FILE *f)
             "  -V, --version           print the version\n");
 }
 
+/* A whole decimal number from lo to hi; 0, or -1. */
+static int parse_number(const char *s, long long lo, long long hi, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 static int parse_options(int argc, char **argv, struct options *o)
 {
+    long long n;
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
@@ -99,27 +113,19 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'j': o->json = true; break;
         case 'l': o->list = optarg; break;
         case 'f': o->force = true; break;
-        case 'W': {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 0 || v > 86400) {
+        case 'W':
+            if (parse_number(optarg, 0, 86400, &n) < 0) {
                 fprintf(stderr, "patchdigest: --wait needs a number of seconds (0 to 86400)\n");
                 return -1;
             }
-            o->wait_s = (int)v;
+            o->wait_s = (int)n;
             break;
-        }
-        case 'w': {
-            char *end;
-            errno = 0;
-            o->window = strtoll(optarg, &end, 10);
-            if (errno || end == optarg || *end || o->window < 1) {
+        case 'w':
+            if (parse_number(optarg, 1, LLONG_MAX, &o->window) < 0) {
                 fprintf(stderr, "patchdigest: --window needs a window number (1, 2, ...)\n");
                 return -1;
             }
             break;
-        }
         case 'h': usage(stdout); exit(0);
         default: return -1;
         }
