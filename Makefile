@@ -23,7 +23,7 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
             redis-server libcmocka-dev python3
 
-LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats \
+LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats status \
             domainmap digest sendmail flush
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))

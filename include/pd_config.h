@@ -56,6 +56,9 @@ struct pd_config {
     uint64_t retention;      /* seconds */
     char *user;              /* NULL: do not change user */
     char *pid_file;
+    char *status_file;       /* the milter's health, read by "patchdigest stats" */
+    int socket_mode;         /* permissions of a unix socket, e.g. 0660 */
+    char *socket_group;      /* group of a unix socket; NULL: the user's */
     int log_level;           /* enum pd_loglevel */
 };
 

@@ -61,6 +61,10 @@ int pd_parse_duration(const char *s, uint64_t *out);
 /* Read a whole file; -1 with errno set on failure. */
 int pd_read_file(const char *path, pd_buf *out);
 
+/* Fill out with 2*nbytes random hex digits and a NUL (out holds 2*nbytes+1
+ * bytes), from /dev/urandom; 0, or -1 with errno set. */
+int pd_random_hex(char *out, size_t nbytes);
+
 /* Monotonic time in microseconds. */
 uint64_t pd_now_us(void);
 

@@ -2,7 +2,9 @@
  * pd_writer.h - the writer thread: ships journal records to Redis.
  *
  *   struct pd_writer *w;
- *   pd_writer_start(&w, cfg, journal);     starts the thread
+ *   pd_writer_start(&w, cfg, journal);     starts the thread (journal may be NULL)
+ *   j = pd_writer_journal(w);              the journal to append to, or NULL
+ *   pd_writer_direct(w, payload, len);     a record the journal could not take
  *   pd_writer_get_stats(w, &st);           any thread
  *   pd_writer_stop(w, drain_ms);           ships what it can within drain_ms, joins
  *
@@ -12,6 +14,13 @@
  * batch.  When Redis is down or refuses, it drops the connection and tries
  * again with exponential backoff (100 ms to 5 s); records wait in the
  * journal.  The milter threads never wait for it.
+ *
+ * When the journal cannot take a record (JournalDir full, unwritable, or
+ * not openable at start) the milter hands the record to pd_writer_direct():
+ * it waits in memory (up to 32 MiB; beyond that it is dropped and counted)
+ * and is sent to Redis ahead of the journal.  A journal that could not be
+ * opened at start is tried again every 10 s.  Records still in memory at
+ * exit are lost and logged.
  */
 #ifndef PD_WRITER_H
 #define PD_WRITER_H
@@ -32,11 +41,19 @@ struct pd_writer_stats {
     uint64_t new_mails, duplicates, replays, refused;
     uint64_t round_trips;
     int64_t last_shipped;      /* unix time of the last batch, 0 never */
+    uint64_t direct_queued;    /* records the journal could not take, kept in memory */
+    uint64_t direct_shipped;   /* ... of them Redis answered for */
+    uint64_t direct_dropped;   /* ... not kept: memory limit reached (lost) */
+    uint64_t direct_waiting;   /* ... in memory now */
+    bool journal_open;         /* false while JournalDir cannot be opened */
     struct pd_journal_stats journal;
 };
 
 int pd_writer_start(struct pd_writer **out, const struct pd_config *cfg, struct pd_journal *j);
 void pd_writer_stop(struct pd_writer *w, int drain_ms);
+struct pd_journal *pd_writer_journal(struct pd_writer *w);
+/* 0 queued, or -1 (errno ENOBUFS: memory limit, ENOMEM) and counted as dropped. */
+int pd_writer_direct(struct pd_writer *w, const char *payload, size_t len);
 void pd_writer_get_stats(struct pd_writer *w, struct pd_writer_stats *st);
 
 #endif

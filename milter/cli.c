@@ -373,29 +373,37 @@ static int cmd_stats(const struct options *o)
     struct pd_config cfg;
     if (load_config(o, &cfg) < 0)
         return 1;
-    struct pd_store *s;
+    /* the milter's health first: it is what to look at when Redis is down */
+    struct pd_status milter;
+    bool have_milter = pd_status_read(cfg.status_file, &milter) == 0;
+    if (!have_milter && errno != ENOENT)
+        fprintf(stderr, "patchdigest stats: StatusFile %s: %s\n", cfg.status_file,
+                strerror(errno));
+    struct pd_store *s = NULL;
     char err[512];
+    int status = 0;
     if (pd_store_connect(&s, &cfg, 5000, err, sizeof err) < 0) {
         fprintf(stderr, "patchdigest stats: %s\n", err);
-        pd_config_clear(&cfg);
-        return 1;
+        status = 1;
     }
-    struct pd_window *w = calloc(cfg.nlists, sizeof *w);
+    struct pd_window *w = calloc(cfg.nlists ? cfg.nlists : 1, sizeof *w);
     size_t n = 0;
-    int status = 0;
     pd_buf out = PD_BUF_INIT;
     if (!w) {
         fprintf(stderr, "patchdigest stats: out of memory\n");
         status = 1;
     }
-    for (; status == 0 && n < cfg.nlists; n++)
+    for (; s && w && n < cfg.nlists; n++)
         if (pd_store_read_window(s, &cfg.lists[n], 0, &w[n], err, sizeof err) < 0) {
             fprintf(stderr, "patchdigest stats: list %s: %s\n", cfg.lists[n].id, err);
             status = 1;
             break;
         }
-    if (status == 0) {
-        int rc = o->json ? pd_stats_json(&out, w, n) : pd_stats_text(&out, w, n);
+    if (w) {
+        /* with Redis down, the milter's part alone; the exit status says it failed */
+        int64_t now = (int64_t)time(NULL);
+        const struct pd_status *m = have_milter ? &milter : NULL;
+        int rc = o->json ? pd_stats_json(&out, w, n, m, now) : pd_stats_text(&out, w, n, m, now);
         if (rc < 0 || fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
             fprintf(stderr, "patchdigest stats: cannot write output\n");
             status = 1;

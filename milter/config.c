@@ -28,6 +28,8 @@ void pd_config_defaults(struct pd_config *cfg)
     cfg->sendmail = strdup("/usr/sbin/sendmail -t -i");
     cfg->retention = 90u * 86400;
     cfg->pid_file = strdup("/run/patchdigest/patchdigest-milter.pid");
+    cfg->status_file = strdup("/run/patchdigest/patchdigest-milter.status");
+    cfg->socket_mode = 0660;
     cfg->log_level = PD_LOG_INFO;
     cfg->redis_port = 6379;
 }
@@ -53,6 +55,8 @@ void pd_config_clear(struct pd_config *cfg)
     free(cfg->sendmail);
     free(cfg->user);
     free(cfg->pid_file);
+    free(cfg->status_file);
+    free(cfg->socket_group);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -212,12 +216,14 @@ static const char *set_address(char **dst, const char *v)
 
 enum { K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
-       K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_COUNT };
+       K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_STATUSFILE,
+       K_SOCKETMODE, K_SOCKETGROUP, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
     "Socket", "Redis", "RedisPassword", "RedisDatabase", "KeyPrefix", "List",
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
-    "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap",
+    "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap", "StatusFile",
+    "SocketMode", "SocketGroup",
 };
 
 static const char *apply(struct pd_config *cfg, int key, const char *v)
@@ -260,6 +266,20 @@ static const char *apply(struct pd_config *cfg, int key, const char *v)
         if (v[0] != '/')
             return "PidFile must be an absolute path";
         return set_string(&cfg->pid_file, v);
+    case K_STATUSFILE:
+        if (v[0] != '/')
+            return "StatusFile must be an absolute path";
+        return set_string(&cfg->status_file, v);
+    case K_SOCKETMODE: {
+        char *end;
+        errno = 0;
+        long m = strtol(v, &end, 8);
+        if (errno || *end || end == v || m < 0 || m > 0777 || v[0] != '0')
+            return "SocketMode must be an octal mode from 0000 to 0777 (e.g. 0660)";
+        cfg->socket_mode = (int)m;
+        return NULL;
+    }
+    case K_SOCKETGROUP: return set_string(&cfg->socket_group, v);
     case K_LOGLEVEL:
         lv = pd_log_parse_level(v);
         if (lv < 0)

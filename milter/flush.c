@@ -25,16 +25,11 @@ static void make_token(char *tok, size_t len)
     for (char *p = host; *p; p++)
         if (*p == ' ')
             *p = '_';
-    unsigned char rnd[8] = { 0 };
-    FILE *f = fopen("/dev/urandom", "re");
-    if (!f || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
-        uint64_t t = pd_now_us() ^ ((uint64_t)getpid() << 32);
-        memcpy(rnd, &t, sizeof rnd);
-    }
-    if (f)
-        fclose(f);
-    snprintf(tok, len, "%s %ld %02x%02x%02x%02x%02x%02x%02x%02x", host, (long)getpid(), rnd[0],
-             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+    char rnd[17];
+    if (pd_random_hex(rnd, 8) < 0)
+        snprintf(rnd, sizeof rnd, "%016llx",
+                 (unsigned long long)(pd_now_us() ^ ((uint64_t)getpid() << 32)));
+    snprintf(tok, len, "%s %ld %s", host, (long)getpid(), rnd);
 }
 
 /* Whether a lock holder is a process of this host that no longer runs. */

@@ -165,16 +165,8 @@ static int load_instance(struct pd_journal *j)
             return 0;
         }
     }
-    unsigned char rnd[16];
-    int rfd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    if (rfd < 0 || pread_full(rfd, rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
-        if (rfd >= 0)
-            close(rfd);
+    if (pd_random_hex(j->instance, 16) < 0)
         return -1;
-    }
-    close(rfd);
-    for (int i = 0; i < 16; i++)
-        snprintf(j->instance + 2 * i, 3, "%02x", rnd[i]);
     fd = openat(j->dirfd, "instance.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     if (fd < 0)
         return -1;
@@ -421,6 +413,23 @@ int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
                 j->append_size = (uint64_t)st.st_size;
         }
         j->append_errors++;
+        /* Out of room, and Redis has every record of this segment: start a
+         * new segment and remove this one, so the journal frees itself and
+         * the next mail can be journalled (the reader still holds the old
+         * file open and moves on at its end). */
+        if ((saved == ENOSPC || saved == EFBIG || saved == EDQUOT) && j->append_size > 0 &&
+            j->shipped.seq == j->append_seq && j->shipped.off == j->append_size &&
+            old_fd < 0 && rotate_locked(j, &old_fd) == 0) {
+            char name[64];
+            seg_name(name, sizeof name, j->append_seq - 1);
+            if (unlinkat(j->dirfd, name, 0) < 0)
+                pd_log(PD_LOG_WARNING, "journal %s: cannot remove %s: %s", j->dir, name,
+                       strerror(errno));
+            else
+                pd_log(PD_LOG_NOTICE, "journal %s: out of room; its records are all in Redis, "
+                       "so it starts again with an empty segment", j->dir);
+            j->first_seq = j->append_seq;
+        }
     } else {
         j->append_size += frame.len;
         j->appended++;
@@ -440,7 +449,10 @@ int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
 
 struct pd_journal_pos pd_journal_shipped(struct pd_journal *j)
 {
-    return j->shipped;
+    pthread_mutex_lock(&j->mu);
+    struct pd_journal_pos pos = j->shipped;
+    pthread_mutex_unlock(&j->mu);
+    return pos;
 }
 
 static void tail(struct pd_journal *j, uint64_t *seq, uint64_t *size)
@@ -529,23 +541,32 @@ int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
         if (r < 0)
             return -1;
     }
+    /* Written in place, at a fixed width: a full disk must not keep the
+     * journal from recording how far it shipped (and so from freeing
+     * segments).  A torn write reads as unreadable and replays, which is
+     * harmless. */
     char buf[64];
-    int n = snprintf(buf, sizeof buf, "%" PRIu64 " %" PRIu64 "\n", pos.seq, pos.off);
-    int fd = openat(j->dirfd, "shipped.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", pos.seq, pos.off);
+    bool created = false;
+    int fd = openat(j->dirfd, "shipped", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = openat(j->dirfd, "shipped", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+        created = true;
+    }
     if (fd < 0)
         return -1;
-    int ok = write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+    int ok = pwrite(fd, buf, (size_t)n, 0) == n && fdatasync(fd) == 0;
     int saved = errno;
     close(fd);
     if (!ok) {
         errno = saved;
         return -1;
     }
-    if (renameat(j->dirfd, "shipped.tmp", j->dirfd, "shipped") < 0)
+    if (created && fsync_dir(j) < 0)
         return -1;
-    if (fsync_dir(j) < 0)
-        return -1;
+    pthread_mutex_lock(&j->mu);
     j->shipped = pos;
+    pthread_mutex_unlock(&j->mu);
     /* Remove segments wholly shipped. */
     pthread_mutex_lock(&j->mu);
     uint64_t first = j->first_seq;

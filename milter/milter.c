@@ -15,6 +15,7 @@
 #include "pd_journal.h"
 #include "pd_log.h"
 #include "pd_mail.h"
+#include "pd_status.h"
 #include "pd_util.h"
 #include "pd_writer.h"
 
@@ -40,11 +41,12 @@
 #define MAX_RCPTS 1000
 
 static struct pd_config cfg;
-static struct pd_journal *journal;
 static struct pd_writer *writer;
+static int64_t started;
 
 static atomic_ulong n_mails, n_recorded, n_ignored, n_truncated, n_parse_failed,
-    n_journal_errors, n_own_digests;
+    n_journal_errors, n_own_digests, n_not_recorded;
+static atomic_bool journal_failing;   /* the last append failed */
 
 struct conn {
     unsigned long pflags;     /* what the MTA agreed to */
@@ -179,16 +181,33 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     return reply(c, SMFIP_NR_BODY);
 }
 
+/* Append one record to the journal.  When the journal cannot take it
+ * (disk full, JournalDir unwritable or not open) the writer keeps it in
+ * memory and sends it to Redis directly: the mail is still recorded. */
 static int emit_journal(void *arg, const char *list_id, const char *payload, size_t len)
 {
     const char *qid = arg;
-    if (pd_journal_append(journal, payload, len) < 0) {
-        atomic_fetch_add(&n_journal_errors, 1);
-        pd_log(PD_LOG_ERR, "%s: list %s: cannot write the journal: %s; this mail is not recorded",
-               qid, list_id, strerror(errno));
+    struct pd_journal *j = pd_writer_journal(writer);
+    if (j && pd_journal_append(j, payload, len) == 0) {
+        atomic_fetch_add(&n_recorded, 1);
+        if (atomic_exchange(&journal_failing, false))
+            pd_log(PD_LOG_NOTICE, "%s: journal %s takes records again", qid, cfg.journal_dir);
         return 0;
     }
-    atomic_fetch_add(&n_recorded, 1);
+    const char *why = j ? strerror(errno) : "it could not be opened";
+    atomic_fetch_add(&n_journal_errors, 1);
+    if (!atomic_exchange(&journal_failing, true))
+        pd_log(PD_LOG_ERR, "%s: journal %s: cannot write: %s; recording directly to Redis "
+               "until it works again", qid, cfg.journal_dir, why);
+    if (pd_writer_direct(writer, payload, len) == 0) {
+        atomic_fetch_add(&n_recorded, 1);
+        pd_log(PD_LOG_INFO, "%s: list %s: not journalled (%s), sent directly to Redis", qid,
+               list_id, why);
+    } else {
+        pd_log(PD_LOG_ERR, "%s: list %s: not journalled (%s) and %s: this mail is not recorded",
+               qid, list_id, why, errno == ENOBUFS ? "32 MiB of records already wait for Redis"
+                                                   : "out of memory");
+    }
     return 0;
 }
 
@@ -203,6 +222,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
         qid = "NOQUEUE";
     atomic_fetch_add(&n_mails, 1);
     if (c->oom) {
+        atomic_fetch_add(&n_not_recorded, 1);
         pd_log(PD_LOG_ERR, "%s: out of memory while buffering; mail not recorded", qid);
         conn_reset(c);
         return SMFIS_ACCEPT;
@@ -213,8 +233,10 @@ static sfsistat cb_eom(SMFICTX *ctx)
     int rc = pd_ingest(&cfg, c->msg.data ? c->msg.data : "", c->msg.len,
                        (const char *const *)c->rcpts, c->nrcpts, NULL, c->truncated,
                        (int64_t)time(NULL), emit_journal, (void *)qid, &res);
-    if (rc < 0)
+    if (rc < 0) {
+        atomic_fetch_add(&n_not_recorded, 1);
         pd_log(PD_LOG_ERR, "%s: out of memory while parsing; mail not recorded", qid);
+    }
     else if (res.own_digest)
         atomic_fetch_add(&n_own_digests, 1);
     else if (res.lists == 0)
@@ -306,6 +328,101 @@ static void usage(FILE *f)
                "  -V       print the version\n");
 }
 
+/* ---- the status file, written about once a second ---- */
+
+static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t status_cond = PTHREAD_COND_INITIALIZER;
+static bool status_stop;
+
+static void write_status(void)
+{
+    static bool failed;   /* log a failure once, until it works again */
+    struct pd_writer_stats ws;
+    pd_writer_get_stats(writer, &ws);
+    struct pd_status st = { { 0 } };
+    long long *v = st.v;
+    v[PD_ST_PID] = (long long)getpid();
+    v[PD_ST_STARTED] = started;
+    v[PD_ST_UPDATED] = (long long)time(NULL);
+    v[PD_ST_REDIS_UP] = ws.redis_up;
+    v[PD_ST_JOURNAL_OPEN] = ws.journal_open;
+    v[PD_ST_MAILS] = (long long)atomic_load(&n_mails);
+    v[PD_ST_RECORDED] = (long long)atomic_load(&n_recorded);
+    v[PD_ST_IGNORED] = (long long)atomic_load(&n_ignored);
+    v[PD_ST_TRUNCATED] = (long long)atomic_load(&n_truncated);
+    v[PD_ST_PARSE_FAILURES] = (long long)atomic_load(&n_parse_failed);
+    v[PD_ST_OWN_DIGESTS] = (long long)atomic_load(&n_own_digests);
+    v[PD_ST_NOT_RECORDED] = (long long)atomic_load(&n_not_recorded);
+    v[PD_ST_JOURNAL_ERRORS] = (long long)atomic_load(&n_journal_errors);
+    v[PD_ST_DIRECT] = (long long)ws.direct_queued;
+    v[PD_ST_DIRECT_SHIPPED] = (long long)ws.direct_shipped;
+    v[PD_ST_DIRECT_WAITING] = (long long)ws.direct_waiting;
+    v[PD_ST_DIRECT_LOST] = (long long)ws.direct_dropped;
+    v[PD_ST_BACKLOG_BYTES] = (long long)ws.journal.backlog_bytes;
+    v[PD_ST_SKIPPED_BYTES] = (long long)ws.journal.skipped_bytes;
+    v[PD_ST_SHIPPED] = (long long)ws.shipped;
+    v[PD_ST_NEW_MAILS] = (long long)ws.new_mails;
+    v[PD_ST_DUPLICATES] = (long long)ws.duplicates;
+    v[PD_ST_REPLAYS] = (long long)ws.replays;
+    v[PD_ST_REFUSED] = (long long)ws.refused;
+    v[PD_ST_ROUND_TRIPS] = (long long)ws.round_trips;
+    v[PD_ST_LAST_SHIPPED] = ws.last_shipped;
+    if (pd_status_write(cfg.status_file, &st) < 0) {
+        if (!failed)
+            pd_log(PD_LOG_WARNING, "cannot write StatusFile %s: %s (\"patchdigest stats\" "
+                   "will not show the milter)", cfg.status_file, strerror(errno));
+        failed = true;
+    } else {
+        failed = false;
+    }
+}
+
+static void *status_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&status_mu);
+    while (!status_stop) {
+        pthread_mutex_unlock(&status_mu);
+        write_status();
+        struct timespec ts;
+        pd_deadline_ms(&ts, 1000);
+        pthread_mutex_lock(&status_mu);
+        if (!status_stop)
+            pthread_cond_timedwait(&status_cond, &status_mu, &ts);
+    }
+    pthread_mutex_unlock(&status_mu);
+    return NULL;
+}
+
+/* A unix socket gets SocketMode and SocketGroup (the MTA's group). */
+static int socket_permissions(void)
+{
+    const char *path = NULL;
+    if (strncmp(cfg.socket, "unix:", 5) == 0)
+        path = cfg.socket + 5;
+    else if (strncmp(cfg.socket, "local:", 6) == 0)
+        path = cfg.socket + 6;
+    else if (cfg.socket[0] == '/')
+        path = cfg.socket;
+    if (!path)
+        return 0;
+    gid_t gid = (gid_t)-1;
+    if (cfg.socket_group) {
+        struct group *gr = getgrnam(cfg.socket_group);
+        if (!gr) {
+            pd_log(PD_LOG_ERR, "SocketGroup %s: no such group", cfg.socket_group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) ||
+        chmod(path, (mode_t)cfg.socket_mode) < 0) {
+        pd_log(PD_LOG_ERR, "cannot set the owner or mode of %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *conf = PD_DEFAULT_CONFIG;
@@ -341,19 +458,26 @@ int main(int argc, char **argv)
         pd_log(PD_LOG_ERR, "cannot become a daemon: %s", strerror(errno));
         return 1;
     }
-    umask(007);
+    /* the socket is made with SocketMode from the start, then set exactly */
+    umask((mode_t)(~cfg.socket_mode & 0777));
     if (smfi_opensocket(true) != MI_SUCCESS) {
         pd_log(PD_LOG_ERR, "cannot open the milter socket %s", cfg.socket);
         return 1;
     }
+    umask(007);
+    if (socket_permissions() < 0)
+        return 1;
     if (!foreground && write_pidfile(cfg.pid_file) < 0)
         pd_log(PD_LOG_WARNING, "cannot write PidFile %s: %s", cfg.pid_file, strerror(errno));
     if (cfg.user && drop_privileges(cfg.user) < 0)
         return 1;
-    if (pd_journal_open(&journal, cfg.journal_dir, err, sizeof err) < 0) {
-        pd_log(PD_LOG_ERR, "%s", err);
-        return 1;
-    }
+    /* A journal beyond RLIMIT_FSIZE must fail its write, not kill the daemon. */
+    signal(SIGXFSZ, SIG_IGN);
+    struct pd_journal *journal = NULL;
+    if (pd_journal_open(&journal, cfg.journal_dir, err, sizeof err) < 0)
+        pd_log(PD_LOG_ERR, "%s; mail is recorded directly to Redis until it can be opened "
+               "(tried every 10 s)", err);
+    started = (int64_t)time(NULL);
     /* libmilter takes SIGTERM, SIGINT and SIGHUP in a thread of its own (sigwait);
      * our threads must not catch them first. */
     sigset_t block;
@@ -366,15 +490,29 @@ int main(int argc, char **argv)
         pd_log(PD_LOG_ERR, "cannot start the writer thread: %s", strerror(errno));
         return 1;
     }
+    pthread_t status_thread;
+    int e = pthread_create(&status_thread, NULL, status_main, NULL);
+    if (e) {
+        pd_log(PD_LOG_ERR, "cannot start the status thread: %s", strerror(e));
+        return 1;
+    }
     pd_log(PD_LOG_NOTICE, "patchdigest-milter %s listening on %s, %zu list(s), journal %s",
            PD_VERSION, cfg.socket, cfg.nlists, cfg.journal_dir);
 
     int rc = smfi_main();
 
     pd_log(PD_LOG_NOTICE, "stopping: shipping the journal to Redis");
+    pthread_mutex_lock(&status_mu);
+    status_stop = true;
+    pthread_cond_signal(&status_cond);
+    pthread_mutex_unlock(&status_mu);
+    pthread_join(status_thread, NULL);
+    struct pd_journal *journal_now = pd_writer_journal(writer);
+    write_status();
     pd_writer_stop(writer, 10000);
-    struct pd_journal_stats js;
-    pd_journal_get_stats(journal, pd_journal_shipped(journal), &js);
+    struct pd_journal_stats js = { 0 };
+    if (journal_now)
+        pd_journal_get_stats(journal_now, pd_journal_shipped(journal_now), &js);
     pd_log(PD_LOG_NOTICE,
            "stopped: %lu mails seen, %lu records, %lu ignored, %lu truncated, %lu malformed, "
            "%lu journal errors, %lu own digests; %llu bytes left in the journal",
@@ -385,7 +523,8 @@ int main(int argc, char **argv)
     /* The journal and the configuration are left open: a callback of a
      * session libmilter has not finished may still use them until exit.
      * The journal is synced, so nothing written is lost. */
-    pd_journal_sync(journal);
+    if (journal_now)
+        pd_journal_sync(journal_now);
     if (!foreground)
         unlink(cfg.pid_file);
     return rc == MI_SUCCESS ? 0 : 1;

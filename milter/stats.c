@@ -59,9 +59,12 @@ static int window_json(pd_buf *out, const struct pd_window *w)
     return pd_buf_putc(out, '}');
 }
 
-int pd_stats_json(pd_buf *out, const struct pd_window *w, size_t n)
+int pd_stats_json(pd_buf *out, const struct pd_window *w, size_t n,
+                  const struct pd_status *milter, int64_t now)
 {
-    if (pd_buf_puts(out, "{\"lists\":[") < 0)
+    if (pd_buf_puts(out, "{\"milter\":") < 0 ||
+        (milter ? pd_status_json(out, milter, now) : pd_buf_puts(out, "null")) < 0 ||
+        pd_buf_puts(out, ",\"lists\":[") < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
         if ((i && pd_buf_putc(out, ',') < 0) || window_json(out, &w[i]) < 0)
@@ -79,11 +82,15 @@ static int table_text(pd_buf *out, const char *title, const struct pd_table *t)
     return 0;
 }
 
-int pd_stats_text(pd_buf *out, const struct pd_window *w, size_t n)
+int pd_stats_text(pd_buf *out, const struct pd_window *w, size_t n,
+                  const struct pd_status *milter, int64_t now)
 {
+    if ((milter ? pd_status_text(out, milter, now)
+                : pd_buf_puts(out, "milter: no status file (not running on this host?)\n")) < 0)
+        return -1;
     for (size_t i = 0; i < n; i++) {
         const struct pd_window *x = &w[i];
-        if (pd_buf_printf(out, "%s%s (%s): window %lld, from %.9s to %.9s\n", i ? "\n" : "",
+        if (pd_buf_printf(out, "\n%s (%s): window %lld, from %.9s to %.9s\n",
                           x->list->name, x->list->id, x->number, x->from, x->to) < 0 ||
             pd_buf_printf(out, "  %lld mails, %lld duplicates, %lld resends, %lld truncated\n",
                           x->mails, x->duplicates, x->resends, x->truncated) < 0 ||

@@ -280,3 +280,32 @@ void pd_deadline_ms(struct timespec *ts, int ms)
         ts->tv_nsec -= 1000000000L;
     }
 }
+
+int pd_random_hex(char *out, size_t nbytes)
+{
+    unsigned char rnd[64];
+    if (nbytes > sizeof rnd) {
+        errno = EINVAL;
+        return -1;
+    }
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got < nbytes) {
+        ssize_t n = read(fd, rnd + got, nbytes - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    for (size_t i = 0; i < nbytes; i++)
+        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+    return 0;
+}

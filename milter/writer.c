@@ -6,6 +6,7 @@
 #include "pd_store.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,10 +16,20 @@
 
 #define BATCH_BYTES (16u * 1024 * 1024)
 #define REDIS_TIMEOUT_MS 5000
+#define DIRECT_MAX_BYTES (32u * 1024 * 1024)
+#define JOURNAL_RETRY_US (10u * 1000 * 1000)
+
+/* A record the journal could not take, waiting in memory for Redis. */
+struct direct {
+    struct direct *next;
+    char id[80];
+    size_t len;
+    char payload[];
+};
 
 struct pd_writer {
     const struct pd_config *cfg;
-    struct pd_journal *j;
+    _Atomic(struct pd_journal *) j;   /* NULL while JournalDir cannot be opened */
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
@@ -26,6 +37,12 @@ struct pd_writer {
     int64_t drain_deadline_us;    /* when stopping: give up after this */
     struct pd_writer_stats st;
     struct pd_journal_pos shipped;
+    /* the direct queue, under mu */
+    struct direct *dhead, **dtail;
+    size_t dbytes;
+    uint64_t dnext;
+    char dnonce[17];              /* makes direct record ids unique per start */
+    char instance[33];            /* used when there is no journal */
 };
 
 static void sleep_interruptible(struct pd_writer *w, int ms)
@@ -67,8 +84,96 @@ struct batch {
     pd_buf payload[PD_WRITER_BATCH];
     char ids[PD_WRITER_BATCH][80];
     struct pd_store_item items[PD_WRITER_BATCH];
+    struct direct *direct[PD_WRITER_BATCH];
     size_t n;
 };
+
+/* Count Redis's answers for a shipped batch; under w->mu. */
+static void count_results(struct pd_writer *w, const struct pd_store_item *items, size_t n)
+{
+    w->st.shipped += n;
+    for (size_t i = 0; i < n; i++) {
+        switch (items[i].result) {
+        case 0: w->st.replays++; break;
+        case 1: w->st.duplicates++; break;
+        case 2: case 3: w->st.new_mails++; break;
+        default: w->st.refused++; break;
+        }
+    }
+    w->st.last_shipped = (int64_t)time(NULL);
+}
+
+/* Take up to PD_WRITER_BATCH records of the direct queue into b. */
+static void take_direct(struct pd_writer *w, struct batch *b)
+{
+    pthread_mutex_lock(&w->mu);
+    b->n = 0;
+    while (w->dhead && b->n < PD_WRITER_BATCH) {
+        struct direct *d = w->dhead;
+        w->dhead = d->next;
+        w->dbytes -= d->len;
+        b->direct[b->n] = d;
+        b->items[b->n] = (struct pd_store_item){ d->payload, d->len, d->id, 0 };
+        b->n++;
+    }
+    if (!w->dhead)
+        w->dtail = &w->dhead;
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Redis failed them: back to the front of the queue, in their order. */
+static void put_back_direct(struct pd_writer *w, struct batch *b)
+{
+    pthread_mutex_lock(&w->mu);
+    for (size_t i = b->n; i-- > 0;) {
+        struct direct *d = b->direct[i];
+        d->next = w->dhead;
+        if (!w->dhead)
+            w->dtail = &d->next;
+        w->dhead = d;
+        w->dbytes += d->len;
+    }
+    pthread_mutex_unlock(&w->mu);
+    b->n = 0;
+}
+
+/* Ship the direct batch b; 0 sent, -1 Redis failed (records put back). */
+static int ship_direct(struct pd_writer *w, struct pd_store *store, struct batch *b,
+                       char *err, size_t errlen)
+{
+    if (pd_store_record(store, b->items, b->n, err, errlen) < 0) {
+        put_back_direct(w, b);
+        return -1;
+    }
+    pthread_mutex_lock(&w->mu);
+    count_results(w, b->items, b->n);
+    w->st.direct_shipped += b->n;
+    w->st.round_trips = pd_store_round_trips(store);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t i = 0; i < b->n; i++)
+        free(b->direct[i]);
+    b->n = 0;
+    return 0;
+}
+
+/* JournalDir could not be opened at start: try again now and then. */
+static void retry_journal(struct pd_writer *w, struct pd_journal_pos *pos, uint64_t *next_try)
+{
+    if (pd_now_us() < *next_try)
+        return;
+    *next_try = pd_now_us() + JOURNAL_RETRY_US;
+    struct pd_journal *j;
+    char err[512];
+    if (pd_journal_open(&j, w->cfg->journal_dir, err, sizeof err) < 0)
+        return;
+    *pos = pd_journal_shipped(j);
+    pthread_mutex_lock(&w->mu);
+    w->shipped = *pos;
+    pthread_mutex_unlock(&w->mu);
+    atomic_store(&w->j, j);
+    pd_log(PD_LOG_NOTICE, "journal %s can be used again; mail is journalled from now on",
+           w->cfg->journal_dir);
+}
 
 static void *writer_main(void *arg)
 {
@@ -79,11 +184,14 @@ static void *writer_main(void *arg)
         return NULL;
     }
     struct pd_store *store = NULL;
-    struct pd_journal_pos pos = pd_journal_shipped(w->j);
+    struct pd_journal *j = atomic_load(&w->j);
+    struct pd_journal_pos pos = { 0, 0 };
+    if (j)
+        pos = pd_journal_shipped(j);
+    uint64_t next_journal_try = pd_now_us() + JOURNAL_RETRY_US;
     int backoff = 100;
     bool down_logged = false;
     char err[512];
-    const char *instance = pd_journal_instance(w->j);
 
     for (;;) {
         if (!store) {
@@ -105,23 +213,46 @@ static void *writer_main(void *arg)
             w->st.redis_up = true;
             pthread_mutex_unlock(&w->mu);
         }
+        if (!j) {
+            retry_journal(w, &pos, &next_journal_try);
+            j = atomic_load(&w->j);
+        }
 
-        /* Gather a batch. */
+        /* Records the journal could not take exist nowhere else: they go first. */
+        take_direct(w, b);
+        if (b->n) {
+            if (ship_direct(w, store, b, err, sizeof err) < 0) {
+                pd_log(PD_LOG_WARNING, "%s; records the journal could not take wait in memory, "
+                       "retrying", err);
+                pd_store_free(store);
+                store = NULL;
+                down_logged = true;
+                if (back_off(w, &backoff))
+                    break;
+            }
+            continue;
+        }
+        if (!j) {
+            if (should_quit(w, true))
+                break;
+            sleep_interruptible(w, 500);
+            continue;
+        }
+
+        /* Gather a batch of the journal. */
+        const char *instance = pd_journal_instance(j);
         struct pd_journal_pos start = pos;
         size_t bytes = 0;
-        b->n = 0;
         int r = 0;
         while (b->n < PD_WRITER_BATCH && bytes < BATCH_BYTES) {
             struct pd_journal_pos at;
-            r = pd_journal_next(w->j, &pos, &b->payload[b->n], &at);
+            r = pd_journal_next(j, &pos, &b->payload[b->n], &at);
             if (r != 1)
                 break;
             snprintf(b->ids[b->n], sizeof b->ids[b->n], "%s:%" PRIu64 ":%" PRIu64, instance,
                      at.seq, at.off);
-            b->items[b->n].payload = b->payload[b->n].data;
-            b->items[b->n].len = b->payload[b->n].len;
-            b->items[b->n].record_id = b->ids[b->n];
-            b->items[b->n].result = 0;
+            b->items[b->n] = (struct pd_store_item){ b->payload[b->n].data, b->payload[b->n].len,
+                                                     b->ids[b->n], 0 };
             bytes += b->payload[b->n].len;
             b->n++;
         }
@@ -133,7 +264,7 @@ static void *writer_main(void *arg)
             if (r < 0)
                 sleep_interruptible(w, 1000);
             else
-                pd_journal_wait(w->j, pos, 500);
+                pd_journal_wait(j, pos, 200);
             continue;
         }
 
@@ -142,28 +273,21 @@ static void *writer_main(void *arg)
             pd_store_free(store);
             store = NULL;
             pos = start;
+            b->n = 0;
             down_logged = true;
             if (back_off(w, &backoff))
                 break;
             continue;
         }
-        if (pd_journal_commit(w->j, pos) < 0)
+        if (pd_journal_commit(j, pos) < 0)
             pd_log(PD_LOG_ERR, "writer: cannot save the shipped position: %s (records will be "
                    "replayed, which changes nothing)", strerror(errno));
         pthread_mutex_lock(&w->mu);
         w->shipped = pos;
-        w->st.shipped += b->n;
-        for (size_t i = 0; i < b->n; i++) {
-            switch (b->items[i].result) {
-            case 0: w->st.replays++; break;
-            case 1: w->st.duplicates++; break;
-            case 2: case 3: w->st.new_mails++; break;
-            default: w->st.refused++; break;
-            }
-        }
+        count_results(w, b->items, b->n);
         w->st.round_trips = pd_store_round_trips(store);
-        w->st.last_shipped = (int64_t)time(NULL);
         pthread_mutex_unlock(&w->mu);
+        b->n = 0;
     }
     pd_store_free(store);
     for (size_t i = 0; i < PD_WRITER_BATCH; i++)
@@ -178,8 +302,16 @@ int pd_writer_start(struct pd_writer **out, const struct pd_config *cfg, struct 
     if (!w)
         return -1;
     w->cfg = cfg;
-    w->j = j;
-    w->shipped = pd_journal_shipped(j);
+    atomic_init(&w->j, j);
+    w->dtail = &w->dhead;
+    if (j)
+        w->shipped = pd_journal_shipped(j);
+    if (pd_random_hex(w->dnonce, 8) < 0 || pd_random_hex(w->instance, 16) < 0) {
+        int e = errno;
+        free(w);
+        errno = e;
+        return -1;
+    }
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cond, NULL);
     int e = pthread_create(&w->thread, NULL, writer_main, w);
@@ -194,6 +326,42 @@ int pd_writer_start(struct pd_writer **out, const struct pd_config *cfg, struct 
     return 0;
 }
 
+struct pd_journal *pd_writer_journal(struct pd_writer *w)
+{
+    return atomic_load(&w->j);
+}
+
+int pd_writer_direct(struct pd_writer *w, const char *payload, size_t len)
+{
+    pthread_mutex_lock(&w->mu);
+    if (w->stopping || w->dbytes + len > DIRECT_MAX_BYTES) {
+        w->st.direct_dropped++;
+        pthread_mutex_unlock(&w->mu);
+        errno = ENOBUFS;
+        return -1;
+    }
+    struct direct *d = malloc(sizeof *d + len);
+    if (!d) {
+        w->st.direct_dropped++;
+        pthread_mutex_unlock(&w->mu);
+        errno = ENOMEM;
+        return -1;
+    }
+    struct pd_journal *j = atomic_load(&w->j);
+    snprintf(d->id, sizeof d->id, "%s:d%s:%" PRIu64, j ? pd_journal_instance(j) : w->instance,
+             w->dnonce, w->dnext++);
+    d->next = NULL;
+    d->len = len;
+    memcpy(d->payload, payload, len);
+    *w->dtail = d;
+    w->dtail = &d->next;
+    w->dbytes += len;
+    w->st.direct_queued++;
+    pthread_cond_broadcast(&w->cond);
+    pthread_mutex_unlock(&w->mu);
+    return 0;
+}
+
 void pd_writer_stop(struct pd_writer *w, int drain_ms)
 {
     if (!w)
@@ -204,6 +372,16 @@ void pd_writer_stop(struct pd_writer *w, int drain_ms)
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
+    size_t lost = 0;
+    while (w->dhead) {
+        struct direct *d = w->dhead;
+        w->dhead = d->next;
+        free(d);
+        lost++;
+    }
+    if (lost)
+        pd_log(PD_LOG_ERR, "%zu records the journal could not take are lost: Redis did not "
+               "take them before exit", lost);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     free(w);
@@ -213,7 +391,15 @@ void pd_writer_get_stats(struct pd_writer *w, struct pd_writer_stats *st)
 {
     pthread_mutex_lock(&w->mu);
     *st = w->st;
+    st->direct_waiting = 0;
+    for (struct direct *d = w->dhead; d; d = d->next)
+        st->direct_waiting++;
     struct pd_journal_pos shipped = w->shipped;
     pthread_mutex_unlock(&w->mu);
-    pd_journal_get_stats(w->j, shipped, &st->journal);
+    struct pd_journal *j = atomic_load(&w->j);
+    st->journal_open = j != NULL;
+    if (j)
+        pd_journal_get_stats(j, shipped, &st->journal);
+    else
+        memset(&st->journal, 0, sizeof st->journal);
 }

@@ -71,6 +71,7 @@ class Env:
                 f.write("List %s %s\n" % (lid, lname))
             f.write("JournalDir %s\n" % os.path.join(self.dir, journal))
             f.write("PidFile %s\n" % os.path.join(self.dir, sock + ".pid"))
+            f.write("StatusFile %s\n" % os.path.join(self.dir, sock + ".status"))
             f.write("LogLevel info\n")
             f.write(extra)
         os.chmod(path, 0o640)

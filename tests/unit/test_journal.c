@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -570,6 +572,61 @@ static void test_open_error_message(void **state)
     assert_non_null(strstr(err, p));
 }
 
+/* A journal out of room (RLIMIT_FSIZE, as a full disk) whose records Redis
+ * all has starts again with an empty segment: the next append works, the
+ * full segment is gone, and the reader goes on without losing or repeating
+ * a record. */
+static void test_full_journal_frees_itself(void **state)
+{
+    struct fixture *f = *state;
+    struct rlimit old, small;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    struct pd_journal *j = jopen(f);
+    small = old;
+    small.rlim_cur = 4096;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+    pd_buf b = PD_BUF_INIT;
+    int n = 0;
+    for (;; n++) {
+        make_payload(n, &b);
+        if (pd_journal_append(j, b.data, b.len) < 0)
+            break;
+    }
+    int e = errno;
+    assert_true(n > 10);
+    assert_int_equal(e, EFBIG);
+    struct stat st;
+    assert_int_equal(stat(f->seg, &st), 0);
+    assert_true(st.st_size <= 4096);   /* the failed frame was cut off */
+
+    /* not shipped yet: the journal keeps its records and keeps failing */
+    make_payload(n, &b);
+    assert_int_equal(pd_journal_append(j, b.data, b.len), -1);
+    struct pd_journal_pos pos = pd_journal_shipped(j);
+    int *idx = calloc((size_t)n, sizeof *idx);
+    assert_non_null(idx);
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
+    expect_records(j, &pos, idx, (size_t)n, NULL);
+    assert_int_equal(pd_journal_commit(j, pos), 0);
+
+    /* all shipped: the failing append starts a new segment and drops the old */
+    assert_int_equal(pd_journal_append(j, b.data, b.len), -1);
+    assert_int_equal(stat(f->seg, &st), -1);
+    assert_int_equal(pd_journal_append(j, b.data, b.len), 0);
+    int next[] = { n };
+    expect_records(j, &pos, next, 1, NULL);
+    assert_int_equal(pos.seq, 2);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    struct pd_journal_stats js;
+    pd_journal_get_stats(j, pos, &js);
+    assert_int_equal(js.append_errors, 3);
+    free(idx);
+    pd_buf_free(&b);
+    jclose(f, j);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -593,6 +650,7 @@ int main(void)
         T(test_append_too_big),
         T(test_wait),
         T(test_open_error_message),
+        T(test_full_journal_frees_itself),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

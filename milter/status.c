@@ -1,0 +1,120 @@
+/*
+ * status.c - the milter's status file.  See pd_status.h.
+ */
+#include "pd_status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const names[PD_ST_COUNT] = {
+    "pid", "started", "updated", "redis_up", "journal_open", "mails", "recorded", "ignored",
+    "truncated", "parse_failures", "own_digests", "not_recorded", "journal_errors", "direct",
+    "direct_shipped", "direct_waiting", "direct_lost", "journal_backlog_bytes",
+    "journal_skipped_bytes", "shipped", "new_mails", "duplicates", "replays", "refused",
+    "redis_round_trips", "last_shipped",
+};
+
+const char *pd_status_name(enum pd_status_field f)
+{
+    return (unsigned)f < PD_ST_COUNT ? names[f] : "?";
+}
+
+int pd_status_write(const char *path, const struct pd_status *st)
+{
+    pd_buf b = PD_BUF_INIT;
+    for (int i = 0; i < PD_ST_COUNT; i++)
+        if (pd_buf_printf(&b, "%s %lld\n", names[i], st->v[i]) < 0) {
+            pd_buf_free(&b);
+            errno = ENOMEM;
+            return -1;
+        }
+    pd_buf tmp = PD_BUF_INIT;
+    if (pd_buf_printf(&tmp, "%s.tmp", path) < 0) {
+        pd_buf_free(&b);
+        errno = ENOMEM;
+        return -1;
+    }
+    int rc = -1, e = 0;
+    int fd = open(tmp.data, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        ssize_t n = write(fd, b.data, b.len);
+        e = n < 0 ? errno : ENOSPC;
+        if (close(fd) < 0 && n == (ssize_t)b.len) {
+            e = errno;
+            n = -1;
+        }
+        if (n == (ssize_t)b.len) {
+            rc = rename(tmp.data, path);
+            e = errno;
+        }
+        if (rc < 0)
+            unlink(tmp.data);
+    }
+    pd_buf_free(&b);
+    pd_buf_free(&tmp);
+    errno = e;
+    return rc;
+}
+
+int pd_status_read(const char *path, struct pd_status *st)
+{
+    memset(st, 0, sizeof *st);
+    pd_buf b = PD_BUF_INIT;
+    if (pd_read_file(path, &b) < 0) {
+        int e = errno;
+        pd_buf_free(&b);
+        errno = e;
+        return -1;
+    }
+    char *save = NULL;
+    for (char *line = strtok_r(b.data ? b.data : "", "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(line, ' ');
+        if (!sp)
+            continue;
+        *sp = '\0';
+        for (int i = 0; i < PD_ST_COUNT; i++)
+            if (strcmp(line, names[i]) == 0)
+                st->v[i] = strtoll(sp + 1, NULL, 10);
+    }
+    pd_buf_free(&b);
+    return 0;
+}
+
+int pd_status_json(pd_buf *out, const struct pd_status *st, int64_t now)
+{
+    if (pd_buf_printf(out, "{\"age\":%lld", (long long)(now - st->v[PD_ST_UPDATED])) < 0)
+        return -1;
+    for (int i = 0; i < PD_ST_COUNT; i++)
+        if (pd_buf_printf(out, ",\"%s\":%lld", names[i], st->v[i]) < 0)
+            return -1;
+    return pd_buf_putc(out, '}');
+}
+
+int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now)
+{
+    const long long *v = st->v;
+    long long age = (long long)now - v[PD_ST_UPDATED];
+    return pd_buf_printf(
+        out,
+        "milter: pid %lld, status %lld s old%s\n"
+        "  Redis %s, journal %s: %lld bytes wait for Redis\n"
+        "  mails %lld: recorded %lld, ignored %lld, truncated %lld, malformed %lld, "
+        "own digests %lld, not recorded %lld\n"
+        "  journal errors %lld: sent directly to Redis %lld, waiting in memory %lld, lost %lld\n"
+        "  shipped %lld: new %lld, duplicates %lld, replays %lld, refused %lld; "
+        "%lld round trips\n",
+        v[PD_ST_PID], age, age > 10 ? " (not running?)" : "", v[PD_ST_REDIS_UP] ? "up" : "DOWN",
+        v[PD_ST_JOURNAL_OPEN] ? "open" : "NOT OPEN", v[PD_ST_BACKLOG_BYTES], v[PD_ST_MAILS],
+        v[PD_ST_RECORDED], v[PD_ST_IGNORED], v[PD_ST_TRUNCATED], v[PD_ST_PARSE_FAILURES],
+        v[PD_ST_OWN_DIGESTS], v[PD_ST_NOT_RECORDED], v[PD_ST_JOURNAL_ERRORS],
+        v[PD_ST_DIRECT_SHIPPED], v[PD_ST_DIRECT_WAITING], v[PD_ST_DIRECT_LOST],
+        v[PD_ST_SHIPPED], v[PD_ST_NEW_MAILS], v[PD_ST_DUPLICATES], v[PD_ST_REPLAYS],
+        v[PD_ST_REFUSED], v[PD_ST_ROUND_TRIPS]) < 0 ? -1 : 0;
+}
