@@ -126,13 +126,39 @@ static int check_frame(int fd, uint64_t off, uint64_t limit, uint32_t *len, pd_b
     return ok;
 }
 
+/* Write the shipped position in place, at a fixed width, so that a full
+ * disk cannot keep the journal from recording how far it shipped (and so
+ * from freeing segments): the file is made when the journal is opened.  A
+ * torn write reads as unreadable and replays, which is harmless. */
+static int write_shipped(struct pd_journal *j, struct pd_journal_pos pos)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", pos.seq, pos.off);
+    bool created = false;
+    int fd = openat(j->dirfd, "shipped", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        fd = openat(j->dirfd, "shipped", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+        created = true;
+    }
+    if (fd < 0)
+        return -1;
+    int ok = pwrite(fd, buf, (size_t)n, 0) == n && fdatasync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    if (!ok) {
+        errno = saved;
+        return -1;
+    }
+    return created ? fsync_dir(j) : 0;
+}
+
 static int read_shipped(struct pd_journal *j)
 {
     j->shipped.seq = j->first_seq;
     j->shipped.off = 0;
     int fd = openat(j->dirfd, "shipped", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
+        return errno == ENOENT ? write_shipped(j, j->shipped) : -1;
     char buf[128];
     ssize_t n = pread_full(fd, buf, sizeof buf - 1, 0);
     close(fd);
@@ -429,6 +455,7 @@ int pd_journal_append(struct pd_journal *j, const void *payload, size_t len)
                 pd_log(PD_LOG_NOTICE, "journal %s: out of room; its records are all in Redis, "
                        "so it starts again with an empty segment", j->dir);
             j->first_seq = j->append_seq;
+            pthread_cond_broadcast(&j->cond);   /* the reader lets go of the old file */
         }
     } else {
         j->append_size += frame.len;
@@ -541,28 +568,7 @@ int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
         if (r < 0)
             return -1;
     }
-    /* Written in place, at a fixed width: a full disk must not keep the
-     * journal from recording how far it shipped (and so from freeing
-     * segments).  A torn write reads as unreadable and replays, which is
-     * harmless. */
-    char buf[64];
-    int n = snprintf(buf, sizeof buf, "%020" PRIu64 " %020" PRIu64 "\n", pos.seq, pos.off);
-    bool created = false;
-    int fd = openat(j->dirfd, "shipped", O_WRONLY | O_CLOEXEC);
-    if (fd < 0 && errno == ENOENT) {
-        fd = openat(j->dirfd, "shipped", O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-        created = true;
-    }
-    if (fd < 0)
-        return -1;
-    int ok = pwrite(fd, buf, (size_t)n, 0) == n && fdatasync(fd) == 0;
-    int saved = errno;
-    close(fd);
-    if (!ok) {
-        errno = saved;
-        return -1;
-    }
-    if (created && fsync_dir(j) < 0)
+    if (write_shipped(j, pos) < 0)
         return -1;
     pthread_mutex_lock(&j->mu);
     j->shipped = pos;
