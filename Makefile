@@ -28,7 +28,7 @@ LIB_SRCS := util log config rfc2047 mail classify record journal store writer in
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps check demo sanitize install clean unit integration
+.PHONY: all deps check demo sanitize torture install clean unit integration
 
 all: $(BUILD)/patchdigest-milter $(BUILD)/patchdigest
 
@@ -87,6 +87,13 @@ sanitize: deps
 	$(MAKE) BUILD=build/sanitize CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" all $(subst $(BUILD)/,build/sanitize/,$(TEST_BINS))
 	BUILD=build/sanitize ASAN_OPTIONS=detect_leaks=1 tests/run-tests.sh
+
+# Every fault at once, at random, for longer runs (tests/torture.py):
+# "make torture ROUNDS=20"; SEED=S repeats a round.  Not part of "make check".
+ROUNDS ?= 3
+torture: deps
+	$(MAKE) all $(BUILD)/tests/feeder
+	BUILD=$(BUILD) ROUNDS=$(ROUNDS) $(if $(SEED),SEED=$(SEED)) python3 tests/torture.py
 
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/patchdigest
