@@ -172,6 +172,9 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.journal_dir, "/var/lib/patchdigest/journal");
     assert_string_equal(cfg.sendmail, "/usr/sbin/sendmail -t -i");
     assert_string_equal(cfg.pid_file, "/run/patchdigest/patchdigest-milter.pid");
+    assert_string_equal(cfg.status_file, "/run/patchdigest/patchdigest-milter.status");
+    assert_int_equal(cfg.socket_mode, 0660);
+    assert_null(cfg.socket_group);
     assert_int_equal(cfg.log_level, PD_LOG_INFO);
     assert_null(cfg.user);
     assert_null(cfg.digest_from);
@@ -315,6 +318,22 @@ static void test_error_bad_words(void **state)
     CHECK_ERROR(f, MINIMAL "DigestFrom patchdigest\n", 4, "address");
     CHECK_ERROR(f, MINIMAL "DigestTo nobody\n", 4, "address");
     CHECK_ERROR(f, MINIMAL "DomainMap domain-map\n", 4, "DomainMap");
+    CHECK_ERROR(f, MINIMAL "StatusFile pd.status\n", 4, "StatusFile");
+    CHECK_ERROR(f, MINIMAL "SocketMode 660\n", 4, "SocketMode");
+    CHECK_ERROR(f, MINIMAL "SocketMode 0888\n", 4, "SocketMode");
+    CHECK_ERROR(f, MINIMAL "SocketMode 01777\n", 4, "SocketMode");
+    CHECK_ERROR(f, MINIMAL "SocketMode rw\n", 4, "SocketMode");
+}
+
+static void test_socket_and_status_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct pd_config cfg;
+    load_ok(f, MINIMAL "SocketMode 0600\nsocketgroup postfix\nStatusFile /run/x.status\n", &cfg);
+    assert_int_equal(cfg.socket_mode, 0600);
+    assert_string_equal(cfg.socket_group, "postfix");
+    assert_string_equal(cfg.status_file, "/run/x.status");
+    pd_config_clear(&cfg);
 }
 
 static void test_domain_map_key(void **state)
@@ -426,6 +445,7 @@ int main(void)
         T(test_error_bad_numbers),
         T(test_error_bad_words),
         T(test_domain_map_key),
+        T(test_socket_and_status_keys),
         T(test_error_key_twice),
         T(test_error_list_without_name),
         T(test_error_key_without_value),
