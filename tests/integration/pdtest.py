@@ -194,10 +194,24 @@ class Env:
         wait_for(done, timeout, 0.2)
         return last[0]
 
+    def sanitizer_reports(self):
+        """Lines of AddressSanitizer, LeakSanitizer or UBSan in the milters'
+        logs (the milters are the sanitizer build under "make sanitize")."""
+        out = []
+        for name in sorted(os.listdir(self.dir)):
+            if name.endswith(".log"):
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out += [name + ": " + l.rstrip() for l in f
+                            if "Sanitizer" in l or "runtime error:" in l]
+        return out
+
     def close(self):
         for p in list(self.milters):
             self.stop_milter(p)
         self.stop_redis()
+        reports = self.sanitizer_reports()
+        if reports:
+            result(False, "no sanitizer report in the milters' logs", "\n".join(reports))
         if os.environ.get("PD_KEEP_TMP"):
             print("# kept " + self.dir)
         else:
