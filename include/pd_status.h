@@ -13,7 +13,7 @@
  *   pd_status_write(cfg.status_file, &st);          0, or -1 with errno
  *
  *   if (pd_status_read(cfg.status_file, &st) == 0)  -1 with errno (ENOENT: no milter)
- *       pd_status_json(&buf, &st, now);
+ *       pd_status_json(&buf, &st, now);     or _text, _prometheus
  */
 #ifndef PD_STATUS_H
 #define PD_STATUS_H
@@ -65,5 +65,7 @@ int pd_status_read(const char *path, struct pd_status *st);
 /* As a JSON object; "age" is now minus updated. */
 int pd_status_json(pd_buf *out, const struct pd_status *st, int64_t now);
 int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now);
+/* In Prometheus' text format; st NULL (no status file): patchdigest_milter_up 0 alone. */
+int pd_status_prometheus(pd_buf *out, const struct pd_status *st, int64_t now);
 
 #endif

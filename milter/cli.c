@@ -3,7 +3,7 @@
  *
  *   patchdigest classify [-c FILE] FILE...
  *   patchdigest import   [-c FILE] [--list ID] FILE|DIR...
- *   patchdigest stats    [-c FILE] [--json]
+ *   patchdigest stats    [-c FILE] [--json | --prometheus]
  *   patchdigest flush    [-c FILE] [--list ID] [--force]
  *   patchdigest render   [-c FILE] [--list ID] [--window N]
  *
@@ -41,6 +41,7 @@ struct options {
     const char *config;
     bool config_given;
     bool json;
+    bool prometheus;
     bool force;
     long long window;
     int wait_s;                 /* flush: -1 default */
@@ -61,6 +62,7 @@ static void usage(FILE *f)
             "      --list ID           record into this list, whatever the mail's List-Id\n"
             "  stats                   print the open window of every list\n"
             "      --json              as JSON\n"
+            "      --prometheus        in Prometheus' text format (for a textfile collector)\n"
             "  flush                   close the open window of every list, mail its digest\n"
             "                          (Sendmail) and finish any earlier flush left unsent\n"
             "      --list ID           only this list\n"
@@ -95,6 +97,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     static const struct option longopts[] = {
         { "config", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
+        { "prometheus", no_argument, NULL, 'P' },
         { "list", required_argument, NULL, 'l' },
         { "force", no_argument, NULL, 'f' },
         { "window", required_argument, NULL, 'w' },
@@ -111,6 +114,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         switch (opt) {
         case 'c': o->config = optarg; o->config_given = true; break;
         case 'j': o->json = true; break;
+        case 'P': o->prometheus = true; break;
         case 'l': o->list = optarg; break;
         case 'f': o->force = true; break;
         case 'W':
@@ -403,7 +407,9 @@ static int cmd_stats(const struct options *o)
         /* with Redis down, the milter's part alone; the exit status says it failed */
         int64_t now = (int64_t)time(NULL);
         const struct pd_status *m = have_milter ? &milter : NULL;
-        int rc = o->json ? pd_stats_json(&out, w, n, m, now) : pd_stats_text(&out, w, n, m, now);
+        int rc = o->prometheus ? pd_stats_prometheus(&out, w, n, m, now)
+                 : o->json     ? pd_stats_json(&out, w, n, m, now)
+                               : pd_stats_text(&out, w, n, m, now);
         if (rc < 0 || fwrite(out.data, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
             fprintf(stderr, "patchdigest stats: cannot write output\n");
             status = 1;

@@ -4,6 +4,7 @@
 #include "pd_stats.h"
 #include "pd_classify.h"
 
+#include <stddef.h>
 #include <stdio.h>
 
 int pd_json_string(pd_buf *out, const char *s)
@@ -104,5 +105,68 @@ int pd_stats_text(pd_buf *out, const struct pd_window *w, size_t n,
             table_text(out, "reviewers", &x->reviewers) < 0)
             return -1;
     }
+    return 0;
+}
+
+/* A Prometheus label value: backslash, double quote and newline escaped. */
+static int prom_label(pd_buf *out, const char *s)
+{
+    for (; *s; s++) {
+        int rc = *s == '\\' ? pd_buf_puts(out, "\\\\")
+               : *s == '"'  ? pd_buf_puts(out, "\\\"")
+               : *s == '\n' ? pd_buf_puts(out, "\\n")
+                            : pd_buf_putc(out, *s);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int prom_window_metric(pd_buf *out, const struct pd_window *w, size_t n, const char *name,
+                              const char *type, const char *help, size_t field)
+{
+    if (pd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        long long v = *(const long long *)((const char *)&w[i] + field);
+        if (pd_buf_printf(out, "%s{list=\"", name) < 0 || prom_label(out, w[i].list->id) < 0 ||
+            pd_buf_printf(out, "\"} %lld\n", v) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int pd_stats_prometheus(pd_buf *out, const struct pd_window *w, size_t n,
+                        const struct pd_status *milter, int64_t now)
+{
+    if (pd_status_prometheus(out, milter, now) < 0)
+        return -1;
+    static const struct {
+        const char *name, *help;
+        size_t field;
+    } m[] = {
+        { "patchdigest_window", "Number of the open window.", offsetof(struct pd_window, number) },
+        { "patchdigest_window_mails", "Mails in the open window.",
+          offsetof(struct pd_window, mails) },
+        { "patchdigest_window_duplicates", "Deliveries of known Message-IDs in the open window.",
+          offsetof(struct pd_window, duplicates) },
+        { "patchdigest_window_resends", "Resent patches and covers in the open window.",
+          offsetof(struct pd_window, resends) },
+        { "patchdigest_window_truncated", "Truncated mails in the open window.",
+          offsetof(struct pd_window, truncated) },
+    };
+    for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
+        if (prom_window_metric(out, w, n, m[k].name, "gauge", m[k].help, m[k].field) < 0)
+            return -1;
+    if (pd_buf_puts(out, "# HELP patchdigest_window_class_mails Mails of each class in the "
+                         "open window.\n# TYPE patchdigest_window_class_mails gauge\n") < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < PD_NCLASSES; c++)
+            if (pd_buf_puts(out, "patchdigest_window_class_mails{list=\"") < 0 ||
+                prom_label(out, w[i].list->id) < 0 ||
+                pd_buf_printf(out, "\",class=\"%s\"} %lld\n", pd_class_name(c),
+                              w[i].classes[c]) < 0)
+                return -1;
     return 0;
 }

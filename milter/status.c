@@ -18,6 +18,54 @@ static const char *const names[PD_ST_COUNT] = {
     "redis_round_trips", "last_shipped",
 };
 
+/* For Prometheus: the metric (NULL: not exported), its type and help. */
+static const struct {
+    const char *metric, *type, *help;
+} prom[PD_ST_COUNT] = {
+    [PD_ST_STARTED] = { "patchdigest_milter_start_time_seconds", "gauge",
+                        "When the milter started (unix time)." },
+    [PD_ST_REDIS_UP] = { "patchdigest_redis_up", "gauge",
+                         "1 when the milter's last Redis call worked." },
+    [PD_ST_JOURNAL_OPEN] = { "patchdigest_journal_open", "gauge",
+                             "0 while JournalDir cannot be opened." },
+    [PD_ST_MAILS] = { "patchdigest_mails_total", "counter",
+                      "Mails answered at end of message." },
+    [PD_ST_RECORDED] = { "patchdigest_records_total", "counter",
+                         "Records made (a mail for two lists makes two)." },
+    [PD_ST_IGNORED] = { "patchdigest_ignored_mails_total", "counter",
+                        "Mails for no configured list." },
+    [PD_ST_TRUNCATED] = { "patchdigest_truncated_mails_total", "counter",
+                          "Mails longer than MaxMessageBytes, recorded from their head." },
+    [PD_ST_PARSE_FAILURES] = { "patchdigest_parse_failures_total", "counter",
+                               "Malformed mails, recorded as well as they could be." },
+    [PD_ST_OWN_DIGESTS] = { "patchdigest_own_digests_total", "counter",
+                            "patchdigest's own digests, skipped." },
+    [PD_ST_NOT_RECORDED] = { "patchdigest_not_recorded_mails_total", "counter",
+                             "Mails not recorded for lack of memory." },
+    [PD_ST_JOURNAL_ERRORS] = { "patchdigest_journal_errors_total", "counter",
+                               "Records the journal could not take." },
+    [PD_ST_DIRECT] = { "patchdigest_direct_records_total", "counter",
+                       "Records the journal could not take, kept in memory for Redis." },
+    [PD_ST_DIRECT_WAITING] = { "patchdigest_direct_records_waiting", "gauge",
+                               "Records waiting in memory for Redis." },
+    [PD_ST_DIRECT_LOST] = { "patchdigest_direct_records_lost_total", "counter",
+                            "Records lost: neither the journal nor memory could keep them." },
+    [PD_ST_BACKLOG_BYTES] = { "patchdigest_journal_backlog_bytes", "gauge",
+                              "Journal bytes not yet in Redis." },
+    [PD_ST_SKIPPED_BYTES] = { "patchdigest_journal_skipped_bytes_total", "counter",
+                              "Corrupt journal bytes skipped." },
+    [PD_ST_SHIPPED] = { "patchdigest_shipped_records_total", "counter",
+                        "Records Redis answered for." },
+    [PD_ST_DUPLICATES] = { "patchdigest_duplicate_records_total", "counter",
+                           "Records of Message-IDs Redis had seen before." },
+    [PD_ST_REFUSED] = { "patchdigest_refused_records_total", "counter",
+                        "Records Redis refused as malformed." },
+    [PD_ST_ROUND_TRIPS] = { "patchdigest_redis_round_trips_total", "counter",
+                            "Redis round trips of the writer." },
+    [PD_ST_LAST_SHIPPED] = { "patchdigest_last_shipped_time_seconds", "gauge",
+                             "When Redis last took a batch (unix time, 0 never)." },
+};
+
 const char *pd_status_name(enum pd_status_field f)
 {
     return (unsigned)f < PD_ST_COUNT ? names[f] : "?";
@@ -117,4 +165,24 @@ int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now)
         v[PD_ST_DIRECT_SHIPPED], v[PD_ST_DIRECT_WAITING], v[PD_ST_DIRECT_LOST],
         v[PD_ST_SHIPPED], v[PD_ST_NEW_MAILS], v[PD_ST_DUPLICATES], v[PD_ST_REPLAYS],
         v[PD_ST_REFUSED], v[PD_ST_ROUND_TRIPS]) < 0 ? -1 : 0;
+}
+
+int pd_status_prometheus(pd_buf *out, const struct pd_status *st, int64_t now)
+{
+    long long age = st ? (long long)now - st->v[PD_ST_UPDATED] : -1;
+    if (pd_buf_printf(out, "# HELP patchdigest_milter_up 1 when the milter's status file was "
+                           "updated in the last 10 seconds.\n"
+                           "# TYPE patchdigest_milter_up gauge\n"
+                           "patchdigest_milter_up %d\n",
+                      st && age >= 0 && age <= 10) < 0)
+        return -1;
+    if (!st)
+        return 0;
+    for (int i = 0; i < PD_ST_COUNT; i++)
+        if (prom[i].metric &&
+            pd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", prom[i].metric,
+                          prom[i].help, prom[i].metric, prom[i].type, prom[i].metric,
+                          st->v[i]) < 0)
+            return -1;
+    return 0;
 }

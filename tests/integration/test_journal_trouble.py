@@ -7,6 +7,7 @@ once; the failure must be logged and counted in "patchdigest stats"; the
 records must reach Redis directly; and the journal must be used again once
 it can be."""
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -79,6 +80,17 @@ try:
            st.get("direct_shipped") == len(part) and st.get("direct_lost") == 0 and
            st.get("redis_up") == 1,
            "stats counts the journal errors and the records sent directly", st)
+    prom = env.cli("stats", "--prometheus").stdout
+    samples = dict(l.rsplit(" ", 1) for l in prom.splitlines() if l and not l.startswith("#"))
+    well_formed = all(re.match(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-z]+="[^"]*"(,[a-z]+="[^"]*")*\})?'
+                               r' -?[0-9]+$', l) for l in prom.splitlines()
+                      if l and not l.startswith("#"))
+    result(well_formed and samples.get("patchdigest_milter_up") == "1" and
+           samples.get("patchdigest_journal_open") == "0" and
+           samples.get("patchdigest_journal_errors_total") == str(len(part)) and
+           samples.get('patchdigest_window_mails{list="%s"}' % pdtest.LIST_ID) ==
+           str(pdtest.reference_stats(part)["mails"]),
+           "stats --prometheus gives the same figures in Prometheus' text format", prom[:1500])
     log = env.log()
     result("cannot open" in log or "Permission denied" in log,
            "the log says why the journal cannot be used", log[-1500:])
