@@ -370,18 +370,43 @@ static void walk(GMimeObject *obj, struct walk_ctx *w)
     }
 }
 
-/* Where the header block ends: just past the newline of the last header
- * line, where the empty line starts; len when there is no empty line. */
-static size_t header_end(const char *data, size_t len)
+/* Whether the line at p (n bytes, without its newline) starts a header
+ * field: a name of printable ASCII other than ':', blanks, then ':'. */
+static bool is_field_line(const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n && p[i] > ' ' && p[i] < 127 && p[i] != ':')
+        i++;
+    if (i == 0)
+        return false;
+    while (i < n && (p[i] == ' ' || p[i] == '\t'))
+        i++;
+    return i < n && p[i] == ':';
+}
+
+/* Where the header block ends, as an MTA reads it: just past the newline of
+ * the last header line, where the empty line starts (*blank true), or where
+ * the first line that is neither a header field nor its continuation starts
+ * (*blank false: that line is the first of the body); len when every line
+ * is a header line. */
+static size_t header_end(const char *data, size_t len, bool *blank)
 {
     const char *p = data, *end = data + len;
-    const char *nl;
-    while ((nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        const char *next = nl + 1;
-        if (next == end || *next == '\n' ||
-            (*next == '\r' && next + 1 < end && next[1] == '\n'))
-            return (size_t)(next - data);
-        p = next;
+    *blank = false;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (n > 0 && p[n - 1] == '\r')
+            n--;
+        if (n == 0 && nl) {
+            *blank = true;
+            return (size_t)(p - data);
+        }
+        if ((*p == ' ' || *p == '\t') ? p == data : !is_field_line(p, n))
+            return (size_t)(p - data);
+        if (!nl)
+            break;
+        p = nl + 1;
     }
     return len;
 }
@@ -389,18 +414,20 @@ static size_t header_end(const char *data, size_t len)
 /* The header block as received, bounded. */
 static char *raw_header_block(const char *data, size_t len)
 {
-    size_t end = header_end(data, len);
+    bool blank;
+    size_t end = header_end(data, len, &blank);
     if (end > PD_MAX_RAW_HEADERS)
         end = PD_MAX_RAW_HEADERS;
     return utf8_clean(data, end, true);
 }
 
-/* The body: after the empty line that ends the headers. */
-static const char *body_start(const char *data, size_t len)
+/* The body: after the empty line that ends the headers, or from the line
+ * that ended them (*blank false). */
+static const char *body_start(const char *data, size_t len, bool *blank)
 {
-    size_t h = header_end(data, len);
-    if (h == len)
-        return data + len;
+    size_t h = header_end(data, len, blank);
+    if (!*blank)
+        return data + h;
     return data + h + (data[h] == '\n' ? 1 : 2);
 }
 
@@ -410,7 +437,8 @@ static char *synthetic_mid(const struct pd_mail *m, const char *from_raw,
     /* Line endings differ between paths (the MTA sends CRLF, an mbox has LF):
      * hash the body without CRs and the From unfolded, so every path that
      * delivers the mail derives the same id. */
-    const char *body = body_start(data, len);
+    bool blank;
+    const char *body = body_start(data, len, &blank);
     size_t blen = len - (size_t)(body - data);
     pd_buf nocr = PD_BUF_INIT;
     if (pd_buf_reserve(&nocr, blen) < 0)
@@ -455,15 +483,20 @@ static int dup_or_empty(char **dst, const char *src)
 
 /* GMime's header decoding takes time quadratic in a header's length on
  * crafted input (a 200 KB Subject of "=?a?q?x" costs seconds), so headers
- * longer than PD_MAX_HEADER_BYTES are cut before GMime sees them.  Returns a
- * malloc'd copy when something was cut, NULL (with *oom false) when nothing
- * needed to be. */
+ * longer than PD_MAX_HEADER_BYTES are cut before GMime sees them.  A header
+ * block that a line other than a header ends gets the empty line an MTA puts
+ * there (GMime would take that line for a bad header and the body would start
+ * later than the MTA's, and every path that delivers a mail must read it the
+ * same).  Returns a malloc'd copy when something was changed, NULL (with *oom
+ * false) when nothing needed to be. */
 static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool *oom)
 {
     *oom = false;
-    const char *body = body_start(data, len);
+    bool blank;
+    const char *body = body_start(data, len, &blank);
     size_t hlen = (size_t)(body - data), start = 0;
-    bool need = false;
+    bool separate = !blank && hlen < len;
+    bool need = separate;
     for (size_t i = 0; i < hlen; i++) {
         if (data[i] != '\n')
             continue;
@@ -478,7 +511,7 @@ static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool
     if (!need)
         return NULL;
     pd_buf b = PD_BUF_INIT;
-    if (pd_buf_reserve(&b, len) < 0) {
+    if (pd_buf_reserve(&b, len + 1) < 0) {
         *oom = true;
         return NULL;
     }
@@ -497,6 +530,8 @@ static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool
         }
         start = i + 1;
     }
+    if (separate)
+        pd_buf_putc(&b, '\n');
     pd_buf_append(&b, body, len - hlen);   /* room was reserved: cannot fail */
     *outlen = b.len;
     return pd_buf_steal(&b);
