@@ -5,6 +5,7 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 BINDIR     ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
+MANDIR     ?= $(PREFIX)/share/man
 DESTDIR    ?=
 VERSION    := 0.1
 
@@ -21,7 +22,7 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
-            redis-server libcmocka-dev python3
+            redis-server libcmocka-dev python3 groff-base
 
 LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats status \
             domainmap digest sendmail flush
@@ -101,6 +102,10 @@ install: all
 	install -m 0755 $(BUILD)/patchdigest $(DESTDIR)$(BINDIR)/patchdigest
 	[ -e $(DESTDIR)$(SYSCONFDIR)/patchdigest/patchdigest.conf ] || \
 	    install -m 0644 conf/patchdigest.conf $(DESTDIR)$(SYSCONFDIR)/patchdigest/patchdigest.conf
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 packaging/man/patchdigest.1 $(DESTDIR)$(MANDIR)/man1/patchdigest.1
+	install -m 0644 packaging/man/patchdigest.conf.5 $(DESTDIR)$(MANDIR)/man5/patchdigest.conf.5
+	install -m 0644 packaging/man/patchdigest-milter.8 $(DESTDIR)$(MANDIR)/man8/patchdigest-milter.8
 
 clean:
 	rm -rf build
