@@ -660,6 +660,37 @@ static void test_garbage_headers_only_and_binary_header(void **state)
     pd_mail_clear(&m);
 }
 
+/* A header block that a line other than a header ends: the body starts at
+ * that line, as an MTA (and so the milter, which always sends the empty
+ * line) reads it.  "patchdigest import" of such a file and the milter must
+ * see the same body and derive the same synthetic id; header-less mails
+ * that differ after their first empty line are two mails, not one. */
+static void test_header_block_ended_by_a_body_line(void **state)
+{
+    (void)state;
+    struct pd_mail a, b, c, d, e;
+    parse_string("From: A <a@b.c>\nSubject: s\nHere is a patch\n\nmore\n", &a);
+    parse_string("From: A <a@b.c>\nSubject: s\n\nHere is a patch\n\nmore\n", &b);
+    parse_string("Here is a patch\n\nmore\n", &c);
+    parse_string("\nHere is a patch\n\nmore\n", &d);
+    parse_string("Here is a patch\n\nother\n", &e);
+    assert_string_equal(a.text_body, "Here is a patch\n\nmore\n");
+    assert_string_equal(a.text_body, b.text_body);
+    assert_string_equal(a.message_id, b.message_id);
+    assert_string_equal(a.raw_headers, "From: A <a@b.c>\nSubject: s\n");
+    assert_string_equal(c.text_body, "Here is a patch\n\nmore\n");
+    assert_string_equal(c.text_body, d.text_body);
+    assert_string_equal(c.message_id, d.message_id);
+    assert_string_equal(c.raw_headers, "");
+    assert_string_equal(d.raw_headers, "");
+    assert_string_not_equal(c.message_id, e.message_id);
+    pd_mail_clear(&a);
+    pd_mail_clear(&b);
+    pd_mail_clear(&c);
+    pd_mail_clear(&d);
+    pd_mail_clear(&e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -695,6 +726,7 @@ int main(void)
         cmocka_unit_test(test_garbage_huge_header_line),
         cmocka_unit_test(test_garbage_deeply_nested_multiparts),
         cmocka_unit_test(test_garbage_headers_only_and_binary_header),
+        cmocka_unit_test(test_header_block_ended_by_a_body_line),
     };
     pd_mail_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
