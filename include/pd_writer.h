@@ -7,6 +7,7 @@
  *   pd_writer_direct(w, payload, len);     a record the journal could not take
  *   pd_writer_get_stats(w, &st);           any thread
  *   pd_writer_stop(w, drain_ms);           ships what it can within drain_ms, joins
+ *   pd_writer_free(w);                     stops (if not yet) and frees
  *
  * The thread reads records from the last shipped position, sends them in
  * pipelined batches (one round trip per batch of up to PD_WRITER_BATCH
@@ -21,6 +22,11 @@
  * and is sent to Redis ahead of the journal.  A journal that could not be
  * opened at start is tried again every 10 s.  Records still in memory at
  * exit are lost and logged.
+ *
+ * After pd_writer_stop() the writer stays valid: a mail thread libmilter
+ * has not finished may still call pd_writer_journal() (the journal stays
+ * open) and pd_writer_direct() (which then refuses).  The milter never
+ * frees it; pd_writer_free() is for programs that know no thread uses it.
  */
 #ifndef PD_WRITER_H
 #define PD_WRITER_H
@@ -51,6 +57,7 @@ struct pd_writer_stats {
 
 int pd_writer_start(struct pd_writer **out, const struct pd_config *cfg, struct pd_journal *j);
 void pd_writer_stop(struct pd_writer *w, int drain_ms);
+void pd_writer_free(struct pd_writer *w);
 struct pd_journal *pd_writer_journal(struct pd_writer *w);
 /* 0 queued, or -1 (errno ENOBUFS: memory limit, ENOMEM) and counted as dropped. */
 int pd_writer_direct(struct pd_writer *w, const char *payload, size_t len);

@@ -450,6 +450,12 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     pd_mail_global_init();
 
+    /* Postfix passes headers up to header_size_limit (100 KB); libmilter's
+     * default limit (64 KiB) would drop such a connection.  256 KiB - 1 is
+     * its largest (MILTER_MDS_256K, which Debian's header does not show). */
+    if (smfi_setmaxdatasize(256 * 1024 - 1) == 0)
+        pd_log(PD_LOG_WARNING, "cannot raise libmilter's packet limit; headers over 64 KiB "
+               "drop their connection");
     if (smfi_setconn(cfg.socket) != MI_SUCCESS || smfi_register(filter) != MI_SUCCESS) {
         pd_log(PD_LOG_ERR, "cannot set up the milter socket %s", cfg.socket);
         return 1;
@@ -520,9 +526,10 @@ int main(int argc, char **argv)
            atomic_load(&n_truncated), atomic_load(&n_parse_failed),
            atomic_load(&n_journal_errors), atomic_load(&n_own_digests),
            (unsigned long long)js.backlog_bytes);
-    /* The journal and the configuration are left open: a callback of a
-     * session libmilter has not finished may still use them until exit.
-     * The journal is synced, so nothing written is lost. */
+    /* The writer (stopped, not freed), the journal and the configuration
+     * are left as they are: a callback of a session libmilter has not
+     * finished may still use them until exit.  The journal is synced, so
+     * nothing written is lost. */
     if (journal_now)
         pd_journal_sync(journal_now);
     if (!foreground)

@@ -367,11 +367,16 @@ void pd_writer_stop(struct pd_writer *w, int drain_ms)
     if (!w)
         return;
     pthread_mutex_lock(&w->mu);
+    bool joined = w->stopping;
     w->stopping = true;
     w->drain_deadline_us = (int64_t)pd_now_us() + (int64_t)drain_ms * 1000;
     pthread_cond_broadcast(&w->cond);
     pthread_mutex_unlock(&w->mu);
+    if (joined)
+        return;
     pthread_join(w->thread, NULL);
+    /* nothing is queued after this: pd_writer_direct() refuses once stopping */
+    pthread_mutex_lock(&w->mu);
     size_t lost = 0;
     while (w->dhead) {
         struct direct *d = w->dhead;
@@ -379,9 +384,20 @@ void pd_writer_stop(struct pd_writer *w, int drain_ms)
         free(d);
         lost++;
     }
+    w->dtail = &w->dhead;
+    w->dbytes = 0;
+    w->st.direct_dropped += lost;
+    pthread_mutex_unlock(&w->mu);
     if (lost)
         pd_log(PD_LOG_ERR, "%zu records the journal could not take are lost: Redis did not "
                "take them before exit", lost);
+}
+
+void pd_writer_free(struct pd_writer *w)
+{
+    if (!w)
+        return;
+    pd_writer_stop(w, 0);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cond);
     free(w);
