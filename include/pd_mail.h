@@ -61,7 +61,8 @@ int pd_mail_parse(struct pd_mail *m, const char *data, size_t len);
 void pd_mail_clear(struct pd_mail *m);
 
 /* Normalise a Message-ID-like header value: the text inside the first <...>
- * (or the trimmed value when there is none), unfolded.  Caller frees. */
+ * (or the trimmed value when there is none), unfolded, control characters
+ * turned into spaces, made valid UTF-8.  Caller frees. */
 char *pd_mid_normalize(const char *raw);
 /* Parse one address ("Name <a@b>", RFC 2047 allowed) into out; 0 when an
  * address was found, -1 otherwise (out then holds empty strings). */

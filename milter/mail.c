@@ -84,6 +84,17 @@ char *pd_decode_header_text(const char *raw)
     return out;
 }
 
+/* s with control characters turned into spaces and made valid UTF-8; frees
+ * s (NULL in, NULL out). */
+static char *single_line_utf8(char *s)
+{
+    if (!s)
+        return NULL;
+    char *out = utf8_clean(s, strlen(s), false);
+    free(s);
+    return out;
+}
+
 char *pd_mid_normalize(const char *raw)
 {
     char *u = unfold(raw);
@@ -96,8 +107,9 @@ char *pd_mid_normalize(const char *raw)
         memmove(u, lt + 1, strlen(lt + 1) + 1);
         pd_trim(u);
     }
-    pd_flatten_controls(u);
-    return u;
+    /* Ids are text like any other field: an 8-bit byte that is not UTF-8
+     * must not reach Redis or the digest as it is. */
+    return single_line_utf8(u);
 }
 
 /* All <...> ids of a References header, in order. */
@@ -570,10 +582,8 @@ int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
 
     if (!(m->subject = pd_decode_header_text(subj ? subj : "")))
         goto out;
-    if (!(m->date = date ? unfold(date) : strdup("")))
+    if (!(m->date = date ? single_line_utf8(unfold(date)) : strdup("")))
         goto out;
-    if (date)
-        pd_flatten_controls(m->date);
     if (pd_addr_parse(from ? from : "", &m->from) < 0 && (!m->from.name || !m->from.addr))
         goto out;
     if (pd_addr_parse(xof ? xof : "", &m->xorig) < 0 && (!m->xorig.name || !m->xorig.addr))

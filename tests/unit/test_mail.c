@@ -660,6 +660,35 @@ static void test_garbage_headers_only_and_binary_header(void **state)
     pd_mail_clear(&m);
 }
 
+/* Found by tests/fuzz/fuzz_mail (regressions/mail/8bit-message-ids.eml):
+ * 8-bit bytes that are not UTF-8 in Message-ID, In-Reply-To, References and
+ * Date came through as they were. */
+static void test_eight_bit_ids_made_valid(void **state)
+{
+    (void)state;
+    struct pd_mail m;
+    parse_string("From: A <a@example.org>\nSubject: x\n"
+                 "Message-ID: <\xff\xfe@example.org>\n"
+                 "In-Reply-To: <\xc0@example.org>\n"
+                 "References: <r1@example.org> <r\xed" "2@example.org>\n"
+                 "List-Id: <kvm-\xe9.example.org>\n"
+                 "Date: Mon, 1 Jan 2024 \xff 00:00:00 +0000\n\nbody\n",
+                 &m);
+    assert_mail_strings_valid(&m);
+    assert_false(m.synthetic_mid);
+    assert_non_null(strstr(m.message_id, "@example.org"));
+    assert_non_null(strstr(m.in_reply_to, "@example.org"));
+    assert_int_equal(m.nrefs, 2);
+    assert_string_equal(m.references[0], "r1@example.org");
+    assert_non_null(strstr(m.list_id, ".example.org"));
+    assert_non_null(strstr(m.date, "00:00:00 +0000"));
+    pd_mail_clear(&m);
+    /* a valid id is left as it is */
+    char *id = pd_mid_normalize("<caf\xc3\xa9@example.org>");
+    assert_string_equal(id, "caf\xc3\xa9@example.org");
+    free(id);
+}
+
 /* A header block that a line other than a header ends: the body starts at
  * that line, as an MTA (and so the milter, which always sends the empty
  * line) reads it.  "patchdigest import" of such a file and the milter must
@@ -727,6 +756,7 @@ int main(void)
         cmocka_unit_test(test_garbage_deeply_nested_multiparts),
         cmocka_unit_test(test_garbage_headers_only_and_binary_header),
         cmocka_unit_test(test_header_block_ended_by_a_body_line),
+        cmocka_unit_test(test_eight_bit_ids_made_valid),
     };
     pd_mail_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
