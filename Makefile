@@ -29,12 +29,13 @@ LIB_SRCS := util log config rfc2047 mail classify record journal store writer in
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
-.PHONY: all deps check demo sanitize torture install clean unit integration
+.PHONY: all deps check demo sanitize fuzz fuzz-deps fuzz-bins torture install clean unit integration
 
 all: $(BUILD)/patchdigest-milter $(BUILD)/patchdigest
 
-deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+# $(call apt_install,PACKAGES): install the Debian packages not yet installed.
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -43,6 +44,10 @@ deps:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(DEB_PKGS))
 
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
@@ -88,6 +93,33 @@ sanitize: deps
 	$(MAKE) BUILD=build/sanitize CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" all $(subst $(BUILD)/,build/sanitize/,$(TEST_BINS))
 	BUILD=build/sanitize ASAN_OPTIONS=detect_leaks=1 tests/run-tests.sh
+
+# ---- fuzzing: the libFuzzer targets of tests/fuzz (see README.md) ----
+# The library is rebuilt with clang for coverage and ASan/UBSan into
+# build/fuzz; tests/fuzz/run-fuzz.sh runs each target bounded (FUZZ_RUNS,
+# FUZZ_TIME).  Not part of "make check".
+
+FUZZ_CC       ?= clang-14
+# clang, and its runtimes (libFuzzer, ASan, UBSan)
+FUZZ_DEB_PKGS := clang-14 libclang-rt-14-dev
+FUZZ_TARGETS  := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SAN      := address,undefined
+
+fuzz-deps:
+	$(call apt_install,$(FUZZ_DEB_PKGS))
+
+fuzz: deps fuzz-deps
+	$(MAKE) BUILD=build/fuzz CC=$(FUZZ_CC) \
+	    CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,$(FUZZ_SAN) -fno-sanitize-recover=all" \
+	    LDFLAGS="-fsanitize=$(FUZZ_SAN)" fuzz-bins
+	python3 tests/fuzz/mkseeds.py build/fuzz/corpus
+	BUILD=build/fuzz FUZZ_RUNS="$(FUZZ_RUNS)" FUZZ_TIME="$(FUZZ_TIME)" tests/fuzz/run-fuzz.sh
+
+fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/%)
+
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libpatchdigest.a
+	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+	    $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS)
 
 # Every fault at once, at random, for longer runs (tests/torture.py):
 # "make torture ROUNDS=20"; SEED=S repeats a round.  Not part of "make check".

@@ -1,0 +1,99 @@
+/*
+ * fuzz_config.c - libFuzzer target: the configuration parser.  The bytes are
+ * written to a temporary file (mode 0640, so it is not refused as
+ * world-writable), loaded with pd_config_load() and freed with
+ * pd_config_clear().  On success the required keys must be there; on error
+ * the message must have the "file:line: " form and the struct be cleared.
+ *
+ * One temporary file per process (in /dev/shm when it is writable, else
+ * $TMPDIR or /tmp), removed at exit.
+ *
+ * Run:  make fuzz
+ *       build/fuzz/fuzz_config -max_len=8192 MYCORPUS build/fuzz/corpus/config
+ */
+#include "pd_config.h"
+#include "pd_log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char path[4096];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void die(const char *what)
+{
+    fprintf(stderr, "fuzz_config: %s: %s\n", what, strerror(errno));
+    abort();
+}
+
+static void remove_file(void)
+{
+    if (path[0])
+        unlink(path);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    if (!getenv("PD_FUZZ_LOG"))
+        pd_log_set_level((enum pd_loglevel)-1);   /* no log lines at all */
+    const char *base = "/dev/shm";
+    if (access(base, W_OK) < 0) {
+        base = getenv("TMPDIR");
+        if (!base || !*base)
+            base = "/tmp";
+    }
+    snprintf(path, sizeof path, "%s/pd-fuzz-config-XXXXXX", base);
+    int fd = mkstemp(path);
+    if (fd < 0)
+        die("mkstemp");
+    close(fd);
+    atexit(remove_file);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (fd < 0 || fchmod(fd, 0640) < 0)
+        die(path);
+    const uint8_t *p = data;
+    size_t left = size;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            die(path);
+        p += w;
+        left -= (size_t)w;
+    }
+    close(fd);
+
+    struct pd_config cfg;
+    char err[512] = "";
+    if (pd_config_load(path, &cfg, err, sizeof err) == 0) {
+        if (!cfg.socket || !cfg.redis || cfg.nlists == 0 || !cfg.lists[0].id ||
+            !cfg.lists[0].name || (!cfg.redis_path && !cfg.redis_host)) {
+            fprintf(stderr, "fuzz_config: loaded without a required key\n");
+            abort();
+        }
+        pd_config_clear(&cfg);
+    } else {
+        size_t pl = strlen(path);
+        if (strncmp(err, path, pl) != 0 || err[pl] != ':' || cfg.lists || cfg.socket) {
+            fprintf(stderr, "fuzz_config: bad error \"%s\"\n", err);
+            abort();
+        }
+    }
+    return 0;
+}
