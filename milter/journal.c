@@ -204,7 +204,25 @@ static int load_instance(struct pd_journal *j)
 }
 
 /* Find the segments on disk: first and last sequence numbers. */
-static int scan_segments(struct pd_journal *j, uint64_t *first, uint64_t *last)
+/* Whether name is exactly what seg_name() writes: "seg-", 16 digits, ".pdj". */
+static bool parse_seg_name(const char *name, uint64_t *seq)
+{
+    if (strlen(name) != 24 || strncmp(name, "seg-", 4) != 0 || strcmp(name + 20, ".pdj") != 0)
+        return false;
+    uint64_t v = 0;
+    for (int i = 4; i < 20; i++) {
+        if (name[i] < '0' || name[i] > '9')
+            return false;
+        v = v * 10 + (uint64_t)(name[i] - '0');
+    }
+    *seq = v;
+    return true;
+}
+
+/* The segments on disk numbered above after: first and last (1 and 1 when
+ * there are none). */
+static int scan_segments_after(struct pd_journal *j, uint64_t after, uint64_t *first,
+                               uint64_t *last)
 {
     int fd = dup(j->dirfd);
     if (fd < 0)
@@ -219,9 +237,7 @@ static int scan_segments(struct pd_journal *j, uint64_t *first, uint64_t *last)
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t seq;
-        char tail[8];
-        if (sscanf(e->d_name, "seg-%16" SCNu64 ".%4s", &seq, tail) == 2 &&
-            strcmp(tail, "pdj") == 0) {
+        if (parse_seg_name(e->d_name, &seq) && seq > after) {
             if (seq < *first)
                 *first = seq;
             if (seq > *last)
@@ -232,6 +248,11 @@ static int scan_segments(struct pd_journal *j, uint64_t *first, uint64_t *last)
     if (*first == UINT64_MAX)
         *first = *last = 1;
     return 0;
+}
+
+static int scan_segments(struct pd_journal *j, uint64_t *first, uint64_t *last)
+{
+    return scan_segments_after(j, 0, first, last);
 }
 
 /* Cut a torn tail off the last segment. */
@@ -504,8 +525,13 @@ int pd_journal_next(struct pd_journal *j, struct pd_journal_pos *pos, pd_buf *pa
             j->read_fd = open_segment(j, pos->seq, O_RDONLY);
             j->read_seq = pos->seq;
             if (j->read_fd < 0) {
-                if (errno == ENOENT && pos->seq < tseq) {   /* a gap: go on */
-                    pos->seq++;
+                if (errno == ENOENT && pos->seq < tseq) {
+                    /* a gap: go on at the next segment on disk, not one
+                     * number at a time (a gap may be huge) */
+                    uint64_t first, last;
+                    if (scan_segments_after(j, pos->seq, &first, &last) < 0)
+                        return -1;
+                    pos->seq = first > pos->seq && first <= tseq ? first : tseq;
                     pos->off = 0;
                     continue;
                 }

@@ -627,6 +627,44 @@ static void test_full_journal_frees_itself(void **state)
     jclose(f, j);
 }
 
+/* Names that are not exactly seg-<16 digits>.pdj are not segments: a stray
+ * seg--1.pdj must not become segment 2^64-1; and a gap between segments is
+ * crossed at once, however big. */
+static void test_stray_segment_names_and_gaps(void **state)
+{
+    struct fixture *f = *state;
+    struct pd_journal *j = jopen(f);
+    append_n(j, 0, 3);
+    jclose(f, j);
+    const char *stray[] = { "seg--1.pdj", "seg-1.pdj", "seg-+000000000000009.pdj",
+                            "seg-00000000000000099.pdj", "seg-0000000000000009.pdjx" };
+    for (size_t i = 0; i < sizeof stray / sizeof stray[0]; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", f->dir, stray[i]);
+        FILE *fp = fopen(p, "w");
+        assert_non_null(fp);
+        fclose(fp);
+    }
+    /* a real segment far ahead: the reader jumps the gap */
+    char far[512];
+    snprintf(far, sizeof far, "%s/seg-9000000000000000.pdj", f->dir);
+    FILE *fp = fopen(far, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    j = jopen(f);
+    append_n(j, 3, 4);
+    struct pd_journal_pos pos = pd_journal_shipped(j);
+    int idx[] = { 0, 1, 2, 3 };
+    expect_records(j, &pos, idx, 4, NULL);
+    assert_int_equal(pos.seq, 9000000000000000ull);
+    jclose(f, j);
+    for (size_t i = 0; i < sizeof stray / sizeof stray[0]; i++) {
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", f->dir, stray[i]);
+        unlink(p);
+    }
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -651,6 +689,7 @@ int main(void)
         T(test_wait),
         T(test_open_error_message),
         T(test_full_journal_frees_itself),
+        T(test_stray_segment_names_and_gaps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
