@@ -103,11 +103,18 @@ class Env:
                            capture_output=True, text=True)
         return r.stdout
 
+    # how long a milter may take to start and to stop (more under valgrind)
+    start_timeout = 10
+    stop_timeout = 30
+
+    def milter_command(self, conf, sock):
+        """The command that runs a milter (a subclass may wrap it)."""
+        return [os.path.join(BUILD, "patchdigest-milter"), "-f", "-c", conf]
+
     def start_milter(self, conf=None, sock="milter.sock"):
         conf = conf or self.conf
         log = open(os.path.join(self.dir, sock + ".log"), "a")
-        p = subprocess.Popen([os.path.join(BUILD, "patchdigest-milter"), "-f", "-c", conf],
-                             stdout=log, stderr=log)
+        p = subprocess.Popen(self.milter_command(conf, sock), stdout=log, stderr=log)
         path = os.path.join(self.dir, sock)
 
         def listening():
@@ -122,7 +129,7 @@ class Env:
                 return False
             finally:
                 c.close()
-        if not wait_for(listening, 10):
+        if not wait_for(listening, self.start_timeout):
             raise RuntimeError("milter did not start")
         if p.poll() is not None:
             raise RuntimeError("milter exited: " + self.log(sock))
@@ -140,7 +147,7 @@ class Env:
         if p.poll() is None:
             p.send_signal(sig)
             try:
-                p.wait(30)
+                p.wait(self.stop_timeout)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

@@ -46,51 +46,20 @@ FIXTURES = os.path.join(pdtest.CORPUS, "fixtures")
 LIST_ID = pdtest.LIST_ID
 LID = b"List-Id: <kvm-ppc.vger.kernel.org>\n"
 RCPT = "<kvm-ppc@vger.kernel.org>"
-SANITIZER = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer")
 T0 = time.monotonic()
 NONE_LATE = "" if VALGRIND else ", none late"   # under valgrind nothing is quick
 
 
 class Env(pdtest.Env):
     """pdtest.Env whose milters run under valgrind when PD_VALGRIND is set."""
+    start_timeout = 120 if VALGRIND else 10
+    stop_timeout = 300 if VALGRIND else 30
 
-    def start_milter(self, conf=None, sock="milter.sock"):
+    def milter_command(self, conf, sock):
+        cmd = super().milter_command(conf, sock)
         if not VALGRIND:
-            return super().start_milter(conf, sock)
-        conf = conf or self.conf
-        log = open(os.path.join(self.dir, sock + ".log"), "a")
-        cmd = VALGRIND_CMD + ["--log-file=" + os.path.join(self.dir, sock + ".valgrind"),
-                              os.path.join(pdtest.BUILD, "patchdigest-milter"), "-f", "-c", conf]
-        p = subprocess.Popen(cmd, stdout=log, stderr=log)
-        path = os.path.join(self.dir, sock)
-
-        def listening():
-            if p.poll() is not None:
-                return True
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                c.connect(path)
-                return True
-            except OSError:
-                return False
-            finally:
-                c.close()
-        if not pdtest.wait_for(listening, 120, 0.2) or p.poll() is not None:
-            raise RuntimeError("milter did not start under valgrind: " + self.log(sock))
-        self.milters.append(p)
-        return p
-
-    def stop_milter(self, p, sig=signal.SIGTERM):
-        if p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(300 if VALGRIND else 30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        if p in self.milters:
-            self.milters.remove(p)
-        return p.returncode
+            return cmd
+        return VALGRIND_CMD + ["--log-file=" + os.path.join(self.dir, sock + ".valgrind")] + cmd
 
 
 VALGRIND_CMD = ["valgrind", "--tool=memcheck", "--error-exitcode=99", "--leak-check=full",
@@ -150,11 +119,6 @@ def alive(p):
     return p.poll() is None
 
 
-def sanitizer_reports(env, socks=("milter.sock",)):
-    text = "".join(env.log(s) for s in socks)
-    return [l for l in text.splitlines() if any(x in l for x in SANITIZER)]
-
-
 def valgrind_findings(env, socks=("milter.sock",)):
     """Errors and definite leaks valgrind reported for the milters (stopped)."""
     bad = []
@@ -185,7 +149,7 @@ def stop_and_check(env, procs, socks, what):
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
     rcs = [env.stop_milter(p) for p in procs]
-    reports = sanitizer_reports(env, socks)
+    reports = env.sanitizer_reports()
     result(not reports and all(rc == 0 for rc in rcs),
            "%s: no sanitizer report in the milter log, clean exit" % what,
            "exit %s\n%s" % (rcs, "\n".join(reports[:20])))
