@@ -117,7 +117,7 @@ fuzz: deps fuzz-deps
 
 fuzz-bins: $(FUZZ_TARGETS:%=$(BUILD)/%)
 
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(BUILD)/libpatchdigest.a
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h $(BUILD)/libpatchdigest.a
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer -o $@ $< \
 	    $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS)
 

@@ -11,6 +11,8 @@
  * Run:  make fuzz
  *       build/fuzz/fuzz_config -max_len=8192 MYCORPUS build/fuzz/corpus/config
  */
+#define FUZZ_NAME "fuzz_config"
+#include "fuzz_util.h"
 #include "pd_config.h"
 #include "pd_log.h"
 
@@ -28,12 +30,6 @@ static char path[4096];
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void die(const char *what)
-{
-    fprintf(stderr, "fuzz_config: %s: %s\n", what, strerror(errno));
-    abort();
-}
-
 static void remove_file(void)
 {
     if (path[0])
@@ -44,18 +40,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (!getenv("PD_FUZZ_LOG"))
-        pd_log_set_level((enum pd_loglevel)-1);   /* no log lines at all */
-    const char *base = "/dev/shm";
-    if (access(base, W_OK) < 0) {
-        base = getenv("TMPDIR");
-        if (!base || !*base)
-            base = "/tmp";
-    }
-    snprintf(path, sizeof path, "%s/pd-fuzz-config-XXXXXX", base);
+    fuzz_quiet_logs();
+    snprintf(path, sizeof path, "%s/pd-fuzz-config-XXXXXX", fuzz_tmp_base());
     int fd = mkstemp(path);
     if (fd < 0)
-        die("mkstemp");
+        fuzz_die("mkstemp");
     close(fd);
     atexit(remove_file);
     return 0;
@@ -63,21 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
-    if (fd < 0 || fchmod(fd, 0640) < 0)
-        die(path);
-    const uint8_t *p = data;
-    size_t left = size;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            die(path);
-        p += w;
-        left -= (size_t)w;
-    }
-    close(fd);
+    fuzz_write_file(path, data, size, 0640);
 
     struct pd_config cfg;
     char err[512] = "";

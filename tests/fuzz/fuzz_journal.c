@@ -14,6 +14,8 @@
  * Run:  make fuzz
  *       build/fuzz/fuzz_journal -max_len=65536 MYCORPUS build/fuzz/corpus/journal
  */
+#define FUZZ_NAME "fuzz_journal"
+#include "fuzz_util.h"
 #include "pd_journal.h"
 #include "pd_log.h"
 #include "pd_record.h"
@@ -37,30 +39,11 @@ static char dir[4096];
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void die(const char *what)
-{
-    fprintf(stderr, "fuzz_journal: %s: %s\n", what, strerror(errno));
-    abort();
-}
-
 static void write_file(const char *name, const void *data, size_t len)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        die(path);
-    const char *p = data;
-    while (len) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            die(path);
-        p += w;
-        len -= (size_t)w;
-    }
-    close(fd);
+    fuzz_write_file(path, data, len, 0640);
 }
 
 /* Remove every file of the directory; keep the directory itself. */
@@ -68,7 +51,7 @@ static void empty_dir(void)
 {
     DIR *d = opendir(dir);
     if (!d)
-        die(dir);
+        fuzz_die(dir);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
@@ -76,7 +59,7 @@ static void empty_dir(void)
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         if (unlink(path) < 0 && errno != ENOENT)
-            die(path);
+            fuzz_die(path);
     }
     closedir(d);
 }
@@ -93,17 +76,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (!getenv("PD_FUZZ_LOG"))
-        pd_log_set_level((enum pd_loglevel)-1);   /* no log lines at all */
-    const char *base = "/dev/shm";
-    if (access(base, W_OK) < 0) {
-        base = getenv("TMPDIR");
-        if (!base || !*base)
-            base = "/tmp";
-    }
-    snprintf(dir, sizeof dir, "%s/pd-fuzz-journal-XXXXXX", base);
+    fuzz_quiet_logs();
+    snprintf(dir, sizeof dir, "%s/pd-fuzz-journal-XXXXXX", fuzz_tmp_base());
     if (!mkdtemp(dir))
-        die("mkdtemp");
+        fuzz_die("mkdtemp");
     atexit(remove_dir);
     return 0;
 }
@@ -134,11 +110,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();   /* more records than bytes: the reader is going round */
     }
     if (rc < 0)
-        die("pd_journal_next");
+        fuzz_die("pd_journal_next");
 
     struct pd_journal_pos end = pos;
     if (pd_journal_append(j, PROBE, strlen(PROBE)) < 0)
-        die("pd_journal_append");
+        fuzz_die("pd_journal_append");
     rc = pd_journal_next(j, &pos, &payload, &at);
     if (rc != 1 || at.seq != end.seq || at.off != end.off || payload.len != strlen(PROBE) ||
         memcmp(payload.data, PROBE, payload.len) != 0) {

@@ -11,6 +11,8 @@
  *       build/fuzz/fuzz_mail -max_len=262144 -dict=tests/fuzz/mail.dict \
  *           MYCORPUS build/fuzz/corpus/mail        (longer, your own corpus)
  */
+#define FUZZ_NAME "fuzz_mail"
+#include "fuzz_util.h"
 #include "pd_config.h"
 #include "pd_ingest.h"
 #include "pd_log.h"
@@ -42,8 +44,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    if (!getenv("PD_FUZZ_LOG"))
-        pd_log_set_level((enum pd_loglevel)-1);   /* no log lines at all */
+    fuzz_quiet_logs();
     pd_config_defaults(&cfg);
     cfg.lists = &list;
     cfg.nlists = 1;

@@ -9,6 +9,8 @@
  * Run:  make fuzz
  *       build/fuzz/fuzz_subject -max_len=4096 MYCORPUS build/fuzz/corpus/subject
  */
+#define FUZZ_NAME "fuzz_subject"
+#include "fuzz_util.h"
 #include "pd_classify.h"
 #include "pd_mail.h"
 
