@@ -18,7 +18,7 @@
  *   pd_journal_append(j, payload, len);               any thread
  *   struct pd_journal_pos pos = pd_journal_shipped(j); the reader (one thread)
  *   while (pd_journal_next(j, &pos, &payload, &at) == 1) { ship; }
- *   pd_journal_commit(j, pos);                        remember durably
+ *   pd_journal_commit(j, pos, n);                     remember durably (n records)
  *   pd_journal_close(j);
  */
 #ifndef PD_JOURNAL_H
@@ -43,6 +43,7 @@ struct pd_journal_stats {
     uint64_t appended;        /* records appended since open */
     uint64_t append_errors;   /* appends that failed (disk full, I/O error) */
     uint64_t backlog_bytes;   /* bytes not yet shipped */
+    uint64_t backlog_records; /* records not yet shipped (counted at open, then kept) */
     uint64_t skipped_bytes;   /* corrupt bytes skipped by the reader or at open */
 };
 
@@ -63,8 +64,9 @@ struct pd_journal_pos pd_journal_shipped(struct pd_journal *j);
 int pd_journal_next(struct pd_journal *j, struct pd_journal_pos *pos, pd_buf *payload,
                     struct pd_journal_pos *at);
 /* Durably remember that everything before pos is in Redis; removes segments
- * wholly before it.  0, or -1 on I/O error. */
-int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos);
+ * wholly before it.  nrecords is how many records lie between the previous
+ * commit and pos (for the backlog count).  0, or -1 on I/O error. */
+int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos, uint64_t nrecords);
 /* Block until a record may be available or timeout_ms passed. */
 void pd_journal_wait(struct pd_journal *j, struct pd_journal_pos pos, int timeout_ms);
 void pd_journal_get_stats(struct pd_journal *j, struct pd_journal_pos shipped,

@@ -41,6 +41,7 @@ enum pd_status_field {
     PD_ST_DIRECT_WAITING,      /* ... waiting in memory now */
     PD_ST_DIRECT_LOST,         /* ... dropped: memory limit reached (not recorded) */
     PD_ST_BACKLOG_BYTES,       /* journal bytes not yet in Redis */
+    PD_ST_BACKLOG_RECORDS,     /* journal records not yet in Redis */
     PD_ST_SKIPPED_BYTES,       /* corrupt journal bytes skipped */
     PD_ST_SHIPPED,             /* records Redis answered for */
     PD_ST_NEW_MAILS,           /* ... that were new Message-IDs */

@@ -38,6 +38,8 @@ struct pd_journal {
     uint64_t append_size;
     uint64_t first_seq;      /* oldest segment still on disk */
     uint64_t appended, append_errors, skipped_bytes;
+    uint64_t unshipped_at_open;   /* records after the shipped position at open */
+    uint64_t committed;           /* records committed since open */
 
     /* reader side */
     int read_fd;
@@ -305,6 +307,51 @@ static int repair_tail(struct pd_journal *j, int fd, uint64_t seq)
     return 0;
 }
 
+/* Count the frames from the shipped position to the end, reading their
+ * headers only (for the backlog in records; a run of corrupt bytes ends the
+ * count of its segment).  -1 on I/O error. */
+static int count_unshipped(struct pd_journal *j, uint64_t *n)
+{
+    *n = 0;
+    uint64_t seq = j->shipped.seq > j->first_seq ? j->shipped.seq : j->first_seq;
+    for (; seq <= j->append_seq; seq++) {
+        int fd = open_segment(j, seq, O_RDONLY);
+        if (fd < 0) {
+            uint64_t first, last;
+            if (errno != ENOENT || scan_segments_after(j, seq, &first, &last) < 0)
+                return -1;
+            if (first <= seq || first > j->append_seq)
+                break;
+            seq = first - 1;   /* a gap: on at the next segment on disk */
+            continue;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            close(fd);
+            return -1;
+        }
+        uint64_t limit = (uint64_t)st.st_size;
+        uint64_t off = seq == j->shipped.seq ? j->shipped.off : 0;
+        while (limit - off >= FRAME_HDR && off < limit) {
+            unsigned char hdr[FRAME_HDR];
+            ssize_t r = pread_full(fd, hdr, FRAME_HDR, off);
+            if (r < 0) {
+                close(fd);
+                return -1;
+            }
+            if (r < FRAME_HDR || memcmp(hdr, FRAME_MAGIC, 4) != 0)
+                break;
+            uint32_t l = get_u32(hdr + 4);
+            if (l > PD_JOURNAL_MAX_RECORD || l > limit - off - FRAME_HDR)
+                break;
+            (*n)++;
+            off += FRAME_HDR + l;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
 int pd_journal_open(struct pd_journal **out, const char *dir, char *err, size_t errlen)
 {
     *out = NULL;
@@ -357,6 +404,9 @@ int pd_journal_open(struct pd_journal **out, const char *dir, char *err, size_t 
                "(lost writes?); resuming at its end", dir);
         j->shipped.off = j->append_size;
     }
+    what = "cannot count the records not yet shipped";
+    if (count_unshipped(j, &j->unshipped_at_open) < 0)
+        goto fail;
     *out = j;
     return 0;
 fail:
@@ -581,7 +631,7 @@ int pd_journal_next(struct pd_journal *j, struct pd_journal_pos *pos, pd_buf *pa
     }
 }
 
-int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
+int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos, uint64_t nrecords)
 {
     /* The records must be on disk before the position that says they were
      * shipped: after a power loss the segment must not be shorter than it. */
@@ -598,6 +648,7 @@ int pd_journal_commit(struct pd_journal *j, struct pd_journal_pos pos)
         return -1;
     pthread_mutex_lock(&j->mu);
     j->shipped = pos;
+    j->committed += nrecords;
     pthread_mutex_unlock(&j->mu);
     /* Remove segments wholly shipped. */
     pthread_mutex_lock(&j->mu);
@@ -637,9 +688,13 @@ void pd_journal_get_stats(struct pd_journal *j, struct pd_journal_pos shipped,
     st->append_errors = j->append_errors;
     st->skipped_bytes = j->skipped_bytes;
     uint64_t seq = j->append_seq, size = j->append_size;
+    uint64_t have = j->unshipped_at_open + j->appended, gone = j->committed;
     pthread_mutex_unlock(&j->mu);
     if (shipped.seq == seq)
         st->backlog_bytes = size > shipped.off ? size - shipped.off : 0;
     else
         st->backlog_bytes = (seq - shipped.seq) * PD_JOURNAL_SEGMENT_BYTES + size - shipped.off;
+    /* corrupt frames skipped by the reader can make the count drift: the
+     * bytes are exact, and no bytes means no records */
+    st->backlog_records = st->backlog_bytes == 0 || gone >= have ? 0 : have - gone;
 }

@@ -14,8 +14,8 @@ static const char *const names[PD_ST_COUNT] = {
     "pid", "started", "updated", "redis_up", "journal_open", "mails", "recorded", "ignored",
     "truncated", "parse_failures", "own_digests", "not_recorded", "journal_errors", "direct",
     "direct_shipped", "direct_waiting", "direct_lost", "journal_backlog_bytes",
-    "journal_skipped_bytes", "shipped", "new_mails", "duplicates", "replays", "refused",
-    "redis_round_trips", "last_shipped",
+    "journal_backlog_records", "journal_skipped_bytes", "shipped", "new_mails", "duplicates",
+    "replays", "refused", "redis_round_trips", "last_shipped",
 };
 
 /* For Prometheus: the metric (NULL: not exported), its type and help. */
@@ -52,6 +52,8 @@ static const struct {
                             "Records lost: neither the journal nor memory could keep them." },
     [PD_ST_BACKLOG_BYTES] = { "patchdigest_journal_backlog_bytes", "gauge",
                               "Journal bytes not yet in Redis." },
+    [PD_ST_BACKLOG_RECORDS] = { "patchdigest_journal_backlog_records", "gauge",
+                                "Journal records not yet in Redis." },
     [PD_ST_SKIPPED_BYTES] = { "patchdigest_journal_skipped_bytes_total", "counter",
                               "Corrupt journal bytes skipped." },
     [PD_ST_SHIPPED] = { "patchdigest_shipped_records_total", "counter",
@@ -152,14 +154,15 @@ int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now)
     return pd_buf_printf(
         out,
         "milter: pid %lld, status %lld s old%s\n"
-        "  Redis %s, journal %s: %lld bytes wait for Redis\n"
+        "  Redis %s, journal %s: %lld records (%lld bytes) wait for Redis\n"
         "  mails %lld: recorded %lld, ignored %lld, truncated %lld, malformed %lld, "
         "own digests %lld, not recorded %lld\n"
         "  journal errors %lld: sent directly to Redis %lld, waiting in memory %lld, lost %lld\n"
         "  shipped %lld: new %lld, duplicates %lld, replays %lld, refused %lld; "
         "%lld round trips\n",
         v[PD_ST_PID], age, age > 10 ? " (not running?)" : "", v[PD_ST_REDIS_UP] ? "up" : "DOWN",
-        v[PD_ST_JOURNAL_OPEN] ? "open" : "NOT OPEN", v[PD_ST_BACKLOG_BYTES], v[PD_ST_MAILS],
+        v[PD_ST_JOURNAL_OPEN] ? "open" : "NOT OPEN", v[PD_ST_BACKLOG_RECORDS],
+        v[PD_ST_BACKLOG_BYTES], v[PD_ST_MAILS],
         v[PD_ST_RECORDED], v[PD_ST_IGNORED], v[PD_ST_TRUNCATED], v[PD_ST_PARSE_FAILURES],
         v[PD_ST_OWN_DIGESTS], v[PD_ST_NOT_RECORDED], v[PD_ST_JOURNAL_ERRORS],
         v[PD_ST_DIRECT_SHIPPED], v[PD_ST_DIRECT_WAITING], v[PD_ST_DIRECT_LOST],

@@ -279,7 +279,7 @@ static void *writer_main(void *arg)
                 break;
             continue;
         }
-        if (pd_journal_commit(j, pos) < 0)
+        if (pd_journal_commit(j, pos, b->n) < 0)
             pd_log(PD_LOG_ERR, "writer: cannot save the shipped position: %s (records will be "
                    "replayed, which changes nothing)", strerror(errno));
         pthread_mutex_lock(&w->mu);

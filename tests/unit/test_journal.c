@@ -250,23 +250,32 @@ static void test_commit_and_resume(void **state)
     struct pd_journal_pos c = { 1, 0 };
     for (int i = 0; i < 12; i++)
         c.off += (uint64_t)frame_len(i);
-    assert_int_equal(pd_journal_commit(j, c), 0);
+    assert_int_equal(pd_journal_commit(j, c, 12), 0);
     assert_int_equal(pd_journal_shipped(j).seq, c.seq);
     assert_int_equal(pd_journal_shipped(j).off, c.off);
     struct pd_journal_stats st;
     pd_journal_get_stats(j, c, &st);
     assert_int_equal(st.backlog_bytes, (uint64_t)file_size(f->seg) - c.off);
+    assert_int_equal(st.backlog_records, 8);
     jclose(f, j);
 
     j = jopen(f);
     pos = pd_journal_shipped(j);
+    /* counted again from the disk at open */
+    pd_journal_get_stats(j, pos, &st);
+    assert_int_equal(st.backlog_records, 8);
     assert_int_equal(pos.seq, c.seq);
     assert_int_equal(pos.off, c.off);
     expect_range(j, &pos, 12, 20, NULL);
     /* new appends go after the old records */
     append_n(j, 20, 23);
     expect_range(j, &pos, 20, 23, NULL);
-    assert_int_equal(pd_journal_commit(j, pos), 0);
+    pd_journal_get_stats(j, pd_journal_shipped(j), &st);
+    assert_int_equal(st.backlog_records, 11);
+    assert_int_equal(pd_journal_commit(j, pos, 11), 0);
+    pd_journal_get_stats(j, pos, &st);
+    assert_int_equal(st.backlog_records, 0);
+    assert_int_equal(st.backlog_bytes, 0);
     jclose(f, j);
 
     j = jopen(f);
@@ -504,7 +513,7 @@ static void test_rotation_and_commit_removes_old_segments(void **state)
     assert_int_equal(pd_journal_next(j, &pos, &b, &at), 0);
     assert_int_equal(pos.seq, 2);
     assert_int_equal(pos.off, big + FRAME_HDR);
-    assert_int_equal(pd_journal_commit(j, pos), 0);
+    assert_int_equal(pd_journal_commit(j, pos, 65), 0);
     /* segment 1 is wholly shipped: removed */
     struct stat st;
     assert_int_equal(stat(f->seg, &st), -1);
@@ -609,7 +618,7 @@ static void test_full_journal_frees_itself(void **state)
     for (int i = 0; i < n; i++)
         idx[i] = i;
     expect_records(j, &pos, idx, (size_t)n, NULL);
-    assert_int_equal(pd_journal_commit(j, pos), 0);
+    assert_int_equal(pd_journal_commit(j, pos, (uint64_t)n), 0);
 
     /* all shipped: the failing append starts a new segment and drops the old */
     assert_int_equal(pd_journal_append(j, b.data, b.len), -1);
