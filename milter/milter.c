@@ -9,6 +9,20 @@
  * journal and answers ACCEPT.  Every callback answers CONTINUE, NOREPLY or
  * ACCEPT: whatever goes wrong here (out of memory, full disk, Redis down), the
  * mail goes on and the trouble is logged and counted.
+ *
+ * Threads: libmilter runs in a thread of its own (smfi_main) with one thread
+ * per MTA connection; the writer ships the journal to Redis; the status
+ * thread rewrites StatusFile every second.  The main thread takes the
+ * signals: SIGHUP reloads the configuration (a new snapshot that mails
+ * started afterwards use; a mail in progress keeps the one it started with,
+ * and no connection is dropped).  SIGTERM and SIGINT wait for the mails in
+ * progress at that moment to end (up to DRAIN_MAILS_S; libmilter serves
+ * connections only until it is told to stop, so it is told after), then
+ * stop libmilter, ship the journal to Redis (up to DRAIN_JOURNAL_MS) and
+ * exit.  libmilter's own
+ * signal thread, which would stop on SIGHUP, never sees a signal sent to
+ * the process: the kernel delivers it to the main thread, the one thread
+ * that does not block it.
  */
 #include "pd_config.h"
 #include "pd_ingest.h"
@@ -39,24 +53,76 @@
 #endif
 
 #define MAX_RCPTS 1000
+#define DRAIN_MAILS_S 30          /* at stop: how long mails in progress may take */
+#define DRAIN_JOURNAL_MS 10000    /* at stop: how long shipping the journal may take */
 
-static struct pd_config cfg;
+/* ---- the configuration: immutable snapshots, replaced on SIGHUP ---- */
+
+struct snap {
+    struct pd_config cfg;
+    atomic_uint refs;
+};
+
+static pthread_mutex_t snap_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct snap *snap_now;      /* under snap_mu */
+/* The configuration the milter started with: socket, journal, Redis and
+ * the other settings a reload cannot change come from here.  Never freed. */
+static const struct pd_config *boot;
+
+static struct snap *snap_get(void)
+{
+    pthread_mutex_lock(&snap_mu);
+    struct snap *s = snap_now;
+    atomic_fetch_add(&s->refs, 1);
+    pthread_mutex_unlock(&snap_mu);
+    return s;
+}
+
+static void snap_put(struct snap *s)
+{
+    if (s && atomic_fetch_sub(&s->refs, 1) == 1) {
+        pd_config_clear(&s->cfg);
+        free(s);
+    }
+}
+
 static struct pd_writer *writer;
 static int64_t started;
 
 static atomic_ulong n_mails, n_recorded, n_ignored, n_truncated, n_parse_failed,
     n_journal_errors, n_own_digests, n_not_recorded;
+/* Mails begun and not yet ended or aborted, by the epoch they began in:
+ * at stop the epoch moves on, and the milter waits for the old one. */
+static atomic_long in_flight[2];
+static atomic_uint epoch;
 static atomic_bool journal_failing;   /* the last append failed */
 
 struct conn {
     unsigned long pflags;     /* what the MTA agreed to */
+    struct snap *snap;        /* the configuration of the current mail, or NULL */
     pd_buf msg;
+    bool in_mail;             /* counted in in_flight[mail_epoch] */
+    unsigned mail_epoch;
     bool in_body;
     bool truncated;
     bool oom;
     char **rcpts;
     size_t nrcpts;
 };
+
+/* A mail begins with its first recipient, header or body chunk: it takes
+ * the configuration in force then, and counts as in progress. */
+static const struct pd_config *mail_begin(struct conn *c)
+{
+    if (!c->in_mail) {
+        c->in_mail = true;
+        c->mail_epoch = atomic_load(&epoch) & 1;
+        atomic_fetch_add(&in_flight[c->mail_epoch], 1);
+    }
+    if (!c->snap)
+        c->snap = snap_get();
+    return &c->snap->cfg;
+}
 
 static void conn_reset(struct conn *c)
 {
@@ -65,6 +131,12 @@ static void conn_reset(struct conn *c)
     for (size_t i = 0; i < c->nrcpts; i++)
         free(c->rcpts[i]);
     c->nrcpts = 0;
+    snap_put(c->snap);
+    c->snap = NULL;
+    if (c->in_mail) {
+        c->in_mail = false;
+        atomic_fetch_sub(&in_flight[c->mail_epoch], 1);
+    }
 }
 
 static void conn_free(struct conn *c)
@@ -97,9 +169,10 @@ static sfsistat reply(const struct conn *c, unsigned long nr_flag)
  * the mail recorded from its head. */
 static void keep(struct conn *c, const void *data, size_t len)
 {
+    uint64_t max = mail_begin(c)->max_message_bytes;
     if (c->oom)
         return;
-    size_t room = cfg.max_message_bytes > c->msg.len ? cfg.max_message_bytes - c->msg.len : 0;
+    size_t room = max > c->msg.len ? max - c->msg.len : 0;
     if (len > room) {
         c->truncated = true;
         len = room;
@@ -134,6 +207,7 @@ static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
     struct conn *c = get_conn(ctx);
     if (!c)
         return SMFIS_CONTINUE;
+    mail_begin(c);
     if (argv && argv[0] && c->nrcpts < MAX_RCPTS) {
         char **nr = realloc(c->rcpts, (c->nrcpts + 1) * sizeof *nr);
         if (nr) {
@@ -176,6 +250,7 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
     struct conn *c = get_conn(ctx);
     if (!c)
         return SMFIS_CONTINUE;
+    mail_begin(c);
     end_headers(c);
     keep(c, chunk, len);
     return reply(c, SMFIP_NR_BODY);
@@ -184,23 +259,38 @@ static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
 /* Append one record to the journal.  When the journal cannot take it
  * (disk full, JournalDir unwritable or not open) the writer keeps it in
  * memory and sends it to Redis directly: the mail is still recorded. */
+struct eom {
+    const char *qid;
+    char lists[256];          /* the lists recorded for, for the log line */
+};
+
+static void note_list(struct eom *e, const char *list_id)
+{
+    size_t n = strlen(e->lists);
+    if (n + 1 < sizeof e->lists)
+        snprintf(e->lists + n, sizeof e->lists - n, "%s%s", n ? "," : "", list_id);
+}
+
 static int emit_journal(void *arg, const char *list_id, const char *payload, size_t len)
 {
-    const char *qid = arg;
+    struct eom *e = arg;
+    const char *qid = e->qid;
     struct pd_journal *j = pd_writer_journal(writer);
     if (j && pd_journal_append(j, payload, len) == 0) {
         atomic_fetch_add(&n_recorded, 1);
+        note_list(e, list_id);
         if (atomic_exchange(&journal_failing, false))
-            pd_log(PD_LOG_NOTICE, "%s: journal %s takes records again", qid, cfg.journal_dir);
+            pd_log(PD_LOG_NOTICE, "%s: journal %s takes records again", qid, boot->journal_dir);
         return 0;
     }
     const char *why = j ? strerror(errno) : "it could not be opened";
     atomic_fetch_add(&n_journal_errors, 1);
     if (!atomic_exchange(&journal_failing, true))
         pd_log(PD_LOG_ERR, "%s: journal %s: cannot write: %s; recording directly to Redis "
-               "until it works again", qid, cfg.journal_dir, why);
+               "until it works again", qid, boot->journal_dir, why);
     if (pd_writer_direct(writer, payload, len) == 0) {
         atomic_fetch_add(&n_recorded, 1);
+        note_list(e, list_id);
         pd_log(PD_LOG_INFO, "%s: list %s: not journalled (%s), sent directly to Redis", qid,
                list_id, why);
     } else {
@@ -216,6 +306,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
     struct conn *c = get_conn(ctx);
     if (!c)
         return SMFIS_ACCEPT;
+    const struct pd_config *cfg = mail_begin(c);
     end_headers(c);
     const char *qid = smfi_getsymval(ctx, "i");
     if (!qid)
@@ -230,9 +321,10 @@ static sfsistat cb_eom(SMFICTX *ctx)
     if (c->truncated)
         atomic_fetch_add(&n_truncated, 1);
     struct pd_ingest_result res;
-    int rc = pd_ingest(&cfg, c->msg.data ? c->msg.data : "", c->msg.len,
+    struct eom e = { .qid = qid, .lists = "" };
+    int rc = pd_ingest(cfg, c->msg.data ? c->msg.data : "", c->msg.len,
                        (const char *const *)c->rcpts, c->nrcpts, NULL, c->truncated,
-                       (int64_t)time(NULL), emit_journal, (void *)qid, &res);
+                       (int64_t)time(NULL), emit_journal, &e, &res);
     if (rc < 0) {
         atomic_fetch_add(&n_not_recorded, 1);
         pd_log(PD_LOG_ERR, "%s: out of memory while parsing; mail not recorded", qid);
@@ -245,10 +337,13 @@ static sfsistat cb_eom(SMFICTX *ctx)
         atomic_fetch_add(&n_parse_failed, 1);
         pd_log(PD_LOG_WARNING, "%s: malformed mail, recorded as well as it could be", qid);
     }
-    if (rc == 0)
-        pd_log(PD_LOG_DEBUG, "%s: message-id=<%s> lists=%d%s%s", qid,
-               res.message_id ? res.message_id : "", res.lists, c->truncated ? " truncated" : "",
-               res.own_digest ? " own-digest" : "");
+    if (rc == 0 && e.lists[0])
+        pd_log(PD_LOG_INFO, "%s: recorded for %s: message-id=<%s>%s", qid, e.lists,
+               res.message_id ? res.message_id : "", c->truncated ? " (truncated)" : "");
+    else if (rc == 0)
+        pd_log(PD_LOG_DEBUG, "%s: %s: message-id=<%s>", qid,
+               res.own_digest ? "our own digest, skipped" : "for no configured list",
+               res.message_id ? res.message_id : "");
     free(res.message_id);
     conn_reset(c);
     return SMFIS_ACCEPT;
@@ -359,6 +454,7 @@ static void write_status(void)
     v[PD_ST_DIRECT_WAITING] = (long long)ws.direct_waiting;
     v[PD_ST_DIRECT_LOST] = (long long)ws.direct_dropped;
     v[PD_ST_BACKLOG_BYTES] = (long long)ws.journal.backlog_bytes;
+    v[PD_ST_BACKLOG_RECORDS] = (long long)ws.journal.backlog_records;
     v[PD_ST_SKIPPED_BYTES] = (long long)ws.journal.skipped_bytes;
     v[PD_ST_SHIPPED] = (long long)ws.shipped;
     v[PD_ST_NEW_MAILS] = (long long)ws.new_mails;
@@ -367,10 +463,10 @@ static void write_status(void)
     v[PD_ST_REFUSED] = (long long)ws.refused;
     v[PD_ST_ROUND_TRIPS] = (long long)ws.round_trips;
     v[PD_ST_LAST_SHIPPED] = ws.last_shipped;
-    if (pd_status_write(cfg.status_file, &st) < 0) {
+    if (pd_status_write(boot->status_file, &st) < 0) {
         if (!failed)
             pd_log(PD_LOG_WARNING, "cannot write StatusFile %s: %s (\"patchdigest stats\" "
-                   "will not show the milter)", cfg.status_file, strerror(errno));
+                   "will not show the milter)", boot->status_file, strerror(errno));
         failed = true;
     } else {
         failed = false;
@@ -398,28 +494,209 @@ static void *status_main(void *arg)
 static int socket_permissions(void)
 {
     const char *path = NULL;
-    if (strncmp(cfg.socket, "unix:", 5) == 0)
-        path = cfg.socket + 5;
-    else if (strncmp(cfg.socket, "local:", 6) == 0)
-        path = cfg.socket + 6;
-    else if (cfg.socket[0] == '/')
-        path = cfg.socket;
+    if (strncmp(boot->socket, "unix:", 5) == 0)
+        path = boot->socket + 5;
+    else if (strncmp(boot->socket, "local:", 6) == 0)
+        path = boot->socket + 6;
+    else if (boot->socket[0] == '/')
+        path = boot->socket;
     if (!path)
         return 0;
     gid_t gid = (gid_t)-1;
-    if (cfg.socket_group) {
-        struct group *gr = getgrnam(cfg.socket_group);
+    if (boot->socket_group) {
+        struct group *gr = getgrnam(boot->socket_group);
         if (!gr) {
-            pd_log(PD_LOG_ERR, "SocketGroup %s: no such group", cfg.socket_group);
+            pd_log(PD_LOG_ERR, "SocketGroup %s: no such group", boot->socket_group);
             return -1;
         }
         gid = gr->gr_gid;
     }
     if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) < 0) ||
-        chmod(path, (mode_t)cfg.socket_mode) < 0) {
+        chmod(path, (mode_t)boot->socket_mode) < 0) {
         pd_log(PD_LOG_ERR, "cannot set the owner or mode of %s: %s", path, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+/* ---- reload (SIGHUP) ---- */
+
+/* Settings a running milter cannot change: a reload keeps their values from
+ * the start and says so.  Strings are copied (the snapshot owns its own). */
+static int keep_str(char **now, const char *was, const char *key, bool secret)
+{
+    bool same = (!*now && !was) || (*now && was && strcmp(*now, was) == 0);
+    if (same)
+        return 0;
+    if (secret)
+        pd_log(PD_LOG_WARNING, "reload: %s changed; it takes effect at restart", key);
+    else
+        pd_log(PD_LOG_WARNING, "reload: %s changed to %s; it takes effect at restart (now %s)",
+               key, *now ? *now : "(none)", was ? was : "(none)");
+    char *copy = NULL;
+    if (was && !(copy = strdup(was)))
+        return -1;
+    free(*now);
+    *now = copy;
+    return 0;
+}
+
+static int keep_num(long long *now, long long was, const char *key)
+{
+    if (*now != was) {
+        pd_log(PD_LOG_WARNING, "reload: %s changed to %lld; it takes effect at restart (now %lld)",
+               key, *now, was);
+        *now = was;
+    }
+    return 0;
+}
+
+static int keep_restart_settings(struct pd_config *n, const struct pd_config *b)
+{
+    long long port = n->redis_port, db = n->redis_database, mode = n->socket_mode;
+    long long retention = (long long)n->retention;
+    if (keep_str(&n->socket, b->socket, "Socket", false) < 0 ||
+        keep_str(&n->socket_group, b->socket_group, "SocketGroup", false) < 0 ||
+        keep_str(&n->user, b->user, "User", false) < 0 ||
+        keep_str(&n->pid_file, b->pid_file, "PidFile", false) < 0 ||
+        keep_str(&n->journal_dir, b->journal_dir, "JournalDir", false) < 0 ||
+        keep_str(&n->status_file, b->status_file, "StatusFile", false) < 0 ||
+        keep_str(&n->redis, b->redis, "Redis", false) < 0 ||
+        keep_str(&n->redis_path, b->redis_path, "Redis (path)", true) < 0 ||
+        keep_str(&n->redis_host, b->redis_host, "Redis (host)", true) < 0 ||
+        keep_str(&n->redis_password, b->redis_password, "RedisPassword", true) < 0 ||
+        keep_str(&n->key_prefix, b->key_prefix, "KeyPrefix", false) < 0)
+        return -1;
+    keep_num(&port, b->redis_port, "Redis (port)");
+    keep_num(&db, b->redis_database, "RedisDatabase");
+    keep_num(&mode, b->socket_mode, "SocketMode");
+    keep_num(&retention, (long long)b->retention, "Retention");
+    n->redis_port = (int)port;
+    n->redis_database = (int)db;
+    n->socket_mode = (int)mode;
+    n->retention = (uint64_t)retention;
+    return 0;
+}
+
+/* Read the configuration file again.  A file with an error changes
+ * nothing: the milter goes on with the configuration it has. */
+static void reload(const char *path)
+{
+    char err[1024];
+    struct snap *n = calloc(1, sizeof *n);
+    if (!n) {
+        pd_log(PD_LOG_ERR, "reload: out of memory; the configuration in use stays");
+        return;
+    }
+    if (pd_config_load(path, &n->cfg, err, sizeof err) < 0) {
+        pd_log(PD_LOG_ERR, "reload: %s; the configuration in use stays", err);
+        free(n);
+        return;
+    }
+    if (keep_restart_settings(&n->cfg, boot) < 0) {
+        pd_log(PD_LOG_ERR, "reload: out of memory; the configuration in use stays");
+        pd_config_clear(&n->cfg);
+        free(n);
+        return;
+    }
+    atomic_init(&n->refs, 1);
+    pthread_mutex_lock(&snap_mu);
+    struct snap *old = snap_now;
+    snap_now = n;
+    pthread_mutex_unlock(&snap_mu);
+    snap_put(old);
+    pd_log_set_level(n->cfg.log_level);
+    pd_log(PD_LOG_NOTICE, "reloaded %s: %zu list(s); mails in progress finish with the "
+           "configuration they started with", path, n->cfg.nlists);
+}
+
+/* ---- signals: the main thread takes them through a pipe ---- */
+
+static int sig_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+    int e = errno;
+    unsigned char b = (unsigned char)sig;
+    if (write(sig_pipe[1], &b, 1) < 0) {
+        /* the pipe is full: signals are already waiting to be handled */
+    }
+    errno = e;
+}
+
+static int milter_rc = MI_SUCCESS;
+
+static void *milter_main(void *arg)
+{
+    (void)arg;
+    milter_rc = smfi_main();
+    unsigned char done = 0;   /* tells the main thread that libmilter stopped */
+    if (write(sig_pipe[1], &done, 1) < 0)
+        pd_log(PD_LOG_ERR, "cannot wake the main thread: %s", strerror(errno));
+    return NULL;
+}
+
+/* Wait for signals until the milter is to stop (or libmilter stopped on
+ * its own).  Returns the signal that stops it, 0 if libmilter stopped. */
+static int signal_loop(const char *conf)
+{
+    for (;;) {
+        unsigned char b;
+        ssize_t n = read(sig_pipe[0], &b, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            pd_log(PD_LOG_ERR, "signal pipe: %s; stopping", n < 0 ? strerror(errno) : "closed");
+            smfi_stop();
+            return SIGTERM;
+        }
+        if (b == 0)
+            return 0;
+        if (b == SIGHUP) {
+            pd_log(PD_LOG_NOTICE, "SIGHUP: reloading %s", conf);
+            reload(conf);
+            continue;
+        }
+        pd_log(PD_LOG_NOTICE, "%s: stopping once the mails in progress have ended",
+               b == SIGINT ? "SIGINT" : "SIGTERM");
+        return b;
+    }
+}
+
+/* Wait for the mails in progress now to end; libmilter still serves every
+ * connection meanwhile (mails begun from now on are recorded too, but not
+ * waited for, beyond a short grace: a busy server always has some). */
+static void drain_mails(void)
+{
+    unsigned old = atomic_fetch_add(&epoch, 1) & 1;
+    long busy = atomic_load(&in_flight[old]);
+    if (busy > 0) {
+        pd_log(PD_LOG_NOTICE, "waiting up to %d s for %ld mail(s) in progress", DRAIN_MAILS_S,
+               busy);
+        int64_t until = (int64_t)pd_now_us() + DRAIN_MAILS_S * 1000000LL;
+        while ((busy = atomic_load(&in_flight[old])) > 0 && (int64_t)pd_now_us() < until)
+            usleep(10 * 1000);
+        if (busy > 0)
+            pd_log(PD_LOG_WARNING, "%ld mail(s) still in progress after %d s; stopping anyway "
+                   "(the MTA applies its default action to them)", busy, DRAIN_MAILS_S);
+    }
+    int64_t grace = (int64_t)pd_now_us() + 1000000;
+    while (atomic_load(&in_flight[old ^ 1]) > 0 && (int64_t)pd_now_us() < grace)
+        usleep(10 * 1000);
+}
+
+static int setup_signals(void)
+{
+    if (pipe2(sig_pipe, O_CLOEXEC) < 0 || fcntl(sig_pipe[1], F_SETFL, O_NONBLOCK) < 0)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGHUP, &sa, NULL) < 0 || sigaction(SIGTERM, &sa, NULL) < 0 ||
+        sigaction(SIGINT, &sa, NULL) < 0)
+        return -1;
     return 0;
 }
 
@@ -442,11 +719,21 @@ int main(int argc, char **argv)
         return 2;
     }
     char err[1024];
-    if (pd_config_load(conf, &cfg, err, sizeof err) < 0) {
-        fprintf(stderr, "patchdigest-milter: %s\n", err);
+    struct snap *first = calloc(1, sizeof *first);
+    if (!first) {
+        fprintf(stderr, "patchdigest-milter: out of memory\n");
         return 1;
     }
-    pd_log_open("patchdigest-milter", !foreground, cfg.log_level);
+    if (pd_config_load(conf, &first->cfg, err, sizeof err) < 0) {
+        fprintf(stderr, "patchdigest-milter: %s\n", err);
+        free(first);
+        return 1;
+    }
+    /* one reference for snap_now, one for boot, which lives until exit */
+    atomic_init(&first->refs, 2);
+    snap_now = first;
+    boot = &first->cfg;
+    pd_log_open("patchdigest-milter", !foreground, boot->log_level);
     signal(SIGPIPE, SIG_IGN);
     pd_mail_global_init();
 
@@ -456,8 +743,8 @@ int main(int argc, char **argv)
     if (smfi_setmaxdatasize(256 * 1024 - 1) == 0)
         pd_log(PD_LOG_WARNING, "cannot raise libmilter's packet limit; headers over 64 KiB "
                "drop their connection");
-    if (smfi_setconn(cfg.socket) != MI_SUCCESS || smfi_register(filter) != MI_SUCCESS) {
-        pd_log(PD_LOG_ERR, "cannot set up the milter socket %s", cfg.socket);
+    if (smfi_setconn(boot->socket) != MI_SUCCESS || smfi_register(filter) != MI_SUCCESS) {
+        pd_log(PD_LOG_ERR, "cannot set up the milter socket %s", boot->socket);
         return 1;
     }
     if (!foreground && daemon(0, 0) < 0) {
@@ -465,67 +752,83 @@ int main(int argc, char **argv)
         return 1;
     }
     /* the socket is made with SocketMode from the start, then set exactly */
-    umask((mode_t)(~cfg.socket_mode & 0777));
+    umask((mode_t)(~boot->socket_mode & 0777));
     if (smfi_opensocket(true) != MI_SUCCESS) {
-        pd_log(PD_LOG_ERR, "cannot open the milter socket %s", cfg.socket);
+        pd_log(PD_LOG_ERR, "cannot open the milter socket %s", boot->socket);
         return 1;
     }
     umask(007);
     if (socket_permissions() < 0)
         return 1;
-    if (!foreground && write_pidfile(cfg.pid_file) < 0)
-        pd_log(PD_LOG_WARNING, "cannot write PidFile %s: %s", cfg.pid_file, strerror(errno));
-    if (cfg.user && drop_privileges(cfg.user) < 0)
+    if (!foreground && write_pidfile(boot->pid_file) < 0)
+        pd_log(PD_LOG_WARNING, "cannot write PidFile %s: %s", boot->pid_file, strerror(errno));
+    if (boot->user && drop_privileges(boot->user) < 0)
         return 1;
     /* A journal beyond RLIMIT_FSIZE must fail its write, not kill the daemon. */
     signal(SIGXFSZ, SIG_IGN);
     struct pd_journal *journal = NULL;
-    if (pd_journal_open(&journal, cfg.journal_dir, err, sizeof err) < 0)
+    if (pd_journal_open(&journal, boot->journal_dir, err, sizeof err) < 0)
         pd_log(PD_LOG_ERR, "%s; mail is recorded directly to Redis until it can be opened "
                "(tried every 10 s)", err);
     started = (int64_t)time(NULL);
-    /* libmilter takes SIGTERM, SIGINT and SIGHUP in a thread of its own (sigwait);
-     * our threads must not catch them first. */
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGTERM);
-    sigaddset(&block, SIGINT);
-    sigaddset(&block, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &block, NULL);
-    if (pd_writer_start(&writer, &cfg, journal) < 0) {
+    /* Every thread but this one blocks SIGHUP, SIGTERM and SIGINT (they
+     * inherit the mask), so the kernel hands those signals to this thread,
+     * the one that handles them: libmilter's signal thread, which would
+     * stop on SIGHUP, does not get them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (setup_signals() < 0) {
+        pd_log(PD_LOG_ERR, "cannot set up signal handling: %s", strerror(errno));
+        return 1;
+    }
+    if (pd_writer_start(&writer, boot, journal) < 0) {
         pd_log(PD_LOG_ERR, "cannot start the writer thread: %s", strerror(errno));
         return 1;
     }
-    pthread_t status_thread;
+    pthread_t status_thread, milter_thread;
     int e = pthread_create(&status_thread, NULL, status_main, NULL);
     if (e) {
         pd_log(PD_LOG_ERR, "cannot start the status thread: %s", strerror(e));
         return 1;
     }
+    if ((e = pthread_create(&milter_thread, NULL, milter_main, NULL)) != 0) {
+        pd_log(PD_LOG_ERR, "cannot start the milter thread: %s", strerror(e));
+        return 1;
+    }
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     pd_log(PD_LOG_NOTICE, "patchdigest-milter %s listening on %s, %zu list(s), journal %s",
-           PD_VERSION, cfg.socket, cfg.nlists, cfg.journal_dir);
+           PD_VERSION, boot->socket, boot->nlists, boot->journal_dir);
 
-    int rc = smfi_main();
-
-    pd_log(PD_LOG_NOTICE, "stopping: shipping the journal to Redis");
+    int sig = signal_loop(conf);
+    if (sig)
+        drain_mails();
+    smfi_stop();
+    pthread_join(milter_thread, NULL);
+    pd_log(PD_LOG_NOTICE, "stopping%s: shipping the journal to Redis",
+           sig ? "" : " (libmilter stopped)");
     pthread_mutex_lock(&status_mu);
     status_stop = true;
     pthread_cond_signal(&status_cond);
     pthread_mutex_unlock(&status_mu);
     pthread_join(status_thread, NULL);
     struct pd_journal *journal_now = pd_writer_journal(writer);
+    pd_writer_stop(writer, DRAIN_JOURNAL_MS);
     write_status();
-    pd_writer_stop(writer, 10000);
-    struct pd_journal_stats js = { 0 };
-    if (journal_now)
-        pd_journal_get_stats(journal_now, pd_journal_shipped(journal_now), &js);
-    pd_log(PD_LOG_NOTICE,
+    struct pd_writer_stats ws;
+    pd_writer_get_stats(writer, &ws);
+    pd_log(ws.journal.backlog_records ? PD_LOG_WARNING : PD_LOG_NOTICE,
            "stopped: %lu mails seen, %lu records, %lu ignored, %lu truncated, %lu malformed, "
-           "%lu journal errors, %lu own digests; %llu bytes left in the journal",
+           "%lu journal errors, %lu own digests; %llu records (%llu bytes) left in the journal%s",
            atomic_load(&n_mails), atomic_load(&n_recorded), atomic_load(&n_ignored),
            atomic_load(&n_truncated), atomic_load(&n_parse_failed),
            atomic_load(&n_journal_errors), atomic_load(&n_own_digests),
-           (unsigned long long)js.backlog_bytes);
+           (unsigned long long)ws.journal.backlog_records,
+           (unsigned long long)ws.journal.backlog_bytes,
+           ws.journal.backlog_records ? " (shipped at the next start)" : "");
     /* The writer (stopped, not freed), the journal and the configuration
      * are left as they are: a callback of a session libmilter has not
      * finished may still use them until exit.  The journal is synced, so
@@ -533,6 +836,6 @@ int main(int argc, char **argv)
     if (journal_now)
         pd_journal_sync(journal_now);
     if (!foreground)
-        unlink(cfg.pid_file);
-    return rc == MI_SUCCESS ? 0 : 1;
+        unlink(boot->pid_file);
+    return milter_rc == MI_SUCCESS ? 0 : 1;
 }
