@@ -1,27 +1,40 @@
 /*
  * pd_mailbox.h - read mail from files as an operator has them: single
  * messages (.eml), mbox files (mboxrd and mboxo) and maildirs, or directories
- * of any of these.
+ * of any of these, and public-inbox v2 git archives (see pd_inbox.h).
  *
- *   pd_mailbox_each(path, cb, arg);
+ *   struct pd_mailbox_stats st = { 0 };
+ *   pd_mailbox_each(path, cb, err_cb, arg, &st);
  *
  * cb(arg, label, data, len) is called for every message, in file order (a
  * directory's entries sorted by name).  label is the path as given for a
- * single-message file, "path#N" (N from 1) for the N-th message of an mbox.
+ * single-message file, "path#N" (N from 1) for the N-th message of an mbox,
+ * "gitdir@commit" for a message of a git archive (oldest first).
  * A file is an mbox when its first non-blank line starts with "From ".
  * Returns 0, -1 when path (or a file under it) could not be read (errno set,
  * the error reported through err_cb when given, the other files still read),
- * or cb's non-zero return value, which stops the walk.
+ * or cb's non-zero return value, which stops the walk.  err_cb's msg is NULL
+ * when strerror(err) tells all about path, else a whole sentence naming it
+ * ("PATH is a git archive but git is not installed").  stats may be NULL.
  */
 #ifndef PD_MAILBOX_H
 #define PD_MAILBOX_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef int (*pd_mail_cb)(void *arg, const char *label, const char *data, size_t len);
-typedef void (*pd_mailbox_err_cb)(void *arg, const char *path, int err);
+typedef void (*pd_mailbox_err_cb)(void *arg, const char *path, int err, const char *msg);
 
-int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg);
+/* what the git archives held besides the messages passed to cb */
+struct pd_mailbox_stats {
+    uint64_t git_epochs;    /* git repositories (public-inbox epochs) read */
+    uint64_t removed;       /* messages a later commit removed ("d"): skipped */
+    uint64_t no_message;    /* commits that add no message (the removals): skipped */
+};
+
+int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
+                    struct pd_mailbox_stats *stats);
 /* Split an mbox held in memory (no file access); label is the "path" part. */
 int pd_mbox_split(const char *label, const char *data, size_t len, pd_mail_cb cb, void *arg);
 

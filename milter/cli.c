@@ -2,7 +2,7 @@
  * cli.c - patchdigest, the command line.
  *
  *   patchdigest classify [-c FILE] FILE...
- *   patchdigest import   [-c FILE] [--list ID] FILE|DIR...
+ *   patchdigest import   [-c FILE] [--list ID] FILE|DIR|ARCHIVE...
  *   patchdigest stats    [-c FILE] [--json | --prometheus]
  *   patchdigest flush    [-c FILE] [--list ID] [--force]
  *   patchdigest render   [-c FILE] [--list ID] [--window N]
@@ -58,7 +58,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  classify FILE...        print class, version, index/total, identity and title\n"
             "                          of each mail (no configuration or Redis needed)\n"
-            "  import FILE|DIR...      record mbox, maildir and .eml mail as the milter would\n"
+            "  import FILE|DIR...      record mbox, maildir and .eml mail as the milter would,\n"
+            "                          and public-inbox v2 git archives (needs git)\n"
             "      --list ID           record into this list, whatever the mail's List-Id\n"
             "  stats                   print the open window of every list\n"
             "      --json              as JSON\n"
@@ -199,10 +200,13 @@ static int classify_one(void *arg, const char *label, const char *data, size_t l
     return 0;
 }
 
-static void report_read_error(void *arg, const char *path, int err)
+static void report_read_error(void *arg, const char *path, int err, const char *msg)
 {
     struct classify_ctx *ctx = arg;
-    fprintf(stderr, "patchdigest: %s: %s\n", path, strerror(err));
+    if (msg)
+        fprintf(stderr, "patchdigest: %s\n", msg);
+    else
+        fprintf(stderr, "patchdigest: %s: %s\n", path, strerror(err));
     ctx->failed = 1;
 }
 
@@ -220,7 +224,7 @@ static int cmd_classify(const struct options *o)
     }
     struct classify_ctx ctx = { 0 };
     for (int i = 0; i < o->nargs; i++) {
-        int rc = pd_mailbox_each(o->args[i], classify_one, report_read_error, &ctx);
+        int rc = pd_mailbox_each(o->args[i], classify_one, report_read_error, &ctx, NULL);
         if (rc != 0 && !ctx.failed) {
             fprintf(stderr, "patchdigest: %s: out of memory\n", o->args[i]);
             return 1;
@@ -247,6 +251,7 @@ struct import_ctx {
     char ids[IMPORT_BATCH][64];
     size_t queued;
     uint64_t mails, records, ignored, new_mails, duplicates, failed_files;
+    struct pd_mailbox_stats archive;
     int failed;
 };
 
@@ -308,10 +313,13 @@ static int import_one(void *arg, const char *label, const char *data, size_t len
     return rc;
 }
 
-static void import_read_error(void *arg, const char *path, int err)
+static void import_read_error(void *arg, const char *path, int err, const char *msg)
 {
     struct import_ctx *x = arg;
-    fprintf(stderr, "patchdigest import: %s: %s\n", path, strerror(err));
+    if (msg)
+        fprintf(stderr, "patchdigest import: %s\n", msg);
+    else
+        fprintf(stderr, "patchdigest import: %s: %s\n", path, strerror(err));
     x->failed_files++;
 }
 
@@ -349,7 +357,7 @@ static int cmd_import(const struct options *o)
         goto out;
     }
     for (int i = 0; i < o->nargs && status == 0; i++) {
-        int rc = pd_mailbox_each(o->args[i], import_one, import_read_error, x);
+        int rc = pd_mailbox_each(o->args[i], import_one, import_read_error, x, &x->archive);
         if (rc != 0 && x->failed_files == 0)
             status = 1;
     }
@@ -361,6 +369,12 @@ static int cmd_import(const struct options *o)
             "patchdigest import: %" PRIu64 " mails read, %" PRIu64 " recorded (%" PRIu64
             " new, %" PRIu64 " duplicates), %" PRIu64 " for no configured list\n",
             x->mails, x->records, x->new_mails, x->duplicates, x->ignored);
+    if (x->archive.git_epochs)
+        fprintf(stderr,
+                "patchdigest import: %" PRIu64 " git epochs read; %" PRIu64
+                " messages removed from the archive and %" PRIu64
+                " commits without a message skipped\n",
+                x->archive.git_epochs, x->archive.removed, x->archive.no_message);
 out:
     pd_store_free(x->store);
     for (size_t i = 0; i < IMPORT_BATCH; i++)

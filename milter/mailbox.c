@@ -1,8 +1,10 @@
 /*
- * mailbox.c - iterate messages in .eml files, mbox files, maildirs and
- * directories.  See pd_mailbox.h.
+ * mailbox.c - iterate messages in .eml files, mbox files, maildirs,
+ * directories and public-inbox git archives (handed to inbox.c).  See
+ * pd_mailbox.h.
  */
 #include "pd_mailbox.h"
+#include "pd_inbox.h"
 #include "pd_util.h"
 
 #include <dirent.h>
@@ -106,24 +108,36 @@ int pd_mbox_split(const char *label, const char *data, size_t len, pd_mail_cb cb
     return rc;
 }
 
-static int each_file(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg)
+struct walk {
+    pd_mail_cb cb;
+    pd_mailbox_err_cb err_cb;
+    void *arg;
+    struct pd_mailbox_stats *stats;
+};
+
+static void report(const struct walk *w, const char *path, int err)
+{
+    if (w->err_cb)
+        w->err_cb(w->arg, path, err, NULL);
+    errno = err;
+}
+
+static int each_file(const struct walk *w, const char *path)
 {
     pd_buf data = PD_BUF_INIT;
     if (pd_read_file(path, &data) < 0) {
         int e = errno;
-        if (err_cb)
-            err_cb(arg, path, e);
         pd_buf_free(&data);
-        errno = e;
+        report(w, path, e);
         return -1;
     }
     int rc;
     const char *d = data.data ? data.data : "";
     size_t s = skip_blank_lines(d, data.len);
     if (is_from_line(d + s, data.len - s))
-        rc = pd_mbox_split(path, d, data.len, cb, arg);
+        rc = pd_mbox_split(path, d, data.len, w->cb, w->arg);
     else
-        rc = cb(arg, path, d, data.len);
+        rc = w->cb(w->arg, path, d, data.len);
     pd_buf_free(&data);
     return rc;
 }
@@ -133,36 +147,31 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
-                    int depth);
+static int each_dir(const struct walk *w, const char *path, int depth);
 
-static int each_path(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
-                     int depth)
+static int each_path(const struct walk *w, const char *path, int depth)
 {
     struct stat st;
     if (stat(path, &st) < 0) {
-        int e = errno;
-        if (err_cb)
-            err_cb(arg, path, e);
-        errno = e;
+        report(w, path, errno);
         return -1;
     }
-    if (S_ISDIR(st.st_mode))
-        return each_dir(path, cb, err_cb, arg, depth);
-    return each_file(path, cb, err_cb, arg);
+    if (S_ISDIR(st.st_mode)) {
+        enum pd_inbox_kind k = pd_inbox_kind(path);
+        if (k != PD_INBOX_NONE)
+            return pd_inbox_each(path, k, w->cb, w->err_cb, w->arg, w->stats);
+        return each_dir(w, path, depth);
+    }
+    return each_file(w, path);
 }
 
-static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
-                    int depth)
+static int each_dir(const struct walk *w, const char *path, int depth)
 {
     if (depth > 8)
         return 0;
     DIR *d = opendir(path);
     if (!d) {
-        int e = errno;
-        if (err_cb)
-            err_cb(arg, path, e);
-        errno = e;
+        report(w, path, errno);
         return -1;
     }
     char **names = NULL;
@@ -171,7 +180,7 @@ static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, v
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
-            continue;   /* ., .., and maildir's hidden files */
+            continue;   /* ., .., .git and maildir's hidden files */
         /* a maildir: only cur/ and new/ hold mail */
         if (strcmp(e->d_name, "tmp") == 0)
             continue;
@@ -204,7 +213,7 @@ static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, v
             rc = -1;
             break;
         }
-        int r = each_path(full.data, cb, err_cb, arg, depth + 1);
+        int r = each_path(w, full.data, depth + 1);
         if (r == -1)
             failed = 1;
         else if (r != 0)
@@ -217,7 +226,10 @@ static int each_dir(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, v
     return rc ? rc : failed ? -1 : 0;
 }
 
-int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg)
+int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
+                    struct pd_mailbox_stats *stats)
 {
-    return each_path(path, cb, err_cb, arg, 0);
+    struct pd_mailbox_stats unused = { 0 };
+    struct walk w = { cb, err_cb, arg, stats ? stats : &unused };
+    return each_path(&w, path, 0);
 }
