@@ -6,6 +6,7 @@ SBINDIR    ?= $(PREFIX)/sbin
 BINDIR     ?= $(PREFIX)/bin
 SYSCONFDIR ?= /etc
 MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
 DESTDIR    ?=
 VERSION    := 0.1
 
@@ -22,9 +23,9 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
-            redis-server libcmocka-dev python3 groff-base
+            redis-server libcmocka-dev python3 groff-base git postfix
 
-LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox stats status \
+LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest sendmail flush
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -34,6 +35,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 all: $(BUILD)/patchdigest-milter $(BUILD)/patchdigest
 
 # $(call apt_install,PACKAGES): install the Debian packages not yet installed.
+# Postfix is preseeded to "No configuration": the tests run a private
+# instance of their own and need nothing set up system-wide.
 define apt_install
 	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -41,6 +44,9 @@ define apt_install
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  case "$$missing " in *" postfix "*) \
+	    echo "postfix postfix/main_mailer_type select No configuration" | $$SUDO debconf-set-selections || exit 1;; \
+	  esac; \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
@@ -141,6 +147,40 @@ valgrind: deps
 	$(MAKE) all $(BUILD)/tests/feeder
 	BUILD=$(BUILD) PD_VALGRIND=1 python3 tests/integration/test_hostile.py
 
+# ---- the Debian package: "make deb" ----
+# Copies the source tree (without build/ and .git) to build/deb/patchdigest-0.1
+# with packaging/debian as its debian/, builds the binary package with
+# dpkg-buildpackage (debian/rules runs this Makefile's "all" and "install"),
+# then lintian, which must report no error (its report: build/deb/lintian.txt).
+# Leaves build/deb/patchdigest_0.1-1_<arch>.deb; does nothing while that is
+# newer than every source file.  tests/integration/test_package.py checks it.
+DEB_DIR        := build/deb
+DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
+                  debhelper dpkg-dev lintian
+DEB_ARCH       := $(shell dpkg --print-architecture 2>/dev/null)
+DEB_FILE       := $(DEB_DIR)/patchdigest_$(VERSION)-1_$(DEB_ARCH).deb
+DEB_SRCS       := Makefile $(shell find milter include conf packaging -type f 2>/dev/null)
+
+.PHONY: deb deb-deps
+deb-deps:
+	$(call apt_install,$(DEB_BUILD_PKGS))
+
+deb: deb-deps
+	@$(MAKE) --no-print-directory $(DEB_FILE)
+
+$(DEB_FILE): $(DEB_SRCS)
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/patchdigest-$(VERSION)
+	tar -cf - --exclude=./build --exclude=./.git --exclude=__pycache__ . | \
+	    tar -xf - -C $(DEB_DIR)/patchdigest-$(VERSION)
+	rm -rf $(DEB_DIR)/patchdigest-$(VERSION)/debian
+	cp -R packaging/debian $(DEB_DIR)/patchdigest-$(VERSION)/debian
+	cd $(DEB_DIR)/patchdigest-$(VERSION) && env -u BUILD -u MAKEFLAGS -u MAKELEVEL \
+	    dpkg-buildpackage -us -uc -b -Jauto
+	lintian --info $(DEB_DIR)/patchdigest_$(VERSION)-1_$(DEB_ARCH).changes > $(DEB_DIR)/lintian.txt 2>&1; \
+	    cat $(DEB_DIR)/lintian.txt; \
+	    if grep -q '^E: ' $(DEB_DIR)/lintian.txt; then echo "lintian: errors (above)"; rm -f $@; exit 1; fi
+	@echo "built $@"
+
 install: all
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/patchdigest
 	install -m 0755 $(BUILD)/patchdigest-milter $(DESTDIR)$(SBINDIR)/patchdigest-milter
@@ -151,6 +191,12 @@ install: all
 	install -m 0644 packaging/man/patchdigest.1 $(DESTDIR)$(MANDIR)/man1/patchdigest.1
 	install -m 0644 packaging/man/patchdigest.conf.5 $(DESTDIR)$(MANDIR)/man5/patchdigest.conf.5
 	install -m 0644 packaging/man/patchdigest-milter.8 $(DESTDIR)$(MANDIR)/man8/patchdigest-milter.8
+	install -d $(DESTDIR)$(UNITDIR)
+	for u in patchdigest-milter.service patchdigest-flush.service patchdigest-flush.timer; do \
+	  sed -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/usr/bin/patchdigest|$(BINDIR)/patchdigest|g' \
+	      -e 's| /etc/patchdigest/| $(SYSCONFDIR)/patchdigest/|g' conf/$$u > $(DESTDIR)$(UNITDIR)/$$u && \
+	  chmod 0644 $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
 
 clean:
 	rm -rf build
