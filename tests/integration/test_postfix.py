@@ -18,31 +18,23 @@ stopped, and its master gone, however the test ends.
 
 Skipped when Postfix is not installed ("make deps" installs it) or when not
 run as root ("postfix start" needs root).  About 12 s."""
-import concurrent.futures
 import os
 import pwd
 import re
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
 
 import pdtest
 from pdtest import result
+from mtatest import (DOMAIN, field_name, free_port, send, skip, split_fields,
+                     spread, stop_on_sigterm, wait_delivered)
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
-SENDER = "sender@pdtest.invalid"
-DOMAIN = "box.pdtest.invalid"
-
-
-def skip(why):
-    print("ok - # SKIP " + why, flush=True)
-    sys.exit(0)
 
 
 if not os.access(POSTFIX, os.X_OK):
@@ -54,8 +46,7 @@ try:
 except KeyError:
     skip("no postfix user (the postfix package creates it)")
 
-ALL = pdtest.corpus_files()
-POSTS = ALL[::max(1, len(ALL) // 500)][:500]
+POSTS = spread(500)
 
 MASTER_CF = """\
 # service   type  private unpriv chroot wakeup maxproc command
@@ -217,66 +208,6 @@ class Postfix:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def send(port, posts, tag, conns):
-    """Send posts[i] to <tag><i>@DOMAIN, over conns SMTP connections (post i
-    over connection i % conns, in order).  Returns a list of errors."""
-    def one(k):
-        errors = []
-        try:
-            smtp = smtplib.SMTP("127.0.0.1", port, "client.pdtest.invalid", timeout=60)
-            for i in range(k, len(posts), conns):
-                with open(posts[i], "rb") as f:
-                    data = f.read()
-                # smtplib sends bytes as they are: SMTP wants CRLF line ends
-                data = re.sub(rb"\r?\n", b"\r\n", data)
-                try:
-                    refused = smtp.sendmail(SENDER, ["%s%d@%s" % (tag, i, DOMAIN)], data)
-                    if refused:
-                        errors.append("%s: refused %s" % (posts[i], refused))
-                except smtplib.SMTPResponseException as e:
-                    errors.append("%s: %s %s" % (posts[i], e.smtp_code, e.smtp_error))
-                    smtp.rset()
-            smtp.quit()
-        except (OSError, smtplib.SMTPException) as e:
-            errors.append("connection %d: %s" % (k, e))
-        return errors
-    with concurrent.futures.ThreadPoolExecutor(conns) as ex:
-        return [e for errs in ex.map(one, range(conns)) for e in errs]
-
-
-HEADER_FIELD = re.compile(rb"^([!-9;-~]+):")
-
-
-def split_fields(data):
-    """(header fields, each with its continuation lines; the rest)."""
-    fields = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        line = data[pos:end]
-        if line in (b"\n", b"\r\n"):
-            break
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += line
-        elif HEADER_FIELD.match(line):
-            fields.append(line)
-        else:
-            break
-        pos = end
-    return fields, data[pos:]
-
-
-def field_name(field):
-    return field.split(b":", 1)[0].strip().lower()
 
 
 def expected_delivery(data):
@@ -335,16 +266,7 @@ def check_delivery(pf, posts, tag):
     return seen, problems
 
 
-def wait_delivered(pf, n, timeout=120):
-    """Wait until n mails are in the maildir and the queue is empty."""
-    return pdtest.wait_for(lambda: len(pf.delivered()) >= n and pf.queue_empty(), timeout, 0.2)
-
-
-def sigterm(signum, frame):
-    raise SystemExit("killed by signal %d" % signum)
-
-
-signal.signal(signal.SIGTERM, sigterm)
+stop_on_sigterm()
 
 env = pdtest.Env(extra="SocketGroup postfix\nSocketMode 0660\n")
 ref = None
@@ -369,7 +291,7 @@ try:
     sent = time.monotonic() - t0
     result(not errors, "%d posts sent over SMTP, all accepted (%.1f s)" % (len(POSTS), sent),
            "\n".join(errors[:20]))
-    wait_delivered(pf, len(POSTS))
+    wait_delivered(pf, len(POSTS), 120)
     seen, problems = check_delivery(pf, POSTS, "m")
     result(not problems, "all %d delivered unchanged (%d in the maildir)"
            % (len(POSTS), len(seen)), "\n".join(problems[:20]) + "\n" + pf.maillog()[-2000:])
@@ -406,7 +328,7 @@ try:
     errors = send(pf.port, POSTS, "s", 4)
     result(not errors, "milter stopped: %d posts sent over 4 connections, all accepted (%.1f s)"
            % (len(POSTS), time.monotonic() - t0), "\n".join(errors[:20]))
-    wait_delivered(pf, 2 * len(POSTS))
+    wait_delivered(pf, 2 * len(POSTS), 120)
     _, problems = check_delivery(pf, POSTS, "s")
     result(not problems, "milter stopped: all %d delivered unchanged" % len(POSTS),
            "\n".join(problems[:20]) + "\n" + pf.maillog()[-2000:])

@@ -28,35 +28,27 @@ that cannot be reached is left out), nothing counted.
 Skipped when not run as root, when the .debs cannot be fetched (no apt-get,
 no network) or when unshare is not allowed.  About 8 s (the first run also
 fetches 1.3 MB of .debs)."""
-import concurrent.futures
 import email.utils
 import os
 import re
 import shutil
 import signal
-import smtplib
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import traceback
 
 import pdtest
 from pdtest import result
+from mtatest import (field_name, free_port, send, skip, split_fields,
+                     spread, stop_on_sigterm, wait_delivered)
 
 SENDMAIL_DIR = os.path.join(pdtest.ROOT, "build", "sendmail")
 FETCH = os.path.join(pdtest.ROOT, "tests", "fetch-sendmail.sh")
 SNIPPET = os.path.join(pdtest.ROOT, "conf", "sendmail.mc")
 SNIPPET_SOCKET = "unix:/run/patchdigest/patchdigest.sock"
 HOSTNAME = "mx.pdtest.invalid"
-SENDER = "sender@pdtest.invalid"
-DOMAIN = "box.pdtest.invalid"
-
-
-def skip(why):
-    print("ok - # SKIP " + why, flush=True)
-    sys.exit(0)
 
 
 if os.geteuid() != 0:
@@ -71,8 +63,7 @@ if subprocess.run(["unshare", "-u", "true"], capture_output=True).returncode != 
 SENDMAIL = os.path.join(SENDMAIL_DIR, "usr", "libexec", "sendmail", "sendmail")
 M4 = os.path.join(SENDMAIL_DIR, "usr", "bin", "m4")
 CF_DIR = os.path.join(SENDMAIL_DIR, "usr", "share", "sendmail", "cf")
-ALL = pdtest.corpus_files()
-POSTS = ALL[::max(1, len(ALL) // 200)][:200]
+POSTS = spread(200)
 AGAIN = POSTS[::5]
 
 DELIVER = """#!/bin/sh
@@ -223,42 +214,6 @@ def group_alive(pgid):
         return False
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def send(port, posts, tag, conns):
-    """Send posts[i] to <tag><i>@DOMAIN, over conns SMTP connections (post i
-    over connection i % conns, in order).  Returns a list of errors."""
-    def one(k):
-        errors = []
-        try:
-            smtp = smtplib.SMTP("127.0.0.1", port, "client.pdtest.invalid", timeout=60)
-            for i in range(k, len(posts), conns):
-                with open(posts[i], "rb") as f:
-                    data = f.read()
-                # smtplib sends bytes as they are; Sendmail refuses bare LFs
-                data = re.sub(rb"\r?\n", b"\r\n", data)
-                try:
-                    refused = smtp.sendmail(SENDER, ["%s%d@%s" % (tag, i, DOMAIN)], data)
-                    if refused:
-                        errors.append("%s: refused %s" % (posts[i], refused))
-                except smtplib.SMTPResponseException as e:
-                    errors.append("%s: %s %s" % (posts[i], e.smtp_code, e.smtp_error))
-                    smtp.rset()
-            smtp.quit()
-        except (OSError, smtplib.SMTPException) as e:
-            errors.append("connection %d: %s" % (k, e))
-        return errors
-    with concurrent.futures.ThreadPoolExecutor(conns) as ex:
-        return [e for errs in ex.map(one, range(conns)) for e in errs]
-
-
-HEADER_FIELD = re.compile(rb"^([!-9;-~]+):")
 # the headers Sendmail parses as addresses and writes out again (its
 # H_FROM and H_RCPT headers), folded its way and with names that hold a
 # MustQuoteChars character (' or .) quoted: their addresses must not change
@@ -266,30 +221,6 @@ ADDRESS_HEADERS = {b"from", b"sender", b"reply-to", b"errors-to", b"to", b"cc", 
                    b"apparently-to", b"resent-from", b"resent-sender", b"resent-reply-to",
                    b"resent-to", b"resent-cc", b"resent-bcc", b"return-receipt-to",
                    b"disposition-notification-to"}
-
-
-def split_fields(data):
-    """(header fields, each with its continuation lines; the rest)."""
-    fields = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        end = len(data) if end < 0 else end + 1
-        line = data[pos:end]
-        if line == b"\n":
-            break
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += line
-        elif HEADER_FIELD.match(line):
-            fields.append(line)
-        else:
-            break
-        pos = end
-    return fields, data[pos:]
-
-
-def field_name(field):
-    return field.split(b":", 1)[0].strip().lower()
 
 
 def addresses(field):
@@ -361,16 +292,7 @@ def check_delivery(sm, posts, tag):
     return seen, problems, rewritten
 
 
-def wait_delivered(sm, n, timeout=60):
-    """Wait until n mails are delivered and the queue is empty."""
-    return pdtest.wait_for(lambda: len(sm.delivered()) >= n and sm.queue_empty(), timeout, 0.2)
-
-
-def sigterm(signum, frame):
-    raise SystemExit("killed by signal %d" % signum)
-
-
-signal.signal(signal.SIGTERM, sigterm)
+stop_on_sigterm()
 
 env = pdtest.Env()
 ref = None
@@ -402,7 +324,7 @@ try:
     errors = send(sm.port, POSTS, "m", 1)
     result(not errors, "%d posts sent over SMTP, all accepted (%.1f s)"
            % (len(POSTS), time.monotonic() - t0), "\n".join(errors[:20]))
-    wait_delivered(sm, len(POSTS))
+    wait_delivered(sm, len(POSTS), 60)
     seen, problems, rewritten = check_delivery(sm, POSTS, "m")
     result(not problems, "all %d delivered unchanged but for Received and Return-Path; "
            "the %d address headers Sendmail wrote out anew name the same addresses"
@@ -438,7 +360,7 @@ try:
     errors = send(sm.port, AGAIN, "s", 2)
     result(not errors, "milter stopped: %d posts sent over 2 connections, all accepted "
            "(%.1f s)" % (len(AGAIN), time.monotonic() - t0), "\n".join(errors[:20]))
-    wait_delivered(sm, len(POSTS) + len(AGAIN))
+    wait_delivered(sm, len(POSTS) + len(AGAIN), 60)
     _, problems, _ = check_delivery(sm, AGAIN, "s")
     result(not problems, "milter stopped: all %d delivered unchanged" % len(AGAIN),
            "\n".join(problems[:20]) + "\n" + sm.errors()[-2000:])
