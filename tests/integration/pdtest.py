@@ -50,6 +50,18 @@ def wait_for(pred, timeout, step=0.05):
     return pred()
 
 
+def listening(path):
+    """Does a unix socket at path take connections?"""
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        c.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        c.close()
+
+
 class Env:
     """A temp dir with a redis-server and a config; milters on demand."""
 
@@ -117,19 +129,8 @@ class Env:
         p = subprocess.Popen(self.milter_command(conf, sock), stdout=log, stderr=log)
         path = os.path.join(self.dir, sock)
 
-        def listening():
-            # libmilter creates the socket file before it listens: connect
-            if p.poll() is not None:
-                return True
-            c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                c.connect(path)
-                return True
-            except OSError:
-                return False
-            finally:
-                c.close()
-        if not wait_for(listening, self.start_timeout):
+        # libmilter creates the socket file before it listens: connect
+        if not wait_for(lambda: p.poll() is not None or listening(path), self.start_timeout):
             raise RuntimeError("milter did not start")
         if p.poll() is not None:
             raise RuntimeError("milter exited: " + self.log(sock))

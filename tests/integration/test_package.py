@@ -35,7 +35,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -112,17 +111,6 @@ def privdrop(user, group, nnp):
     cmd = ["setpriv", "--reuid=" + user, "--regid=" + group, "--init-groups",
            "--bounding-set=-all", "--inh-caps=-all"]
     return cmd + (["--no-new-privs"] if nnp else [])
-
-
-def listening(path):
-    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        c.connect(path)
-        return True
-    except OSError:
-        return False
-    finally:
-        c.close()
 
 
 def inside(root, deb):
@@ -204,7 +192,7 @@ def inside(root, deb):
             privdrop(user, group, svc.get("NoNewPrivileges") == ["yes"]) + argv,
             stdout=log, stderr=log, preexec_fn=lambda: os.umask(umask))
         sock = "/run/patchdigest/patchdigest.sock"
-        up = pdtest.wait_for(lambda: milter.poll() is not None or listening(sock), 10)
+        up = pdtest.wait_for(lambda: milter.poll() is not None or pdtest.listening(sock), 10)
         st = os.lstat(sock) if os.path.exists(sock) else None
         result(up and milter.poll() is None and st is not None and stat.S_ISSOCK(st.st_mode) and
                stat.S_IMODE(st.st_mode) == 0o660 and st.st_uid == pent.pw_uid and
