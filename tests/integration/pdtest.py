@@ -280,13 +280,15 @@ class MilterSession:
     speaks the milter protocol (version 6): for tests that need to stop
     in the middle of a mail (a signal while a mail is in progress)."""
 
-    def __init__(self, sock_path, timeout=10):
+    def __init__(self, sock_path, timeout=10, protocol=0x1fffff):
+        """protocol: the SMFIP_* steps and no-reply flags this MTA offers
+        (all of them by default, as Postfix does)."""
         import struct
         self.struct = struct
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(timeout)
         self.s.connect(sock_path)
-        self.send(b"O", struct.pack(">III", 6, 0x1ff, 0x1fffff))
+        self.send(b"O", struct.pack(">III", 6, 0x1ff, protocol))
         cmd, data = self.reply()
         if cmd != b"O" or len(data) < 12:
             raise RuntimeError("bad option negotiation reply %r" % cmd)
