@@ -14,9 +14,11 @@ trap 'rm -f "$log"' EXIT
 for t in "$BUILD"/tests/test_*; do
     [ -x "$t" ] || continue
     echo "== $t"
+    t0=$(date +%s)
     "$t" >"$log" 2>&1
     rc=$?
     cat "$log"
+    echo "== $t: $(($(date +%s) - t0)) s"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
@@ -29,9 +31,11 @@ done
 for t in tests/integration/test_*.py; do
     [ -f "$t" ] || continue
     echo "== $t"
+    t0=$(date +%s)
     python3 "$t" >"$log" 2>&1
     rc=$?
     cat "$log"
+    echo "== $t: $(($(date +%s) - t0)) s"
     p=$(grep -c '^ok ' "$log")
     f=$(grep -c '^not ok ' "$log")
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
