@@ -60,7 +60,15 @@ struct pd_config {
     int socket_mode;         /* permissions of a unix socket, e.g. 0660 */
     char *socket_group;      /* group of a unix socket; NULL: the user's */
     int log_level;           /* enum pd_loglevel */
+    int digest_format;       /* PD_FORMAT_TEXT, PD_FORMAT_MARKDOWN or both (bits) */
+    char *digest_page;       /* path pattern of the Markdown page (%l, %w); NULL: none */
+    char **page_headers;     /* header names the page shows; NULL (none given): all */
+    size_t npage_headers;
 };
+
+/* DigestFormat: what the digest mail carries (bits). */
+#define PD_FORMAT_TEXT 0x1       /* the text digest, text/plain */
+#define PD_FORMAT_MARKDOWN 0x2   /* the patch page, text/markdown (pd_page.h) */
 
 void pd_config_defaults(struct pd_config *cfg);
 int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t errlen);

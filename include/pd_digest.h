@@ -17,10 +17,13 @@
 #ifndef PD_DIGEST_H
 #define PD_DIGEST_H
 
+#include "pd_config.h"
 #include "pd_domainmap.h"
 #include "pd_store.h"
 #include "pd_util.h"
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define PD_DIGEST_SEPARATOR \
@@ -31,11 +34,26 @@ struct pd_digest_opts {
     const struct pd_domainmap *map;     /* employers table; NULL: none */
     const char *from, *to;              /* header addresses; NULL: left out */
     int64_t date;                       /* Date header, unix time */
+    int format;                         /* PD_FORMAT_* bits (pd_config.h); 0: text */
+    const char *page;                   /* the patch page (pd_page.h) for the */
+    size_t page_len;                    /*   markdown part; NULL: none */
 };
 
+/* Whether post i of w is a New: entry: not a resend, and a cover, a patch
+ * without i/n, or the lowest-numbered patch of its series in the window
+ * (the first to arrive of that number).  The patch page (pd_page.h) shows
+ * the same entries. */
+bool pd_digest_is_new(const struct pd_window *w, size_t i);
 /* The body text alone.  0, or -1 out of memory. */
 int pd_digest_body(const struct pd_window *w, const struct pd_digest_opts *o, pd_buf *out);
-/* The whole mail, headers and body, LF line ends.  0, or -1 out of memory. */
+/* The whole mail, headers and body, LF line ends.  0, or -1 out of memory.
+ * By format: text/plain, the text digest (the default); text/markdown, the
+ * page alone; both: multipart/mixed, the text digest then the page (inline,
+ * named <list>-<N>.md).  Mixed, not alternative: the page is another
+ * document (new patches with their headers, no tables), not another
+ * rendering of the text, and a reader must see both; mail readers that do
+ * not know text/markdown show it as text.  A part with a line over 998
+ * bytes is quoted-printable. */
 int pd_digest_mail(const struct pd_window *w, const struct pd_digest_opts *o, pd_buf *out);
 /* "<patchdigest.N.<from9>.<opened>.<list>@<DigestFrom's domain>>": from the
  * list, the window number, its opening head and time, so a window's digest

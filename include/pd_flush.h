@@ -10,7 +10,9 @@
  * The steps, under the list's lock in Redis (SET NX PX, renewed before each
  * step): close the open window and open the next in one Lua call (an empty
  * window only with force); then for every closed window not yet sent, oldest
- * first: render its digest, hand it to Sendmail, mark it sent.  A flush that
+ * first: render its digest (and its patch page when DigestFormat or
+ * DigestPage asks: the page file is written first, so a page that cannot be
+ * written leaves the window pending), hand it to Sendmail, mark it sent.  A flush that
  * dies after the close leaves the window pending, and the next flush sends
  * it; the digest's Message-ID and Date come from the window, so sending it
  * again gives the same mail.  A flush that finds the lock taken waits for

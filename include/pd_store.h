@@ -73,6 +73,7 @@ void pd_table_sort(struct pd_table *t);
 struct pd_post {
     enum pd_class cls;              /* PD_COVER or PD_PATCH */
     char *subject, *title, *author, *ident, *excerpt;
+    char *headers;                  /* header block as received; "" when not kept */
     char *series;                   /* key of its series (pd_series.key) */
     int version, index, total;      /* index and total -1 without i/n */
     bool resend;                    /* its subject was seen before */

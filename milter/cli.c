@@ -5,7 +5,7 @@
  *   patchdigest import   [-c FILE] [--list ID] FILE|DIR|ARCHIVE...
  *   patchdigest stats    [-c FILE] [--json | --prometheus]
  *   patchdigest flush    [-c FILE] [--list ID] [--force]
- *   patchdigest render   [-c FILE] [--list ID] [--window N]
+ *   patchdigest render   [-c FILE] [--list ID] [--window N] [--markdown]
  *
  * Options may stand anywhere after the command.  Each command is one
  * function cmd_<name>; the shared option parsing is parse_options().
@@ -19,6 +19,7 @@
 #include "pd_log.h"
 #include "pd_mail.h"
 #include "pd_mailbox.h"
+#include "pd_page.h"
 #include "pd_stats.h"
 #include "pd_store.h"
 #include "pd_util.h"
@@ -43,6 +44,7 @@ struct options {
     bool json;
     bool prometheus;
     bool force;
+    bool markdown;              /* render: the patch page instead of the mail */
     long long window;
     int wait_s;                 /* flush: -1 default */
     const char *list;
@@ -73,6 +75,7 @@ static void usage(FILE *f)
             "                          and sending nothing\n"
             "      --list ID           only this list\n"
             "      --window N          window N instead (a closed one still retained)\n"
+            "      --markdown          print the window's patch page (Markdown) instead\n"
             "\n"
             "options:\n"
             "  -c, --config FILE       configuration file (default " PD_DEFAULT_CONFIG ")\n"
@@ -102,6 +105,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { "list", required_argument, NULL, 'l' },
         { "force", no_argument, NULL, 'f' },
         { "window", required_argument, NULL, 'w' },
+        { "markdown", no_argument, NULL, 'M' },
         { "wait", required_argument, NULL, 'W' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -118,6 +122,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'P': o->prometheus = true; break;
         case 'l': o->list = optarg; break;
         case 'f': o->force = true; break;
+        case 'M': o->markdown = true; break;
         case 'W':
             if (parse_number(optarg, 0, 86400, &n) < 0) {
                 fprintf(stderr, "patchdigest: --wait needs a number of seconds (0 to 86400)\n");
@@ -557,9 +562,22 @@ static int cmd_render(const struct options *o)
         } else {
             struct pd_digest_opts d = { .top_n = cfg.top_n, .map = map, .from = cfg.digest_from,
                                         .to = cfg.digest_to,
-                                        .date = w.closed ? w.closed : time(NULL) };
-            if (pd_digest_mail(&w, &d, &mail) < 0 ||
-                (i > 0 && fputs("\n", stdout) == EOF) ||
+                                        .date = w.closed ? w.closed : time(NULL),
+                                        .format = cfg.digest_format };
+            struct pd_page_opts po = { .headers = cfg.page_headers,
+                                       .nheaders = cfg.npage_headers };
+            /* the page alone (--markdown), or the mail as flush sends it */
+            pd_buf page = PD_BUF_INIT;
+            bool need_page = o->markdown || (cfg.digest_format & PD_FORMAT_MARKDOWN);
+            int r = need_page ? pd_page_render(&w, &po, &page) : 0;
+            d.page = page.data;
+            d.page_len = page.len;
+            if (r == 0 && !o->markdown)
+                r = pd_digest_mail(&w, &d, &mail);
+            else if (r == 0)
+                r = pd_buf_append(&mail, page.data, page.len);
+            pd_buf_free(&page);
+            if (r < 0 || (i > 0 && fputs("\n", stdout) == EOF) ||
                 fwrite(mail.data, 1, mail.len, stdout) != mail.len) {
                 fprintf(stderr, "patchdigest render: list %s: cannot write the digest\n",
                         lists[i].id);

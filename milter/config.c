@@ -32,6 +32,7 @@ void pd_config_defaults(struct pd_config *cfg)
     cfg->socket_mode = 0660;
     cfg->log_level = PD_LOG_INFO;
     cfg->redis_port = 6379;
+    cfg->digest_format = PD_FORMAT_TEXT;
 }
 
 void pd_config_clear(struct pd_config *cfg)
@@ -57,6 +58,10 @@ void pd_config_clear(struct pd_config *cfg)
     free(cfg->pid_file);
     free(cfg->status_file);
     free(cfg->socket_group);
+    free(cfg->digest_page);
+    for (size_t i = 0; i < cfg->npage_headers; i++)
+        free(cfg->page_headers[i]);
+    free(cfg->page_headers);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -214,16 +219,54 @@ static const char *set_address(char **dst, const char *v)
     return set_string(dst, v);
 }
 
+/* DigestPage: an absolute path; % only in %l (list id), %w (window
+ * number) and %% (a %). */
+static const char *set_page(struct pd_config *cfg, const char *v)
+{
+    if (v[0] != '/')
+        return "DigestPage must be an absolute path";
+    for (const char *p = v; *p; p++)
+        if (*p == '%') {
+            if (p[1] != 'l' && p[1] != 'w' && p[1] != '%')
+                return "DigestPage: % may only stand in %l (list id), %w (window number) or %%";
+            p++;
+        }
+    return set_string(&cfg->digest_page, v);
+}
+
+/* PageHeaders: header names, separated by blanks or commas. */
+static const char *set_page_headers(struct pd_config *cfg, const char *v)
+{
+    for (const char *p = v; *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, " \t,");
+        if (!n)
+            break;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)p[i] <= 32 || (unsigned char)p[i] >= 127 || p[i] == ':')
+                return "PageHeaders: header names are printable ASCII without ':'";
+        char **nh = realloc(cfg->page_headers, (cfg->npage_headers + 1) * sizeof *nh);
+        if (!nh)
+            return "out of memory";
+        cfg->page_headers = nh;
+        if (!(nh[cfg->npage_headers] = pd_strndup(p, n)))
+            return "out of memory";
+        cfg->npage_headers++;
+        p += n;
+    }
+    return cfg->npage_headers ? NULL : "PageHeaders needs header names";
+}
+
 enum { K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
        K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_STATUSFILE,
-       K_SOCKETMODE, K_SOCKETGROUP, K_COUNT };
+       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
     "Socket", "Redis", "RedisPassword", "RedisDatabase", "KeyPrefix", "List",
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
     "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap", "StatusFile",
-    "SocketMode", "SocketGroup",
+    "SocketMode", "SocketGroup", "DigestFormat", "DigestPage", "PageHeaders",
 };
 
 static const char *apply(struct pd_config *cfg, int key, const char *v)
@@ -280,6 +323,18 @@ static const char *apply(struct pd_config *cfg, int key, const char *v)
         return NULL;
     }
     case K_SOCKETGROUP: return set_string(&cfg->socket_group, v);
+    case K_DIGESTFORMAT:
+        if (strcasecmp(v, "text") == 0)
+            cfg->digest_format = PD_FORMAT_TEXT;
+        else if (strcasecmp(v, "markdown") == 0)
+            cfg->digest_format = PD_FORMAT_MARKDOWN;
+        else if (strcasecmp(v, "both") == 0)
+            cfg->digest_format = PD_FORMAT_TEXT | PD_FORMAT_MARKDOWN;
+        else
+            return "DigestFormat must be text, markdown or both";
+        return NULL;
+    case K_DIGESTPAGE: return set_page(cfg, v);
+    case K_PAGEHEADERS: return set_page_headers(cfg, v);
     case K_LOGLEVEL:
         lv = pd_log_parse_level(v);
         if (lv < 0)
@@ -375,6 +430,9 @@ int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t er
                 break;
             }
     }
+    if (rc == 0 && cfg->digest_page && cfg->nlists > 1 && !strstr(cfg->digest_page, "%l"))
+        rc = fail(err, errlen, "%s:%d: DigestPage needs %%l (the list id) when several lists "
+                  "are configured", path, seen[K_DIGESTPAGE]);
     if (rc < 0)
         pd_config_clear(cfg);
     return rc;

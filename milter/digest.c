@@ -209,6 +209,12 @@ static size_t leading_blank_lines(const char *s)
     }
 }
 
+bool pd_digest_is_new(const struct pd_window *w, size_t i)
+{
+    const struct pd_post *p = &w->posts[i];
+    return !p->resend && !(p->cls == PD_PATCH && p->index >= 0 && !first_of_series(w, i));
+}
+
 static int put_entries(pd_buf *out, const struct pd_window *w)
 {
     if (pd_buf_puts(out, "===== Patch Commit Messages ====\n\n") < 0)
@@ -220,7 +226,7 @@ static int put_entries(pd_buf *out, const struct pd_window *w)
                 return -1;
             continue;
         }
-        if (p->cls == PD_PATCH && p->index >= 0 && !first_of_series(w, i))
+        if (!pd_digest_is_new(w, i))
             continue;
         if (put_line(out, "New:  ", p->title) < 0 || put_line(out, "", p->subject) < 0 ||
             put_line(out, "Author: ", p->author) < 0 || pd_buf_putc(out, '\n') < 0)
@@ -363,6 +369,59 @@ static int put_qp(pd_buf *out, const pd_buf *body)
     return 0;
 }
 
+/* One part's body: 8bit, or quoted-printable when a line is too long. */
+static int put_body(pd_buf *out, const pd_buf *body)
+{
+    return needs_qp(body) ? put_qp(out, body) : pd_buf_append(out, body->data, body->len);
+}
+
+static int put_cte(pd_buf *out, const pd_buf *body)
+{
+    return pd_buf_printf(out, "Content-Transfer-Encoding: %s\n",
+                         needs_qp(body) ? "quoted-printable" : "8bit");
+}
+
+#define MD_TYPE "Content-Type: text/markdown; charset=UTF-8; variant=CommonMark\n"
+
+/* multipart/mixed: the text digest, then the page.  The boundary is
+ * derived from the window and made longer until neither part holds it.
+ * The line end before a delimiter belongs to the delimiter (RFC 2046), so
+ * one is added: each part keeps its own last newline. */
+static int put_mixed(pd_buf *out, const struct pd_window *w, const pd_buf *text,
+                     const pd_buf *page)
+{
+    pd_buf b = PD_BUF_INIT;
+    int rc = -1;
+    if (pd_buf_printf(&b, "=_patchdigest_%lld_%.9s", w->number, w->from) < 0)
+        goto out;
+    while ((text->len && strstr(text->data, b.data)) || (page->len && strstr(page->data, b.data)))
+        if (pd_buf_putc(&b, '_') < 0)
+            goto out;
+    if (pd_buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\n", b.data) < 0 ||
+        pd_buf_puts(out, "Auto-Submitted: auto-generated\n") < 0 ||
+        pd_buf_printf(out, PD_MARKER_HEADER ": window %lld of ", w->number) < 0 ||
+        put_line(out, "", w->list ? w->list->id : "") < 0 ||
+        pd_buf_printf(out, "\nThe digest, and the patch page in Markdown.\n\n--%s\n"
+                      "Content-Type: text/plain; charset=UTF-8\n", b.data) < 0 ||
+        put_cte(out, text) < 0 || pd_buf_putc(out, '\n') < 0 || put_body(out, text) < 0 ||
+        pd_buf_printf(out, "\n--%s\n" MD_TYPE "Content-Disposition: inline; filename=\"",
+                      b.data) < 0)
+        goto out;
+    /* the file name: the list id's safe characters, and the window number */
+    for (const char *p = w->list ? w->list->id : ""; *p; p++)
+        if (((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '-' || *p == '_') && pd_buf_putc(out, *p) < 0)
+            goto out;
+    if (pd_buf_printf(out, "-%lld.md\"\n", w->number) < 0 || put_cte(out, page) < 0 ||
+        pd_buf_putc(out, '\n') < 0 || put_body(out, page) < 0 ||
+        pd_buf_printf(out, "\n--%s--\n", b.data) < 0)
+        goto out;
+    rc = 0;
+out:
+    pd_buf_free(&b);
+    return rc;
+}
+
 int pd_digest_mail(const struct pd_window *w, const struct pd_digest_opts *o, pd_buf *out)
 {
     pd_buf body = PD_BUF_INIT, subject = PD_BUF_INIT, mid = PD_BUF_INIT;
@@ -380,13 +439,31 @@ int pd_digest_mail(const struct pd_window *w, const struct pd_digest_opts *o, pd
     struct tm tm;
     if (!gmtime_r(&t, &tm) || !strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm))
         snprintf(date, sizeof date, "Thu, 01 Jan 1970 00:00:00 +0000");
-    bool qp = needs_qp(&body);
+    bool md = (o->format & PD_FORMAT_MARKDOWN) && o->page;
+    bool txt = !md || (o->format & PD_FORMAT_TEXT);
+    pd_buf page = { (char *)(md ? o->page : ""), md ? o->page_len : 0, 0 };  /* borrowed */
     if ((o->from && put_line(out, "From: ", o->from) < 0) ||
         (o->to && put_line(out, "To: ", o->to) < 0) || put_subject(out, subject.data) < 0 ||
         pd_buf_printf(out, "Date: %s\n", date) < 0 ||
         pd_buf_printf(out, "Message-ID: %s\n", mid.data) < 0 ||
-        pd_buf_puts(out, "MIME-Version: 1.0\n"
-                         "Content-Type: text/plain; charset=UTF-8\n") < 0 ||
+        pd_buf_puts(out, "MIME-Version: 1.0\n") < 0)
+        goto out;
+    if (md && txt) {
+        rc = put_mixed(out, w, &body, &page);
+        goto out;
+    }
+    if (md) {
+        if (pd_buf_puts(out, MD_TYPE) < 0 || put_cte(out, &page) < 0 ||
+            pd_buf_puts(out, "Auto-Submitted: auto-generated\n") < 0 ||
+            pd_buf_printf(out, PD_MARKER_HEADER ": window %lld of ", w->number) < 0 ||
+            put_line(out, "", w->list ? w->list->id : "") < 0 || pd_buf_putc(out, '\n') < 0 ||
+            put_body(out, &page) < 0)
+            goto out;
+        rc = 0;
+        goto out;
+    }
+    bool qp = needs_qp(&body);
+    if (pd_buf_puts(out, "Content-Type: text/plain; charset=UTF-8\n") < 0 ||
         pd_buf_printf(out, "Content-Transfer-Encoding: %s\n", qp ? "quoted-printable" : "8bit") < 0 ||
         pd_buf_puts(out, "Auto-Submitted: auto-generated\n") < 0 ||
         pd_buf_printf(out, PD_MARKER_HEADER ": window %lld of ", w->number) < 0 ||

@@ -4,6 +4,7 @@
  */
 #include "pd_flush.h"
 #include "pd_digest.h"
+#include "pd_page.h"
 #include "pd_sendmail.h"
 #include "pd_util.h"
 
@@ -88,13 +89,43 @@ int pd_flush_read(struct pd_store *s, const struct pd_list *l, long long number,
     return 0;
 }
 
+/* The patch page of a window, when DigestFormat or DigestPage asks for it:
+ * rendered into page, and written to the DigestPage file.  The file comes
+ * before the mail: a page that cannot be written leaves the window pending
+ * (the next flush writes it and sends the mail), and writing it again gives
+ * the same file.  0, or -1 with err set. */
+static int publish_page(const struct pd_config *cfg, const struct pd_list *l,
+                        const struct pd_window *w, pd_buf *page, char *err, size_t errlen)
+{
+    if (!(cfg->digest_format & PD_FORMAT_MARKDOWN) && !cfg->digest_page)
+        return 0;
+    struct pd_page_opts po = { .headers = cfg->page_headers, .nheaders = cfg->npage_headers };
+    if (pd_page_render(w, &po, page) < 0) {
+        snprintf(err, errlen, "out of memory rendering the page of window %lld", w->number);
+        return -1;
+    }
+    if (!cfg->digest_page)
+        return 0;
+    pd_buf path = PD_BUF_INIT;
+    char why[768];
+    int rc = -1;
+    if (pd_page_path(cfg->digest_page, l->id, w->number, &path) < 0)
+        snprintf(err, errlen, "out of memory");
+    else if (pd_page_write(path.data, page->data, page->len, why, sizeof why) < 0)
+        snprintf(err, errlen, "window %lld not sent: page: %s", w->number, why);
+    else
+        rc = 0;
+    pd_buf_free(&path);
+    return rc;
+}
+
 /* Render, hand over and mark one closed window. */
 static int send_window(struct pd_store *s, const struct pd_config *cfg, const struct pd_list *l,
                        const struct pd_flush_opts *o, const char *token, int ttl,
                        long long number, char *err, size_t errlen)
 {
     struct pd_window w;
-    pd_buf mail = PD_BUF_INIT, mid = PD_BUF_INIT;
+    pd_buf mail = PD_BUF_INIT, mid = PD_BUF_INIT, page = PD_BUF_INIT;
     int rc = -1;
     if (pd_flush_read(s, l, number, &w, err, errlen) < 0)
         return -1;
@@ -103,7 +134,12 @@ static int send_window(struct pd_store *s, const struct pd_config *cfg, const st
         goto out;
     }
     struct pd_digest_opts d = { .top_n = cfg->top_n, .map = o->map, .from = cfg->digest_from,
-                                .to = cfg->digest_to, .date = w.closed ? w.closed : time(NULL) };
+                                .to = cfg->digest_to, .date = w.closed ? w.closed : time(NULL),
+                                .format = cfg->digest_format };
+    if (publish_page(cfg, l, &w, &page, err, errlen) < 0)
+        goto out;
+    d.page = page.data;
+    d.page_len = page.len;
     if (pd_digest_mail(&w, &d, &mail) < 0 || pd_digest_message_id(&w, cfg->digest_from, &mid) < 0) {
         snprintf(err, errlen, "out of memory rendering window %lld", number);
         goto out;
@@ -131,6 +167,7 @@ out:
     pd_window_clear(&w);
     pd_buf_free(&mail);
     pd_buf_free(&mid);
+    pd_buf_free(&page);
     return rc;
 }
 

@@ -18,7 +18,11 @@
 --   w:<N>:series         zset sha1(series key) -> arrival number of its first mail
 --   w:<N>:s:<sha1>       hash index -> sha1(mid) of the series' mails in the window
 --   m:<sha1(mid)>        hash: the mail (subject, title, class, ident, author,
---                        excerpt, headers ...), expires after the retention
+--                        excerpt, headers ...), expires after the retention;
+--                        headers (for the patch page) only where the page can
+--                        show them: covers, patches without i/n, and a patch
+--                        no lower-numbered patch of its series preceded in
+--                        the window; never for resends
 --   s:<sha1(series key)> hash: version, root, total, subject, ident, cover
 --   mid:<sha1(mid)>      the record id that first recorded the Message-ID
 --   rid:<sha1(record id)> a duplicate delivery already counted
@@ -84,7 +88,6 @@ redis.call('HSET', mk, 'mid', MID, 'class', CLASS, 'window', win, 'seq', seq,
   'ident', ident, 'author', AUTHOR, 'root', ROOT, 'time', TIME, 'flags', FLAGS,
   'prefixes', PREFIXES)
 if EXCERPT ~= '' then redis.call('HSET', mk, 'excerpt', EXCERPT) end
-if HEADERS ~= '' then redis.call('HSET', mk, 'headers', HEADERS) end
 redis.call('EXPIRE', mk, ttl)
 redis.call('RPUSH', wk .. ':mails', midh)
 
@@ -105,6 +108,17 @@ if CLASS == 'cover' or CLASS == 'patch' then
   redis.call('HSETNX', skey, 'ident', ident)
   local idx = IDX
   if idx == '' then idx = '1' end
+  if HEADERS ~= '' and result == 2 then
+    local keep = true
+    if CLASS == 'patch' and IDX ~= '' then
+      local n = tonumber(IDX) or 1
+      for _, k in ipairs(redis.call('HKEYS', wk .. ':s:' .. sh)) do
+        local ki = tonumber(k)
+        if ki and ki >= 1 and ki < n then keep = false; break end
+      end
+    end
+    if keep then redis.call('HSET', mk, 'headers', HEADERS) end
+  end
   if CLASS == 'cover' then
     redis.call('HSET', skey, 'subject', SUBJ, 'cover', midh, 'ident', ident)
   elseif idx == '1' and redis.call('HEXISTS', skey, 'cover') == 0 then

@@ -360,6 +360,7 @@ static void post_clear(struct pd_post *p)
     free(p->author);
     free(p->ident);
     free(p->excerpt);
+    free(p->headers);
     free(p->series);
 }
 
@@ -600,7 +601,8 @@ static int read_post_list(struct pd_store *s, const char *base, struct pd_window
                           size_t errlen)
 {
     static const char *const f[] = { "class", "subject", "title", "author", "ident", "excerpt",
-                                     "series", "version", "index", "total", "resend", "flags" };
+                                     "series", "version", "index", "total", "resend", "flags",
+                                     "headers" };
     struct fetched x;
     if (fetch_each(s, base, w, "LRANGE", "posts", "m:", f, sizeof f / sizeof f[0], &x, err,
                    errlen) < 0)
@@ -626,6 +628,7 @@ static int read_post_list(struct pd_store *s, const char *base, struct pd_window
         p->resend = resend && strcmp(resend, "1") == 0;
         const char *flags = field(x.m[i], 11);
         p->inbody_from = flags && strchr(flags, 'i');
+        p->headers = dup_field(x.m[i], 12, &oom);
     }
     fetched_clear(&x);
     if (oom)
