@@ -18,6 +18,10 @@
 #define REDIS_TIMEOUT_MS 5000
 #define DIRECT_MAX_BYTES (32u * 1024 * 1024)
 #define JOURNAL_RETRY_US (10u * 1000 * 1000)
+/* in a burst, a batch smaller than this waits for more records until
+ * LINGER_MS after the previous batch */
+#define LINGER_RECORDS 64
+#define LINGER_MS 50
 
 /* A record the journal could not take, waiting in memory for Redis. */
 struct direct {
@@ -53,6 +57,14 @@ static void sleep_interruptible(struct pd_writer *w, int ms)
     if (!w->stopping)
         pthread_cond_timedwait(&w->cond, &w->mu, &ts);
     pthread_mutex_unlock(&w->mu);
+}
+
+static bool is_stopping(struct pd_writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool stop = w->stopping;
+    pthread_mutex_unlock(&w->mu);
+    return stop;
 }
 
 static bool should_quit(struct pd_writer *w, bool idle)
@@ -190,6 +202,7 @@ static void *writer_main(void *arg)
         pos = pd_journal_shipped(j);
     uint64_t next_journal_try = pd_now_us() + JOURNAL_RETRY_US;
     int backoff = 100;
+    int64_t last_ship_us = 0;     /* when the last journal batch went out */
     bool down_logged = false;
     char err[512];
 
@@ -239,22 +252,39 @@ static void *writer_main(void *arg)
             continue;
         }
 
-        /* Gather a batch of the journal. */
+        /* Gather a batch of the journal.  In a burst (the last batch went
+         * out less than LINGER_MS ago), having caught up with fewer than
+         * LINGER_RECORDS, wait until LINGER_MS after the last batch for
+         * more: one round trip (and one commit of the position) then
+         * carries dozens of mails instead of one or two.  A mail after a
+         * quiet spell goes out at once; none waits longer than LINGER_MS. */
         const char *instance = pd_journal_instance(j);
         struct pd_journal_pos start = pos;
         size_t bytes = 0;
         int r = 0;
-        while (b->n < PD_WRITER_BATCH && bytes < BATCH_BYTES) {
-            struct pd_journal_pos at;
-            r = pd_journal_next(j, &pos, &b->payload[b->n], &at);
-            if (r != 1)
+        for (;;) {
+            while (b->n < PD_WRITER_BATCH && bytes < BATCH_BYTES) {
+                struct pd_journal_pos at;
+                r = pd_journal_next(j, &pos, &b->payload[b->n], &at);
+                if (r != 1)
+                    break;
+                snprintf(b->ids[b->n], sizeof b->ids[b->n], "%s:%" PRIu64 ":%" PRIu64,
+                         instance, at.seq, at.off);
+                b->items[b->n] = (struct pd_store_item){ b->payload[b->n].data,
+                                                         b->payload[b->n].len, b->ids[b->n], 0 };
+                bytes += b->payload[b->n].len;
+                b->n++;
+            }
+            if (r < 0 || b->n == 0 || b->n >= LINGER_RECORDS || bytes >= BATCH_BYTES ||
+                is_stopping(w))
                 break;
-            snprintf(b->ids[b->n], sizeof b->ids[b->n], "%s:%" PRIu64 ":%" PRIu64, instance,
-                     at.seq, at.off);
-            b->items[b->n] = (struct pd_store_item){ b->payload[b->n].data, b->payload[b->n].len,
-                                                     b->ids[b->n], 0 };
-            bytes += b->payload[b->n].len;
-            b->n++;
+            /* in a burst, a batch goes out LINGER_MS after the last one */
+            int64_t now = (int64_t)pd_now_us();
+            int64_t linger_until = last_ship_us + LINGER_MS * 1000;
+            if (now >= linger_until)
+                break;
+            /* not woken by each append; a direct record or a stop wakes it */
+            sleep_interruptible(w, (int)((linger_until - now + 999) / 1000));
         }
         if (r < 0)
             pd_log(PD_LOG_ERR, "writer: cannot read the journal: %s", strerror(errno));
@@ -279,6 +309,7 @@ static void *writer_main(void *arg)
                 break;
             continue;
         }
+        last_ship_us = (int64_t)pd_now_us();
         if (pd_journal_commit(j, pos, b->n) < 0)
             pd_log(PD_LOG_ERR, "writer: cannot save the shipped position: %s (records will be "
                    "replayed, which changes nothing)", strerror(errno));

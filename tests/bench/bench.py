@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""bench.py - "make bench": patchdigest's speed, side by side with the limits.
+
+    BUILD=build python3 tests/bench/bench.py [--rounds N] [--out FILE]
+
+Milter: the C feeder (tests/feeder.c, milter protocol 6 as Postfix speaks
+it, 10 mails per connection) feeds the 1500 kvm-ppc posts at 1, 8 and 64
+concurrent connections to the empty filter (tests/bench/empty_filter.c: the
+same negotiation, ACCEPT at end of message, nothing else) and to
+patchdigest-milter recording into a private redis-server (emptied before
+each run, so every post is new mail).  The two alternate, N rounds each
+(default 5); the medians are kept, so the machine's noise hits both alike.
+
+Import: `patchdigest import` of the same posts (Redis emptied before each
+run) alternates with tests/bench/baseline.py, the plain Python script a
+user would write instead; medians of N rounds.
+
+Also: Redis round trips per mail under the 64-connection load (the
+milter's StatusFile, redis_round_trips), the milter's CPU time per mail,
+and its peak RSS (VmHWM) with 100 idle connections open and during the
+64-connection runs.  Prints a table and writes build/bench.json.  Times
+are only reported, never asserted.  Under a minute.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
+import pdtest  # noqa: E402
+
+CONNS = (1, 8, 64)
+PER_CONN = 10        # mails per milter connection (one SMTP session)
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a process so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vm(pid, key):
+    """A line of /proc/PID/status in MiB (VmHWM, VmRSS)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def reset_peak(pid):
+    """Start VmHWM again from the present RSS (Linux: clear_refs 5)."""
+    try:
+        with open("/proc/%d/clear_refs" % pid, "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def status(env):
+    """The milter's StatusFile as a dict of numbers."""
+    out = {}
+    try:
+        with open(os.path.join(env.dir, "milter.sock.status")) as f:
+            for line in f:
+                k, _, v = line.partition(" ")
+                try:
+                    out[k] = int(v)
+                except ValueError:
+                    pass
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def feed(sock, listfile, conns):
+    r = subprocess.run([os.path.join(pdtest.BUILD, "tests", "feeder"), "-s", "unix:" + sock,
+                        "-j", str(conns), "-m", str(PER_CONN), "-t", "60", "-q",
+                        "-l", listfile], capture_output=True, text=True)
+    toks = r.stdout.split()
+    s = {toks[i]: toks[i + 1] for i in range(0, len(toks) - 1, 2)}
+    if r.returncode != 0 or s.get("accepted") != s.get("fed"):
+        raise RuntimeError("feeder: %s %s" % (r.stdout, r.stderr))
+    return {"mps": float(s["mps"]), "p50_ms": float(s["p50_ms"]),
+            "p99_ms": float(s["p99_ms"])}
+
+
+def median(runs, key):
+    return round(statistics.median(r[key] for r in runs), 3)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
+    ap.add_argument("--out", default=os.path.join(pdtest.BUILD, "bench.json"))
+    args = ap.parse_args()
+    files = pdtest.corpus_files()
+    if len(files) != 1500:
+        sys.exit("bench: want the 1500 posts of %s, found %d" % (pdtest.KVMPPC, len(files)))
+    env = pdtest.Env()
+    empty = None
+    try:
+        listfile = os.path.join(env.dir, "posts.list")
+        with open(listfile, "w") as f:
+            f.write("".join(p + "\n" for p in files))
+
+        # the milter, fresh: its peak RSS with 100 idle connections
+        milter = env.start_milter()
+        msock = os.path.join(env.dir, "milter.sock")
+        sessions = [pdtest.MilterSession(msock) for _ in range(100)]
+        time.sleep(1.0)
+        rss_idle = vm(milter.pid, "VmHWM")
+        for s in sessions:
+            s.close()
+
+        esock = os.path.join(env.dir, "empty.sock")
+        empty = subprocess.Popen([os.path.join(pdtest.BUILD, "tests", "empty_filter"),
+                                  "-s", "unix:" + esock], stderr=subprocess.DEVNULL)
+        if not pdtest.wait_for(lambda: os.path.exists(esock), 10):
+            raise RuntimeError("empty_filter did not start")
+        time.sleep(0.2)
+
+        # a warm-up feed of each, not counted (page cache, first threads)
+        feed(esock, listfile, 8)
+        feed(msock, listfile, 8)
+        fed = len(files)
+        results = {n: {"empty": [], "pd": []} for n in CONNS}
+        trips = mails64 = 0
+        cpu = {"empty": 0.0, "milter": 0.0, "redis": 0.0, "empty_mails": 0, "mails": 0}
+        rss_load = 0.0
+        for rnd in range(args.rounds):
+            for n in CONNS:
+                c0 = cpu_s(empty.pid)
+                results[n]["empty"].append(feed(esock, listfile, n))
+                cpu["empty"] += cpu_s(empty.pid) - c0
+                cpu["empty_mails"] += len(files)
+
+                env.redis_cli("FLUSHALL")
+                before = status(env)
+                if n == 64:
+                    reset_peak(milter.pid)
+                m0, r0 = cpu_s(milter.pid), cpu_s(env.redis.pid)
+                results[n]["pd"].append(feed(msock, listfile, n))
+                fed += len(files)
+                if not pdtest.wait_for(lambda: status(env).get("shipped", 0) >= fed, 60, 0.1):
+                    raise RuntimeError("the milter did not ship every record: %s" % status(env))
+                cpu["milter"] += cpu_s(milter.pid) - m0
+                cpu["redis"] += cpu_s(env.redis.pid) - r0
+                cpu["mails"] += len(files)
+                if n == 64:
+                    rss_load = max(rss_load, vm(milter.pid, "VmHWM"))
+                    after = status(env)
+                    trips += after["redis_round_trips"] - before.get("redis_round_trips", 0)
+                    mails64 += after["shipped"] - before.get("shipped", 0)
+            print("# round %d of %d done" % (rnd + 1, args.rounds), flush=True)
+
+        # import against the Python baseline, alternating
+        imp = {"pd": [], "py": []}
+        env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)   # warm-up
+        for rnd in range(args.rounds):
+            env.redis_cli("FLUSHALL")
+            t = time.monotonic()
+            env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)
+            imp["pd"].append(len(files) / (time.monotonic() - t))
+            t = time.monotonic()
+            r = subprocess.run([sys.executable, os.path.join(HERE, "baseline.py")] + files,
+                               capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("baseline.py: " + r.stderr)
+            imp["py"].append(len(files) / (time.monotonic() - t))
+    finally:
+        if empty is not None:
+            empty.kill()   # it keeps no state; SIGTERM takes libmilter seconds
+            empty.wait(10)
+        env.close()
+
+    out = {"milter": [], "import": {}, "redis_round_trips_per_mail": 0, "rss_mib": {}}
+    print("%-5s %10s %10s %6s %9s %9s %9s %9s" % ("conns", "empty/s", "pd/s", "ratio",
+                                                  "e_p50ms", "pd_p50ms", "e_p99ms", "pd_p99ms"))
+    for n in CONNS:
+        e, p = results[n]["empty"], results[n]["pd"]
+        row = {"connections": n,
+               "empty_mps": median(e, "mps"), "patchdigest_mps": median(p, "mps"),
+               "empty_p99_ms": median(e, "p99_ms"), "patchdigest_p99_ms": median(p, "p99_ms"),
+               "empty_p50_ms": median(e, "p50_ms"), "patchdigest_p50_ms": median(p, "p50_ms")}
+        row["mps_ratio"] = round(row["patchdigest_mps"] / row["empty_mps"], 3)
+        row["p99_ratio"] = round(row["patchdigest_p99_ms"] / row["empty_p99_ms"], 3)
+        out["milter"].append(row)
+        print("%-5d %10.0f %10.0f %5.0f%% %9.3f %9.3f %9.3f %9.3f" % (
+            n, row["empty_mps"], row["patchdigest_mps"], 100 * row["mps_ratio"],
+            row["empty_p50_ms"], row["patchdigest_p50_ms"], row["empty_p99_ms"],
+            row["patchdigest_p99_ms"]))
+    out["import"] = {"patchdigest_mps": round(statistics.median(imp["pd"]), 1),
+                     "python_mps": round(statistics.median(imp["py"]), 1)}
+    out["import"]["ratio"] = round(out["import"]["patchdigest_mps"] /
+                                   out["import"]["python_mps"], 2)
+    out["redis_round_trips_per_mail"] = round(trips / mails64, 4) if mails64 else None
+    out["rss_mib"] = {"idle_100": round(rss_idle, 1), "load_64": round(rss_load, 1)}
+    out["cpu_ms_per_mail"] = {
+        "empty_filter": round(1000 * cpu["empty"] / cpu["empty_mails"], 3),
+        "patchdigest_milter": round(1000 * cpu["milter"] / cpu["mails"], 3),
+        "redis_server": round(1000 * cpu["redis"] / cpu["mails"], 3)}
+    out["rounds"] = args.rounds
+    print("import: patchdigest %.0f mails/s, Python baseline %.0f mails/s: %.1fx" % (
+        out["import"]["patchdigest_mps"], out["import"]["python_mps"], out["import"]["ratio"]))
+    print("Redis round trips per mail at 64 connections: %s (1 per %.0f mails)" % (
+        out["redis_round_trips_per_mail"],
+        1 / out["redis_round_trips_per_mail"] if out["redis_round_trips_per_mail"] else 0))
+    print("milter peak RSS: %.1f MiB with 100 idle connections, %.1f MiB under 64" % (
+        out["rss_mib"]["idle_100"], out["rss_mib"]["load_64"]))
+    print("CPU ms per mail: empty filter %.3f, patchdigest-milter %.3f, redis-server %.3f" % (
+        out["cpu_ms_per_mail"]["empty_filter"], out["cpu_ms_per_mail"]["patchdigest_milter"],
+        out["cpu_ms_per_mail"]["redis_server"]))
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1)
+        f.write("\n")
+    print("wrote " + args.out)
+
+
+if __name__ == "__main__":
+    main()
