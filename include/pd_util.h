@@ -49,6 +49,8 @@ void pd_flatten_controls(char *s);
 
 /* CRC-32C (Castagnoli) of a byte range, continuing from crc (start with 0). */
 uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len);
+/* The same by table, whatever the CPU has (for tests). */
+uint32_t pd_crc32c_sw(uint32_t crc, const void *data, size_t len);
 
 /* Hex SHA-1 of a byte range into out[41]. */
 void pd_sha1_hex(const void *data, size_t len, char out[41]);

@@ -149,8 +149,14 @@ void pd_flatten_controls(char *s)
             *s = ' ';
 }
 
+/* CRC-32C (Castagnoli), as iSCSI and ext4 use it.  On x86-64 with SSE4.2
+ * the crc32 instruction does eight bytes at a time (the journal checksums
+ * every record twice, on append and on read: byte by byte that was 4% of
+ * the milter's CPU); elsewhere a table, a byte at a time.  Both give the
+ * same value: tests/unit/test_journal.c compares them. */
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+static bool crc_hw;
 
 static void crc_init(void)
 {
@@ -160,9 +166,13 @@ static void crc_init(void)
             c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
         crc_table[i] = c;
     }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    crc_hw = __builtin_cpu_supports("sse4.2");
+#endif
 }
 
-uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len)
+uint32_t pd_crc32c_sw(uint32_t crc, const void *data, size_t len)
 {
     pthread_once(&crc_once, crc_init);
     const unsigned char *p = data;
@@ -170,6 +180,33 @@ uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len)
     while (len--)
         crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
+{
+    uint64_t c = ~crc;
+    for (; len >= 8; p += 8, len -= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        c = __builtin_ia32_crc32di(c, w);
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (len--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
+
+uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    pthread_once(&crc_once, crc_init);
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (crc_hw)
+        return crc32c_hw(crc, data, len);
+#endif
+    return pd_crc32c_sw(crc, data, len);
 }
 
 void pd_sha1_hex(const void *data, size_t len, char out[41])
