@@ -54,10 +54,15 @@ struct pd_mail {
     bool has_marker;        /* carries PD_MARKER_HEADER */
     char *raw_headers;      /* header block as received, CRs removed, bounded */
     bool parse_failed;      /* GMime could not build a message */
+    bool plain_path;        /* read from the raw bytes, not GMime's MIME tree */
 };
 
 void pd_mail_global_init(void);
 int pd_mail_parse(struct pd_mail *m, const char *data, size_t len);
+/* The same, always through GMime's MIME tree: pd_mail_parse() reads plain
+ * text mail (one text/plain part, 7bit or 8bit, UTF-8 or ASCII) from the raw
+ * bytes instead, and the tests compare the two. */
+int pd_mail_parse_gmime(struct pd_mail *m, const char *data, size_t len);
 void pd_mail_clear(struct pd_mail *m);
 
 /* Normalise a Message-ID-like header value: the text inside the first <...>

@@ -1,5 +1,9 @@
 /*
- * mail.c - parse a raw message with GMime into struct pd_mail.  See pd_mail.h.
+ * mail.c - parse a raw message into struct pd_mail.  See pd_mail.h.
+ *
+ * Two paths give the same fields: GMime's MIME tree for every mail, and, for
+ * the plain text mail that most of a list's traffic is, the raw bytes
+ * (plain_headers()): the header values and the body are slices of the mail.
  *
  * What this file decides: which part is "the text body" (the first text/plain
  * part without a filename, not looking inside attached messages), how bodies
@@ -12,6 +16,7 @@
 
 #include <gmime/gmime.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -28,24 +33,56 @@ void pd_mail_global_init(void)
     pthread_once(&gmime_once, gmime_init_once);
 }
 
+/* Whether s[0..len) is all ASCII, 8 bytes at a time. */
+static bool all_ascii(const char *s, size_t len)
+{
+    size_t i = 0;
+    uint64_t acc = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < len; i++)
+        acc |= (unsigned char)s[i];
+    return (acc & 0x8080808080808080ull) == 0;
+}
+
 /* Make s valid UTF-8 without NUL or CR bytes; consumes s, returns a malloc'd string. */
 static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
 {
     pd_buf b = PD_BUF_INIT;
     if (pd_buf_reserve(&b, len) < 0)
         return NULL;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '\0' || c == '\r')
-            continue;
-        if (!keep_newlines && (unsigned char)c < 0x20)
-            c = ' ';
-        if (c == 0x7f && !keep_newlines)
-            c = ' ';
-        b.data[b.len++] = c;
+    if (keep_newlines) {
+        /* bodies and header blocks: copy the runs between CR and NUL bytes
+         * (a line at a time for CRLF text) instead of byte by byte */
+        const char *p = s, *end = s + len;
+        while (p < end) {
+            const char *cr = memchr(p, '\r', (size_t)(end - p));
+            const char *stop = cr ? cr : end;
+            while (p < stop) {
+                const char *nul = memchr(p, '\0', (size_t)(stop - p));
+                const char *e = nul ? nul : stop;
+                memcpy(b.data + b.len, p, (size_t)(e - p));
+                b.len += (size_t)(e - p);
+                p = nul ? nul + 1 : stop;
+            }
+            if (cr)
+                p = cr + 1;
+        }
+    } else {
+        for (size_t i = 0; i < len; i++) {
+            char c = s[i];
+            if (c == '\0' || c == '\r')
+                continue;
+            if ((unsigned char)c < 0x20 || c == 0x7f)
+                c = ' ';
+            b.data[b.len++] = c;
+        }
     }
     b.data[b.len] = '\0';
-    if (g_utf8_validate(b.data, (gssize)b.len, NULL))
+    if (all_ascii(b.data, b.len) || g_utf8_validate(b.data, (gssize)b.len, NULL))
         return b.data;
     gchar *valid = g_utf8_make_valid(b.data, (gssize)b.len);
     pd_buf_free(&b);
@@ -549,13 +586,238 @@ static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool
     return pd_buf_steal(&b);
 }
 
-int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
+/* The headers pd_mail_parse reads, each the raw value of its first
+ * occurrence as GMime gives it: everything after the colon, folding and the
+ * final line end kept; NULL when absent. */
+enum {
+    H_SUBJECT, H_FROM, H_XOF, H_MID, H_IRT, H_REFS, H_LID, H_DATE, H_MARKER,
+    H_CT, H_CTE, H_CD, H_COUNT
+};
+static const char *const header_names[H_COUNT] = {
+    "Subject", "From", "X-Original-From", "Message-ID", "In-Reply-To", "References",
+    "List-Id", "Date", PD_MARKER_HEADER, "Content-Type", "Content-Transfer-Encoding",
+    "Content-Disposition",
+};
+
+struct raw_values {
+    const char *v[H_COUNT];
+    char *own[H_COUNT];   /* the plain path's copies */
+    int seen[H_COUNT];    /* how often each occurs (plain path) */
+};
+
+static void raw_values_clear(struct raw_values *h)
+{
+    for (int i = 0; i < H_COUNT; i++)
+        free(h->own[i]);
+}
+
+/* s[0..n) without leading and trailing blanks (SP, TAB, CR, LF). */
+static void trim(const char **s, size_t *n)
+{
+    while (*n && strchr(" \t\r\n", (*s)[0]))
+        (*s)++, (*n)--;
+    while (*n && strchr(" \t\r\n", (*s)[*n - 1]))
+        (*n)--;
+}
+
+static bool token_is(const char *s, size_t n, const char *word)
+{
+    return n == strlen(word) && strncasecmp(s, word, n) == 0;
+}
+
+/* Whether a Content-Type value is one the plain path reads exactly as the
+ * GMime path would: text/plain, no name (GMime takes it for a file name),
+ * charset (if any) utf-8 or us-ascii (no conversion), parameters of the
+ * plain form name=token or name="text" only.  Anything else, including
+ * comments, RFC 2231 parameters and quoting with backslashes, is left to
+ * GMime. */
+static bool plain_content_type(const char *v)
+{
+    const char *p = v;
+    size_t n = strcspn(p, ";");
+    const char *type = p;
+    size_t tn = n;
+    trim(&type, &tn);
+    if (!token_is(type, tn, "text/plain"))
+        return false;
+    p += n;
+    bool charset = false;
+    while (*p == ';') {
+        p++;
+        size_t pn = strcspn(p, "=;");
+        const char *name = p;
+        trim(&name, &pn);
+        p += strcspn(p, "=;");
+        if (pn == 0 && *p != '=')
+            continue;               /* an empty parameter: "text/plain;" */
+        if (*p != '=' || pn == 0 || memchr(name, '*', pn) || memchr(name, '(', pn) ||
+            memchr(name, '"', pn) || token_is(name, pn, "name"))
+            return false;
+        p++;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            p++;
+        const char *val = p;
+        size_t vn;
+        if (*p == '"') {
+            val = ++p;
+            vn = strcspn(p, "\"\\");
+            if (p[vn] != '"')
+                return false;
+            p += vn + 1;
+        } else {
+            vn = strcspn(p, ";");
+            trim(&val, &vn);
+            p += strcspn(p, ";");
+            if (vn == 0 || memchr(val, '(', vn) || memchr(val, '"', vn) ||
+                memchr(val, ' ', vn) || memchr(val, '\t', vn))
+                return false;
+        }
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+            p++;
+        if (*p && *p != ';')
+            return false;
+        if (token_is(name, pn, "charset")) {
+            if (charset || !(token_is(val, vn, "utf-8") || token_is(val, vn, "us-ascii")))
+                return false;
+            charset = true;
+        }
+    }
+    return *p == '\0';
+}
+
+/* The plain path: most list mail is one text/plain part in 7bit or 8bit,
+ * UTF-8 or ASCII, and for it GMime's MIME tree (a fifth of the milter's CPU)
+ * is not needed: the raw header values and the body are slices of the mail.
+ * Returns 1 and fills h when the mail is such a mail and its header block
+ * is plain too (ended by an empty line, no NUL byte); 0 when the mail must
+ * go through GMime; -1 when memory ran out.  pd_mail_parse_gmime() is the
+ * reference: tests/unit/test_mail.c checks that both give the same fields
+ * on every mail of the corpus. */
+static int plain_headers(const char *data, size_t len, struct raw_values *h)
+{
+    bool blank;
+    size_t hend = header_end(data, len, &blank);
+    if (!blank || hend == 0 || memchr(data, '\0', hend))
+        return 0;
+    const char *p = data, *end = data + hend;
+    while (p < end) {
+        /* one header: its first line, then its continuation lines */
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (!colon)
+            return 0;   /* cannot be: header_end saw a field line */
+        const char *q = colon;
+        for (;;) {
+            const char *nl = memchr(q, '\n', (size_t)(end - q));
+            q = nl ? nl + 1 : end;
+            if (q >= end || (*q != ' ' && *q != '\t'))
+                break;
+        }
+        size_t nn = (size_t)(colon - p);
+        while (nn && (p[nn - 1] == ' ' || p[nn - 1] == '\t'))
+            nn--;
+        for (int i = 0; i < H_COUNT; i++) {
+            if (!token_is(p, nn, header_names[i]))
+                continue;
+            if (h->seen[i]++ == 0) {
+                if (!(h->own[i] = strndup(colon + 1, (size_t)(q - colon - 1))))
+                    return -1;
+                h->v[i] = h->own[i];
+            }
+            break;
+        }
+        p = q;
+    }
+    /* GMime's view of the MIME headers is left to GMime when they repeat */
+    if (h->seen[H_CT] > 1 || h->seen[H_CTE] > 1 || h->seen[H_CD] > 1)
+        return 0;
+    if (h->v[H_CT] && !plain_content_type(h->v[H_CT]))
+        return 0;
+    if (h->v[H_CTE]) {
+        const char *e = h->v[H_CTE];
+        size_t en = strlen(e);
+        trim(&e, &en);
+        if (!token_is(e, en, "7bit") && !token_is(e, en, "8bit") && !token_is(e, en, "binary"))
+            return 0;
+    }
+    if (h->v[H_CD]) {
+        /* a bare disposition names no file; anything more goes to GMime */
+        const char *d = h->v[H_CD];
+        size_t dn = strlen(d);
+        trim(&d, &dn);
+        if (!token_is(d, dn, "inline") && !token_is(d, dn, "attachment"))
+            return 0;
+    }
+    return 1;
+}
+
+/* The fields common to both paths, from the raw header values. */
+static int fill_fields(struct pd_mail *m, const struct raw_values *h, const char *data, size_t len)
+{
+    const char *irt = h->v[H_IRT], *refs = h->v[H_REFS];
+    if (!(m->subject = pd_decode_header_text(h->v[H_SUBJECT] ? h->v[H_SUBJECT] : "")))
+        return -1;
+    if (!(m->date = h->v[H_DATE] ? single_line_utf8(unfold(h->v[H_DATE])) : strdup("")))
+        return -1;
+    if (pd_addr_parse(h->v[H_FROM] ? h->v[H_FROM] : "", &m->from) < 0 &&
+        (!m->from.name || !m->from.addr))
+        return -1;
+    if (pd_addr_parse(h->v[H_XOF] ? h->v[H_XOF] : "", &m->xorig) < 0 &&
+        (!m->xorig.name || !m->xorig.addr))
+        return -1;
+    if (irt) {
+        if (!(m->in_reply_to = pd_mid_normalize(irt)))
+            return -1;
+        /* In-Reply-To may be free text; keep it only when it held an id. */
+        if (!strchr(irt, '<') && !strchr(m->in_reply_to, '@'))
+            m->in_reply_to[0] = '\0';
+    } else if (dup_or_empty(&m->in_reply_to, "") < 0) {
+        return -1;
+    }
+    if (refs && parse_references(refs, &m->references, &m->nrefs) < 0)
+        return -1;
+    m->threaded = !blank(irt) || !blank(refs);
+    if (h->v[H_LID]) {
+        if (!(m->list_id = pd_mid_normalize(h->v[H_LID])))
+            return -1;
+        pd_ascii_lower(m->list_id);
+    } else if (dup_or_empty(&m->list_id, "") < 0) {
+        return -1;
+    }
+    m->has_marker = h->v[H_MARKER] != NULL;
+    if (!(m->raw_headers = raw_header_block(data, len)))
+        return -1;
+    return 0;
+}
+
+/* The Message-ID, or one made from the mail when it has none. */
+static int fill_message_id(struct pd_mail *m, const struct raw_values *h,
+                           const char *data, size_t len)
+{
+    if (h->v[H_MID] && !(m->message_id = pd_mid_normalize(h->v[H_MID])))
+        return -1;
+    if (!m->message_id || !*m->message_id) {
+        free(m->message_id);
+        if (!(m->message_id = synthetic_mid(m, h->v[H_FROM], data, len)))
+            return -1;
+        m->synthetic_mid = true;
+    }
+    return 0;
+}
+
+/* Parse through GMime (the MIME tree) or, when force_gmime is false and the
+ * mail is plain text (plain_headers()), from the raw bytes. */
+static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmime)
 {
     memset(m, 0, sizeof *m);
     pd_mail_global_init();
     int rc = -1;
     bool oom;
     size_t cutlen = 0;
+    struct raw_values h;
+    memset(&h, 0, sizeof h);
+    GMimeStream *stream = NULL;
+    GMimeParser *parser = NULL;
+    GMimeObject *obj = NULL;
     char *cut = cut_long_headers(data, len, &cutlen, &oom);
     if (oom)
         return -1;
@@ -563,85 +825,66 @@ int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
         data = cut;
         len = cutlen;
     }
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-    g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
-    GMimeMessage *msg = g_mime_parser_construct_message(parser, NULL);
-    GMimeObject *obj = msg ? GMIME_OBJECT(msg) : NULL;
-    if (!msg)
-        m->parse_failed = true;
-
-    const char *subj = obj ? raw_header(obj, "Subject") : NULL;
-    const char *from = obj ? raw_header(obj, "From") : NULL;
-    const char *xof = obj ? raw_header(obj, "X-Original-From") : NULL;
-    const char *mid = obj ? raw_header(obj, "Message-ID") : NULL;
-    const char *irt = obj ? raw_header(obj, "In-Reply-To") : NULL;
-    const char *refs = obj ? raw_header(obj, "References") : NULL;
-    const char *lid = obj ? raw_header(obj, "List-Id") : NULL;
-    const char *date = obj ? raw_header(obj, "Date") : NULL;
-
-    if (!(m->subject = pd_decode_header_text(subj ? subj : "")))
+    int plain = cut || force_gmime ? 0 : plain_headers(data, len, &h);
+    if (plain < 0)
         goto out;
-    if (!(m->date = date ? single_line_utf8(unfold(date)) : strdup("")))
-        goto out;
-    if (pd_addr_parse(from ? from : "", &m->from) < 0 && (!m->from.name || !m->from.addr))
-        goto out;
-    if (pd_addr_parse(xof ? xof : "", &m->xorig) < 0 && (!m->xorig.name || !m->xorig.addr))
-        goto out;
-    if (irt) {
-        if (!(m->in_reply_to = pd_mid_normalize(irt)))
+    if (plain) {
+        bool blank_line;
+        const char *body = body_start(data, len, &blank_line);
+        if (!(m->text_body = utf8_clean(body, len - (size_t)(body - data), true)))
             goto out;
-        /* In-Reply-To may be free text; keep it only when it held an id. */
-        if (!strchr(irt, '<') && !strchr(m->in_reply_to, '@'))
-            m->in_reply_to[0] = '\0';
-    } else if (dup_or_empty(&m->in_reply_to, "") < 0) {
-        goto out;
+        m->has_text_body = true;
+        m->plain_path = true;
+    } else {
+        raw_values_clear(&h);
+        memset(&h, 0, sizeof h);
+        stream = g_mime_stream_mem_new_with_buffer(data, len);
+        parser = g_mime_parser_new_with_stream(stream);
+        /* The top entity, not a GMimeMessage: the same headers and MIME
+         * tree, without the address, date and other header objects a
+         * message builds (a third of GMime's time on kernel mail with long
+         * Cc lists). */
+        obj = g_mime_parser_construct_part(parser, NULL);
+        if (!obj)
+            m->parse_failed = true;
+        for (int i = 0; obj && i < H_COUNT; i++)
+            h.v[i] = raw_header(obj, header_names[i]);
     }
-    if (refs && parse_references(refs, &m->references, &m->nrefs) < 0)
+    if (fill_fields(m, &h, data, len) < 0)
         goto out;
-    m->threaded = !blank(irt) || !blank(refs);
-    if (lid) {
-        if (!(m->list_id = pd_mid_normalize(lid)))
-            goto out;
-        pd_ascii_lower(m->list_id);
-    } else if (dup_or_empty(&m->list_id, "") < 0) {
-        goto out;
-    }
-    m->has_marker = obj && raw_header(obj, PD_MARKER_HEADER) != NULL;
-    if (!(m->raw_headers = raw_header_block(data, len)))
-        goto out;
-
     if (obj) {
         struct walk_ctx w = { m, 0, 0, false };
-        GMimeObject *top = g_mime_message_get_mime_part(msg);
-        if (top)
-            walk(top, &w);
+        walk(obj, &w);
         if (w.oom)
             goto out;
     }
     if (!m->text_body && dup_or_empty(&m->text_body, "") < 0)
         goto out;
-
-    if (mid) {
-        if (!(m->message_id = pd_mid_normalize(mid)))
-            goto out;
-    }
-    if (!m->message_id || !*m->message_id) {
-        free(m->message_id);
-        if (!(m->message_id = synthetic_mid(m, from, data, len)))
-            goto out;
-        m->synthetic_mid = true;
-    }
+    if (fill_message_id(m, &h, data, len) < 0)
+        goto out;
     rc = 0;
 out:
-    if (msg)
-        g_object_unref(msg);
-    g_object_unref(parser);
-    g_object_unref(stream);
+    if (obj)
+        g_object_unref(obj);
+    if (parser)
+        g_object_unref(parser);
+    if (stream)
+        g_object_unref(stream);
+    raw_values_clear(&h);
     free(cut);
     if (rc < 0)
         pd_mail_clear(m);
     return rc;
+}
+
+int pd_mail_parse(struct pd_mail *m, const char *data, size_t len)
+{
+    return parse(m, data, len, false);
+}
+
+int pd_mail_parse_gmime(struct pd_mail *m, const char *data, size_t len)
+{
+    return parse(m, data, len, true);
 }
 
 void pd_mail_clear(struct pd_mail *m)

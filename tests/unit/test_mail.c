@@ -720,9 +720,154 @@ static void test_header_block_ended_by_a_body_line(void **state)
     pd_mail_clear(&e);
 }
 
+/* ---- the plain path gives what GMime's MIME tree gives ---- */
+
+static void assert_same_str(const char *what, const char *file, const char *a, const char *b)
+{
+    if (strcmp(a, b) != 0) {
+        print_error("%s: %s differs:\n  plain: [%s]\n  gmime: [%s]\n", file, what, a, b);
+        fail();
+    }
+}
+
+/* Parse data both ways; every field must be equal.  Returns whether the
+ * plain path read it. */
+static bool compare_paths(const char *file, const char *data, size_t len)
+{
+    struct pd_mail a, b;
+    assert_int_equal(pd_mail_parse(&a, data, len), 0);
+    assert_int_equal(pd_mail_parse_gmime(&b, data, len), 0);
+    assert_false(b.plain_path);
+    assert_same_str("subject", file, a.subject, b.subject);
+    assert_same_str("message_id", file, a.message_id, b.message_id);
+    assert_same_str("in_reply_to", file, a.in_reply_to, b.in_reply_to);
+    assert_same_str("list_id", file, a.list_id, b.list_id);
+    assert_same_str("date", file, a.date, b.date);
+    assert_same_str("from.name", file, a.from.name, b.from.name);
+    assert_same_str("from.addr", file, a.from.addr, b.from.addr);
+    assert_same_str("from.written", file, a.from.written, b.from.written);
+    assert_same_str("xorig.name", file, a.xorig.name, b.xorig.name);
+    assert_same_str("xorig.addr", file, a.xorig.addr, b.xorig.addr);
+    assert_same_str("xorig.written", file, a.xorig.written, b.xorig.written);
+    assert_same_str("text_body", file, a.text_body, b.text_body);
+    assert_same_str("raw_headers", file, a.raw_headers, b.raw_headers);
+    assert_int_equal(a.nrefs, b.nrefs);
+    for (size_t i = 0; i < a.nrefs; i++)
+        assert_same_str("references", file, a.references[i], b.references[i]);
+    assert_int_equal(a.synthetic_mid, b.synthetic_mid);
+    assert_int_equal(a.threaded, b.threaded);
+    assert_int_equal(a.has_text_body, b.has_text_body);
+    assert_int_equal(a.has_patch_part, b.has_patch_part);
+    assert_int_equal(a.has_marker, b.has_marker);
+    assert_int_equal(a.parse_failed, b.parse_failed);
+    bool plain = a.plain_path;
+    pd_mail_clear(&a);
+    pd_mail_clear(&b);
+    return plain;
+}
+
+/* Every file under dir (recursively), as it is and with CRLF line ends
+ * (as the milter receives it). */
+static void compare_tree(const char *dir, size_t *files, size_t *plain)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    assert_non_null(d);
+    const char *name;
+    while ((name = g_dir_read_name(d))) {
+        char *path = g_build_filename(dir, name, NULL);
+        if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+            compare_tree(path, files, plain);
+        } else if (g_file_test(path, G_FILE_TEST_IS_REGULAR) &&
+                   !g_str_has_suffix(name, ".tsv") && !g_str_has_suffix(name, ".map")) {
+            pd_buf b = PD_BUF_INIT;
+            assert_int_equal(pd_read_file(path, &b), 0);
+            (*files)++;
+            *plain += compare_paths(path, b.data ? b.data : "", b.len);
+            pd_buf crlf = PD_BUF_INIT;
+            for (size_t i = 0; i < b.len; i++) {
+                if (b.data[i] == '\n' && (i == 0 || b.data[i - 1] != '\r'))
+                    assert_int_equal(pd_buf_putc(&crlf, '\r'), 0);
+                assert_int_equal(pd_buf_putc(&crlf, b.data[i]), 0);
+            }
+            compare_paths(path, crlf.data ? crlf.data : "", crlf.len);
+            pd_buf_free(&crlf);
+            pd_buf_free(&b);
+        }
+        g_free(path);
+    }
+    g_dir_close(d);
+}
+
+static void test_plain_path_equals_gmime_on_the_corpus(void **state)
+{
+    (void)state;
+    size_t files = 0, plain = 0;
+    char *dir = corpus_path("");
+    compare_tree(dir, &files, &plain);
+    free(dir);
+    print_message("# %zu corpus files, %zu read by the plain path\n", files, plain);
+    assert_true(files >= 1500);
+    assert_true(plain >= 1000);   /* most list mail is plain text */
+}
+
+/* Headers at the edges of the plain path: each mail either takes it or
+ * not, and gives GMime's fields either way. */
+static void test_plain_path_edges(void **state)
+{
+    (void)state;
+    static const char *const mails[] = {
+        /* taken: the simplest forms */
+        "Subject: [PATCH] a\nFrom: A <a@b.c>\nMessage-ID: <1@b>\n\nbody\n",
+        "Subject: [PATCH] a\n\n",
+        "Subject: x\nContent-Type: text/plain; charset=\"UTF-8\"; format=flowed\n\nb\n",
+        "Subject: x\nContent-Type: TEXT/PLAIN;\n charset=us-ascii\nContent-Transfer-Encoding: 8BIT\n\nb\n",
+        "Subject: x\nContent-Type: text/plain;\nContent-Disposition: inline\n\nb\n",
+        "Subject : spaced name\nFrom\t: A <a@b.c>\n\nb\n",
+        "Subject: first\nSubject: second\nMessage-Id: <x@y>\nMessage-ID: <z@y>\n\nb\n",
+        "Subject:\n folded\n\tagain\nX-Empty:\nIn-Reply-To: <p@q>\n\n\n\nbody after blanks\n",
+        "Subject: =?UTF-8?q?caf=C3=A9?=\nFrom: =?iso-8859-1?q?Ren=E9?= <r@x.y>\n\n\xc3\xa9 8-bit body\n",
+        "Subject: x\nX-Patchdigest-Digest: yes\n\nb\n",
+        "Subject: invalid \xff utf-8\n\nbody \xfe\n",
+        "Subject: x\r\nFrom: a@b\r\n\r\nCRLF body\r\n",
+        /* not taken: GMime decides */
+        "Subject: x\nContent-Type: text/plain; name=a.patch\n\nb\n",
+        "Subject: x\nContent-Type: text/plain; charset=iso-8859-1\n\ncaf\xe9\n",
+        "Subject: x\nContent-Type: text/plain; charset=utf8\n\nb\n",
+        "Subject: x\nContent-Type: text/html\n\n<p>b</p>\n",
+        "Subject: x\nContent-Type: text\n\nb\n",
+        "Subject: x\nContent-Type: text/plain (comment)\n\nb\n",
+        "Subject: x\nContent-Type: text/plain; charset*=utf-8''x\n\nb\n",
+        "Subject: x\nContent-Type: text/plain; charset=\"utf\\-8\"\n\nb\n",
+        "Subject: x\nContent-Type: text/plain\nContent-Type: text/html\n\nb\n",
+        "Subject: x\nContent-Transfer-Encoding: quoted-printable\n\ncaf=C3=A9=\n\n",
+        "Subject: x\nContent-Transfer-Encoding: base64\n\nYm9keQo=\n",
+        "Subject: x\nContent-Disposition: attachment; filename=x.diff\n\nb\n",
+        "Subject: x\nContent-Disposition: inline; filename=\"x.patch\"\n\nb\n",
+        "Subject: x\nFrom: a@b\nnot a header line\nbody\n",
+        "From someone Mon Jan  1 00:00:00 2024\nSubject: x\n\nb\n",
+        "Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nin\n--b--\n",
+        "no headers at all\n",
+        "",
+    };
+    size_t plain = 0;
+    for (size_t i = 0; i < sizeof mails / sizeof mails[0]; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "edge mail %zu", i);
+        plain += compare_paths(name, mails[i], strlen(mails[i]));
+    }
+    assert_int_equal(plain, 12);   /* the first twelve */
+    /* a NUL byte in the header block leaves the mail to GMime */
+    static const char nul[] = "Subject: a\0b\nFrom: a@b\n\nbody\n";
+    assert_false(compare_paths("NUL header", nul, sizeof nul - 1));
+    static const char nulbody[] = "Subject: ab\nFrom: a@b\n\nbo\0dy\n";
+    assert_true(compare_paths("NUL body", nulbody, sizeof nulbody - 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
+        cmocka_unit_test(test_plain_path_edges),
         cmocka_unit_test(test_multipart_first_text_part),
         cmocka_unit_test(test_multipart_nested),
         cmocka_unit_test(test_multipart_alternative_html_first),
