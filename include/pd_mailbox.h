@@ -13,7 +13,9 @@
  * A file is an mbox when its first non-blank line starts with "From ".
  * Returns 0, -1 when path (or a file under it) could not be read (errno set,
  * the error reported through err_cb when given, the other files still read),
- * or cb's non-zero return value, which stops the walk.  err_cb's msg is NULL
+ * or cb's non-zero return value, which stops the walk (a cb that means
+ * to stop returns a positive value: in a directory, -1 is taken for a file
+ * that could not be read, and the other files are still read).  err_cb's msg is NULL
  * when strerror(err) tells all about path, else a whole sentence naming it
  * ("PATH is a git archive but git is not installed").  stats may be NULL.
  */

@@ -28,6 +28,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -246,43 +248,105 @@ static int cmd_classify(const struct options *o)
 
 #define IMPORT_BATCH 256
 
+/* Import parses and records at once: while a shipper thread waits for Redis
+ * to record one batch of IMPORT_BATCH records (one pipelined round trip),
+ * the main thread parses the mails of the next.  Batches go out in order,
+ * one at a time, on the shipper's connection. */
+struct import_batch {
+    pd_buf payload[IMPORT_BATCH];
+    char ids[IMPORT_BATCH][64];
+    size_t queued;
+};
+
 struct import_ctx {
     struct pd_config *cfg;
     struct pd_store *store;
     const char *list;
     char run[17];
     uint64_t n;
-    pd_buf payload[IMPORT_BATCH];
-    char ids[IMPORT_BATCH][64];
-    size_t queued;
+    struct import_batch batch[2];
+    int filling;                  /* the batch the main thread fills */
     uint64_t mails, records, ignored, new_mails, duplicates, failed_files;
+    uint64_t shipped;             /* records Redis has taken */
     struct pd_mailbox_stats archive;
-    int failed;
+    /* the shipper: */
+    pthread_t shipper;
+    bool shipper_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int to_ship;                  /* the batch handed over, -1 when none */
+    bool quit;
+    bool ship_failed;
+    char ship_err[512];
 };
 
+static void *import_shipper(void *arg)
+{
+    struct import_ctx *x = arg;
+    pthread_mutex_lock(&x->mu);
+    for (;;) {
+        while (x->to_ship < 0 && !x->quit)
+            pthread_cond_wait(&x->cv, &x->mu);
+        if (x->to_ship < 0)
+            break;
+        struct import_batch *b = &x->batch[x->to_ship];
+        pthread_mutex_unlock(&x->mu);
+
+        struct pd_store_item items[IMPORT_BATCH];
+        for (size_t i = 0; i < b->queued; i++)
+            items[i] = (struct pd_store_item){ b->payload[i].data, b->payload[i].len,
+                                               b->ids[i], 0 };
+        char err[512];
+        int rc = pd_store_record(x->store, items, b->queued, err, sizeof err);
+        uint64_t fresh = 0, dups = 0;
+        for (size_t i = 0; rc == 0 && i < b->queued; i++) {
+            if (items[i].result >= 2)
+                fresh++;
+            else if (items[i].result == 1)
+                dups++;
+        }
+
+        pthread_mutex_lock(&x->mu);
+        if (rc < 0 && !x->ship_failed) {
+            x->ship_failed = true;
+            snprintf(x->ship_err, sizeof x->ship_err, "%s", err);
+        }
+        x->new_mails += fresh;
+        x->duplicates += dups;
+        if (rc == 0)
+            x->shipped += b->queued;
+        b->queued = 0;
+        x->to_ship = -1;
+        pthread_cond_broadcast(&x->cv);
+    }
+    pthread_mutex_unlock(&x->mu);
+    return NULL;
+}
+
+/* Wait until the shipper is idle; -1 when a batch failed (said on stderr
+ * once). */
+static int import_wait_idle(struct import_ctx *x)
+{
+    pthread_mutex_lock(&x->mu);
+    while (x->to_ship >= 0)
+        pthread_cond_wait(&x->cv, &x->mu);
+    int rc = x->ship_failed ? -1 : 0;
+    pthread_mutex_unlock(&x->mu);
+    return rc;
+}
+
+/* Hand the batch being filled to the shipper and go on with the other one. */
 static int import_flush(struct import_ctx *x)
 {
-    if (!x->queued)
+    if (!x->batch[x->filling].queued)
         return 0;
-    struct pd_store_item items[IMPORT_BATCH];
-    for (size_t i = 0; i < x->queued; i++) {
-        items[i].payload = x->payload[i].data;
-        items[i].len = x->payload[i].len;
-        items[i].record_id = x->ids[i];
-        items[i].result = 0;
-    }
-    char err[512];
-    if (pd_store_record(x->store, items, x->queued, err, sizeof err) < 0) {
-        fprintf(stderr, "patchdigest import: %s\n", err);
+    if (import_wait_idle(x) < 0)
         return -1;
-    }
-    for (size_t i = 0; i < x->queued; i++) {
-        if (items[i].result >= 2)
-            x->new_mails++;
-        else if (items[i].result == 1)
-            x->duplicates++;
-    }
-    x->queued = 0;
+    pthread_mutex_lock(&x->mu);
+    x->to_ship = x->filling;
+    pthread_cond_broadcast(&x->cv);
+    pthread_mutex_unlock(&x->mu);
+    x->filling ^= 1;
     return 0;
 }
 
@@ -290,15 +354,18 @@ static int import_emit(void *arg, const char *list_id, const char *payload, size
 {
     (void)list_id;
     struct import_ctx *x = arg;
-    pd_buf *b = &x->payload[x->queued];
-    pd_buf_reset(b);
-    if (pd_buf_append(b, payload, len) < 0)
+    struct import_batch *b = &x->batch[x->filling];
+    if (b->queued >= IMPORT_BATCH)
+        return -1;   /* a batch that could not be handed over: stop */
+    pd_buf *p = &b->payload[b->queued];
+    pd_buf_reset(p);
+    if (pd_buf_append(p, payload, len) < 0)
         return -1;
     /* a record id unique to this run: importing again counts duplicates */
-    snprintf(x->ids[x->queued], sizeof x->ids[0], "import:%s:%" PRIu64, x->run, x->n++);
-    x->queued++;
+    snprintf(b->ids[b->queued], sizeof b->ids[0], "import:%s:%" PRIu64, x->run, x->n++);
+    b->queued++;
     x->records++;
-    if (x->queued == IMPORT_BATCH)
+    if (b->queued == IMPORT_BATCH)
         return import_flush(x);
     return 0;
 }
@@ -315,7 +382,8 @@ static int import_one(void *arg, const char *label, const char *data, size_t len
         pd_log(PD_LOG_DEBUG, "%s: belongs to no configured list (use --list)", label);
     }
     free(res.message_id);
-    return rc;
+    /* stop the walk: a positive value, -1 is a file that could not be read */
+    return rc < 0 ? 1 : 0;
 }
 
 static void import_read_error(void *arg, const char *path, int err, const char *msg)
@@ -361,6 +429,14 @@ static int cmd_import(const struct options *o)
         status = 1;
         goto out;
     }
+    x->to_ship = -1;
+    if (pthread_mutex_init(&x->mu, NULL) != 0 || pthread_cond_init(&x->cv, NULL) != 0 ||
+        pthread_create(&x->shipper, NULL, import_shipper, x) != 0) {
+        fprintf(stderr, "patchdigest import: cannot start its Redis thread\n");
+        status = 1;
+        goto out;
+    }
+    x->shipper_started = true;
     for (int i = 0; i < o->nargs && status == 0; i++) {
         int rc = pd_mailbox_each(o->args[i], import_one, import_read_error, x, &x->archive);
         if (rc != 0 && x->failed_files == 0)
@@ -368,12 +444,20 @@ static int cmd_import(const struct options *o)
     }
     if (status == 0 && import_flush(x) < 0)
         status = 1;
+    if (import_wait_idle(x) < 0) {
+        fprintf(stderr, "patchdigest import: %s\n", x->ship_err);
+        status = 1;
+    }
     if (x->failed_files)
         status = 1;
+    uint64_t sent = x->shipped;
     fprintf(stderr,
             "patchdigest import: %" PRIu64 " mails read, %" PRIu64 " recorded (%" PRIu64
             " new, %" PRIu64 " duplicates), %" PRIu64 " for no configured list\n",
-            x->mails, x->records, x->new_mails, x->duplicates, x->ignored);
+            x->mails, sent, x->new_mails, x->duplicates, x->ignored);
+    if (sent < x->records)
+        fprintf(stderr, "patchdigest import: %" PRIu64 " records not recorded; import "
+                "again: Redis counts a mail once\n", x->records - sent);
     if (x->archive.git_epochs)
         fprintf(stderr,
                 "patchdigest import: %" PRIu64 " git epochs read; %" PRIu64
@@ -381,9 +465,19 @@ static int cmd_import(const struct options *o)
                 " commits without a message skipped\n",
                 x->archive.git_epochs, x->archive.removed, x->archive.no_message);
 out:
+    if (x->shipper_started) {
+        pthread_mutex_lock(&x->mu);
+        x->quit = true;
+        pthread_cond_broadcast(&x->cv);
+        pthread_mutex_unlock(&x->mu);
+        pthread_join(x->shipper, NULL);
+        pthread_cond_destroy(&x->cv);
+        pthread_mutex_destroy(&x->mu);
+    }
     pd_store_free(x->store);
-    for (size_t i = 0; i < IMPORT_BATCH; i++)
-        pd_buf_free(&x->payload[i]);
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < IMPORT_BATCH; i++)
+            pd_buf_free(&x->batch[k].payload[i]);
     free(x);
     pd_config_clear(&cfg);
     return status;

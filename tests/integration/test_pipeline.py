@@ -57,6 +57,25 @@ try:
     result(r.returncode == 0 and not diffs, "import of the same posts gives the same counters",
            r.stderr + "\n".join(diffs))
 
+    # 4b. Redis dies in the middle of an import: it stops with the error,
+    # exit 1, and does not hang (its Redis thread and parsing thread part)
+    imp = subprocess.Popen([os.path.join(pdtest.BUILD, "patchdigest"), "import",
+                            *([pdtest.KVMPPC] * 20), "-c", conf2],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    env.stop_redis()
+    try:
+        _, err = imp.communicate(timeout=30)
+        result(imp.returncode == 1 and "patchdigest import:" in err and "recorded" in err,
+               "Redis gone during an import: exit 1, the error and the counts said",
+               "rc %s: %s" % (imp.returncode, err[-800:]))
+    except subprocess.TimeoutExpired:
+        imp.kill()
+        imp.communicate()
+        result(False, "Redis gone during an import: exit 1, the error and the counts said",
+               "import still running 30 s after Redis stopped")
+    env.start_redis()
+
     # 5. Redis down: mail still flows, records wait, then converge
     conf3 = env.write_conf("down.conf", "down.sock", "journal3",
                            [(pdtest.LIST_ID, "KVM-PPC")], "KeyPrefix down:\n")
