@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BATCH_BYTES (16u * 1024 * 1024)
 #define REDIS_TIMEOUT_MS 5000
@@ -22,6 +24,10 @@
  * LINGER_MS after the previous batch */
 #define LINGER_RECORDS 64
 #define LINGER_MS 50
+
+/* The writer's nice value above the milter's: answering the MTA comes
+ * first, shipping can wait (the records are in the journal). */
+#define WRITER_NICE 10
 
 /* A record the journal could not take, waiting in memory for Redis. */
 struct direct {
@@ -190,6 +196,12 @@ static void retry_journal(struct pd_writer *w, struct pd_journal_pos *pos, uint6
 static void *writer_main(void *arg)
 {
     struct pd_writer *w = arg;
+    /* Linux gives each thread its own nice value */
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
+    if ((nice_now != -1 || errno == 0) &&
+        setpriority(PRIO_PROCESS, (id_t)gettid(), nice_now + WRITER_NICE) < 0)
+        pd_log(PD_LOG_DEBUG, "writer: cannot lower its priority: %s", strerror(errno));
     struct batch *b = calloc(1, sizeof *b);
     if (!b) {
         pd_log(PD_LOG_ERR, "writer: out of memory; records stay in the journal");
