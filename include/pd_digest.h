@@ -44,6 +44,11 @@ struct pd_digest_opts {
  * (the first to arrive of that number).  The patch page (pd_page.h) shows
  * the same entries. */
 bool pd_digest_is_new(const struct pd_window *w, size_t i);
+/* Append s cleaned, as every text from a mail is before it goes into a
+ * digest: valid UTF-8 (bad bytes become U+FFFD), CRs dropped, control
+ * characters made spaces; newlines and TABs kept only when multiline.
+ * NULL appends nothing.  0, or -1 when out of memory. */
+int pd_digest_put_clean(pd_buf *out, const char *s, bool multiline);
 /* The body text alone.  0, or -1 out of memory. */
 int pd_digest_body(const struct pd_window *w, const struct pd_digest_opts *o, pd_buf *out);
 /* The whole mail, headers and body, LF line ends.  0, or -1 out of memory.

@@ -6,7 +6,7 @@
  * when a domain map is configured, reviewers, most discussed threads); the
  * patch list (every series of the window with its patches); the commit
  * messages (New: entries, Exist:/Skip: lines for resends).  Every string
- * that came from a mail goes through put_clean().
+ * that came from a mail goes through pd_digest_put_clean().
  */
 #include "pd_digest.h"
 #include "pd_classify.h"
@@ -20,9 +20,7 @@
 
 #define MAX_LINE 998   /* RFC 5322 line limit, without CRLF */
 
-/* Append s cleaned: valid UTF-8 (bad bytes become U+FFFD), CRs dropped,
- * control characters made spaces; newlines kept only when multiline. */
-static int put_clean(pd_buf *out, const char *s, bool multiline)
+int pd_digest_put_clean(pd_buf *out, const char *s, bool multiline)
 {
     if (!s)
         return 0;
@@ -51,7 +49,7 @@ static int put_clean(pd_buf *out, const char *s, bool multiline)
 
 static int put_line(pd_buf *out, const char *prefix, const char *s)
 {
-    if (pd_buf_puts(out, prefix) < 0 || put_clean(out, s, false) < 0)
+    if (pd_buf_puts(out, prefix) < 0 || pd_digest_put_clean(out, s, false) < 0)
         return -1;
     return pd_buf_putc(out, '\n');
 }
@@ -160,7 +158,7 @@ static int put_patch_list(pd_buf *out, const struct pd_window *w)
                 seen++;
         int total = x->total > 0 ? x->total : 1;
         if (put_line(out, "", x->subject) < 0 || pd_buf_puts(out, "  ") < 0 ||
-            put_clean(out, *x->ident ? x->ident : "(no sender address)", false) < 0 ||
+            pd_digest_put_clean(out, *x->ident ? x->ident : "(no sender address)", false) < 0 ||
             pd_buf_printf(out, ", v%d, %s%zu of %d patch%s\n", x->version,
                           cover ? "cover letter and " : "", seen, total,
                           total == 1 ? "" : "es") < 0) {
@@ -235,7 +233,7 @@ static int put_entries(pd_buf *out, const struct pd_window *w)
          * tables already say who wrote it), without leading blank lines */
         const char *text = p->inbody_from ? pd_body_skip_inbody_headers(p->excerpt) : p->excerpt;
         text += leading_blank_lines(text);
-        if (*text && (put_clean(out, text, true) < 0 || pd_buf_puts(out, "\n\n") < 0))
+        if (*text && (pd_digest_put_clean(out, text, true) < 0 || pd_buf_puts(out, "\n\n") < 0))
             return -1;
         if (pd_buf_puts(out, PD_DIGEST_SEPARATOR "\n\n") < 0)
             return -1;
@@ -248,7 +246,7 @@ int pd_digest_body(const struct pd_window *w, const struct pd_digest_opts *o, pd
     const char *name = w->list && w->list->name ? w->list->name : "";
     if (pd_buf_puts(out, "From ") < 0 || put_head9(out, w->from) < 0 ||
         pd_buf_puts(out, " to ") < 0 || put_head9(out, w->to) < 0 ||
-        pd_buf_putc(out, '\n') < 0 || put_clean(out, name, false) < 0 ||
+        pd_buf_putc(out, '\n') < 0 || pd_digest_put_clean(out, name, false) < 0 ||
         pd_buf_puts(out, " mailing list update from ") < 0 || put_head9(out, w->from) < 0 ||
         pd_buf_puts(out, " to ") < 0 || put_head9(out, w->to) < 0 ||
         pd_buf_puts(out, "\n\n") < 0)

@@ -22,38 +22,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* s made valid UTF-8, CRs dropped, other control characters made spaces;
- * TAB and newline kept when multiline, else made spaces too.  NULL when
- * out of memory. */
+/* s as pd_digest_put_clean() makes it, in a string of its own ("" for
+ * NULL).  NULL when out of memory. */
 static char *clean(const char *s, bool multiline)
 {
-    if (!s)
-        s = "";
-    size_t len = strlen(s);
-    gchar *valid = NULL;
-    if (!g_utf8_validate(s, (gssize)len, NULL)) {
-        if (!(valid = g_utf8_make_valid(s, (gssize)len)))
-            return NULL;
-        s = valid;
-        len = strlen(s);
-    }
     pd_buf b = PD_BUF_INIT;
-    if (pd_buf_reserve(&b, len) < 0) {
-        g_free(valid);
+    if (pd_digest_put_clean(&b, s, multiline) < 0) {
+        pd_buf_free(&b);
         return NULL;
     }
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '\r')
-            continue;
-        if ((c == '\n' || c == '\t') && multiline)
-            ;
-        else if (c < 0x20 || c == 0x7f)
-            c = ' ';
-        b.data[b.len++] = (char)c;
-    }
-    b.data[b.len] = '\0';
-    g_free(valid);
     return pd_buf_steal(&b);
 }
 
