@@ -53,7 +53,7 @@ struct pd_mail {
     bool has_patch_part;    /* text/x-patch or text/x-diff part, or *.patch / *.diff file */
     bool has_marker;        /* carries PD_MARKER_HEADER */
     char *raw_headers;      /* header block as received, CRs removed, bounded */
-    bool parse_failed;      /* GMime could not build a message */
+    bool parse_failed;      /* malformed: no entity at all, or a limit cut what was read */
     bool plain_path;        /* read from the raw bytes, not GMime's MIME tree */
 };
 

@@ -14,6 +14,9 @@
 #define PD_MAX_EXCERPT (64 * 1024)
 #define PD_MAX_REVIEWERS 50          /* per mail: more is not review, it is abuse */
 #define PD_MAX_ADDR_LINE 2000        /* longer From:/trailer lines are not parsed */
+/* Trailer lines of one reply read through the address parser: a real reply
+ * gives a few; a crafted one with a hundred thousand must not cost seconds. */
+#define PD_MAX_TRAILER_LINES 100
 
 static const char *const class_names[PD_NCLASSES] = { "patch", "cover", "reply", "pull", "other" };
 
@@ -472,7 +475,9 @@ static int reply_trailers(const char *body, struct pd_classified *c)
 {
     const char *cur = body, *line;
     size_t len;
-    while (c->nreviewers < PD_MAX_REVIEWERS && next_line(&cur, &line, &len)) {
+    int parsed = 0;
+    while (c->nreviewers < PD_MAX_REVIEWERS && parsed < PD_MAX_TRAILER_LINES &&
+           next_line(&cur, &line, &len)) {
         if (len == 3 && memcmp(line, "-- ", 3) == 0)
             break;  /* the signature */
         size_t i = 0;
@@ -484,6 +489,9 @@ static int reply_trailers(const char *body, struct pd_classified *c)
             size_t kl = strlen(trailer_keys[k]);
             if (len - i >= kl && len <= PD_MAX_ADDR_LINE &&
                 memcmp(line + i, trailer_keys[k], kl) == 0) {
+                if (!memchr(line + i + kl, '@', len - i - kl))
+                    break;   /* no address: nothing to parse */
+                parsed++;
                 char *v = pd_strndup(line + i + kl, len - i - kl);
                 if (!v)
                     return -1;

@@ -11,6 +11,7 @@
  * dropped, then invalid UTF-8 repaired), and how Message-IDs are normalised.
  */
 #include "pd_mail.h"
+#include "pd_mime.h"
 #include "pd_rfc2047.h"
 #include "pd_util.h"
 
@@ -349,14 +350,12 @@ static bool ends_with_ci(const char *s, const char *suffix)
     return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
 }
 
-static char *decode_part(GMimePart *part)
+/* The content of w, transfer-decoded, converted from charset to UTF-8 and
+ * cleaned (utf8_clean()). */
+static char *decode_wrapper(GMimeDataWrapper *w, const char *charset)
 {
-    GMimeDataWrapper *w = g_mime_part_get_content(part);
-    if (!w)
-        return strdup("");
     GMimeStream *mem = g_mime_stream_mem_new();
     GMimeStream *fs = g_mime_stream_filter_new(mem);
-    const char *charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
     if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
         g_ascii_strcasecmp(charset, "us-ascii") != 0) {
         GMimeFilter *cf = g_mime_filter_charset_new(charset, "UTF-8");
@@ -371,6 +370,33 @@ static char *decode_part(GMimePart *part)
     char *out = utf8_clean((const char *)arr->data, arr->len, true);
     g_object_unref(fs);
     g_object_unref(mem);
+    return out;
+}
+
+static char *decode_part(GMimePart *part)
+{
+    GMimeDataWrapper *w = g_mime_part_get_content(part);
+    if (!w)
+        return strdup("");
+    return decode_wrapper(w, g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
+                                                                       "charset"));
+}
+
+/* The text part the MIME walk found: s[0..n) in transfer encoding cte. */
+static char *decode_slice(const char *s, size_t n, const char *cte, const char *charset)
+{
+    GMimeContentEncoding enc = cte ? g_mime_content_encoding_from_string(cte)
+                                   : GMIME_CONTENT_ENCODING_DEFAULT;
+    if ((enc == GMIME_CONTENT_ENCODING_DEFAULT || enc == GMIME_CONTENT_ENCODING_7BIT ||
+         enc == GMIME_CONTENT_ENCODING_8BIT || enc == GMIME_CONTENT_ENCODING_BINARY) &&
+        (!charset || g_ascii_strcasecmp(charset, "utf-8") == 0 ||
+         g_ascii_strcasecmp(charset, "us-ascii") == 0))
+        return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
+    GMimeStream *src = g_mime_stream_mem_new_with_buffer(s, n);
+    GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(src, enc);
+    g_object_unref(src);
+    char *out = decode_wrapper(w, charset);
+    g_object_unref(w);
     return out;
 }
 
@@ -538,9 +564,11 @@ static int dup_or_empty(char **dst, const char *src)
  * later than the MTA's, and every path that delivers a mail must read it the
  * same).  Returns a malloc'd copy when something was changed, NULL (with *oom
  * false) when nothing needed to be. */
-static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool *oom)
+static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool *oom,
+                              bool *shortened)
 {
     *oom = false;
+    *shortened = false;
     bool blank;
     const char *body = body_start(data, len, &blank);
     size_t hlen = (size_t)(body - data), start = 0;
@@ -552,11 +580,11 @@ static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool
         if (i + 1 < hlen && (data[i + 1] == ' ' || data[i + 1] == '\t'))
             continue;   /* folded: the same header goes on */
         if (i + 1 - start > PD_MAX_HEADER_BYTES)
-            need = true;
+            need = *shortened = true;
         start = i + 1;
     }
     if (hlen - start > PD_MAX_HEADER_BYTES)
-        need = true;
+        need = *shortened = true;
     if (!need)
         return NULL;
     pd_buf b = PD_BUF_INIT;
@@ -693,12 +721,10 @@ static bool plain_content_type(const char *v)
  * go through GMime; -1 when memory ran out.  pd_mail_parse_gmime() is the
  * reference: tests/unit/test_mail.c checks that both give the same fields
  * on every mail of the corpus. */
-static int plain_headers(const char *data, size_t len, struct raw_values *h)
+/* The raw values of the headers of header_names[] in data[0..hend), each
+ * the first occurrence (the last of Content-*).  0, or -1 when memory ran out. */
+static int scan_headers(const char *data, size_t hend, struct raw_values *h)
 {
-    bool blank;
-    size_t hend = header_end(data, len, &blank);
-    if (!blank || hend == 0 || memchr(data, '\0', hend))
-        return 0;
     const char *p = data, *end = data + hend;
     while (p < end) {
         /* one header: its first line, then its continuation lines */
@@ -718,7 +744,10 @@ static int plain_headers(const char *data, size_t len, struct raw_values *h)
         for (int i = 0; i < H_COUNT; i++) {
             if (!token_is(p, nn, header_names[i]))
                 continue;
-            if (h->seen[i]++ == 0) {
+            /* the MIME headers' last occurrence is the one GMime's parser
+             * goes by; of the others, the first */
+            if (h->seen[i]++ == 0 || i == H_CT || i == H_CTE || i == H_CD) {
+                free(h->own[i]);
                 if (!(h->own[i] = strndup(colon + 1, (size_t)(q - colon - 1))))
                     return -1;
                 h->v[i] = h->own[i];
@@ -727,6 +756,17 @@ static int plain_headers(const char *data, size_t len, struct raw_values *h)
         }
         p = q;
     }
+    return 0;
+}
+
+static int plain_headers(const char *data, size_t len, struct raw_values *h)
+{
+    bool blank;
+    size_t hend = header_end(data, len, &blank);
+    if (!blank || hend == 0 || memchr(data, '\0', hend))
+        return 0;
+    if (scan_headers(data, hend, h) < 0)
+        return -1;
     /* GMime's view of the MIME headers is left to GMime when they repeat */
     if (h->seen[H_CT] > 1 || h->seen[H_CTE] > 1 || h->seen[H_CD] > 1)
         return 0;
@@ -818,7 +858,8 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     GMimeStream *stream = NULL;
     GMimeParser *parser = NULL;
     GMimeObject *obj = NULL;
-    char *cut = cut_long_headers(data, len, &cutlen, &oom);
+    bool shortened;
+    char *cut = cut_long_headers(data, len, &cutlen, &oom, &shortened);
     if (oom)
         return -1;
     if (cut) {
@@ -826,6 +867,7 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
         len = cutlen;
     }
     int plain = cut || force_gmime ? 0 : plain_headers(data, len, &h);
+    /* the plain path only when the header block was left as it came */
     if (plain < 0)
         goto out;
     if (plain) {
@@ -835,6 +877,36 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
             goto out;
         m->has_text_body = true;
         m->plain_path = true;
+    } else if (!force_gmime) {
+        /* everything else: the MIME walk (pd_mime.h), linear in the mail's
+         * size whatever its shape, and GMime only to decode the text part */
+        raw_values_clear(&h);
+        memset(&h, 0, sizeof h);
+        bool blank_line;
+        size_t hend = header_end(data, len, &blank_line);
+        if (scan_headers(data, hend, &h) < 0)
+            goto out;
+        const char *body = body_start(data, len, &blank_line);
+        struct pd_mime mw;
+        if (len == 0) {
+            /* nothing at all: GMime builds no entity either */
+            m->parse_failed = true;
+            goto fields;
+        }
+        if (pd_mime_walk(&mw, body, len - (size_t)(body - data), h.v[H_CT], h.v[H_CTE],
+                         h.v[H_CD]) < 0)
+            goto out;
+        m->has_patch_part = mw.has_patch_part;
+        m->parse_failed = mw.cut;
+        if (mw.has_text) {
+            m->text_body = decode_slice(mw.text, mw.text_len, mw.text_cte, mw.text_charset);
+            m->has_text_body = m->text_body != NULL;
+        }
+        bool failed = mw.has_text && !m->text_body;
+        pd_mime_clear(&mw);
+        if (failed)
+            goto out;
+    fields:;
     } else {
         raw_values_clear(&h);
         memset(&h, 0, sizeof h);
@@ -850,6 +922,8 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
         for (int i = 0; obj && i < H_COUNT; i++)
             h.v[i] = raw_header(obj, header_names[i]);
     }
+    if (shortened)
+        m->parse_failed = true;   /* a header was cut: read in part */
     if (fill_fields(m, &h, data, len) < 0)
         goto out;
     if (obj) {

@@ -77,8 +77,10 @@ static bool parse_word(const char *p, struct word *w)
     if (p[0] != '=' || p[1] != '?')
         return false;
     const char *cs = p + 2;
-    const char *q1 = strchr(cs, '?');
-    if (!q1 || q1 == cs || (size_t)(q1 - cs) >= sizeof w->charset)
+    const char *q1 = cs;
+    while (*q1 && *q1 != '?' && (size_t)(q1 - cs) < sizeof w->charset - 1)
+        q1++;
+    if (*q1 != '?' || q1 == cs)
         return false;
     for (const char *x = cs; x < q1; x++)
         if (isspace((unsigned char)*x))
@@ -88,16 +90,19 @@ static bool parse_word(const char *p, struct word *w)
         return false;
     const char *text = q1 + 3;
     const char *q2 = text;
-    /* RFC 2047 caps a word at 75 characters; allowing a little more for
-     * sloppy mailers still bounds the scan, so "=?a?q?x" repeated a million
-     * times costs linear time, not quadratic. */
-    while (*q2 && !(q2[0] == '?' && q2[1] == '=')) {
+    /* The encoded text holds no '?' (RFC 2047: "any printable ASCII
+     * character other than '?' or SPACE"), so the scan stops at the first
+     * one, which must start "?=".  RFC 2047 caps a word at 75 characters;
+     * allowing a little more for sloppy mailers still bounds the scan.  Each
+     * byte is then looked at a bounded number of times, so "=?a?q?x"
+     * repeated a million times costs linear time, not quadratic. */
+    while (*q2 && *q2 != '?') {
         if (*q2 == ' ' || *q2 == '\t' || *q2 == '\r' || *q2 == '\n' ||
             q2 - p > PD_RFC2047_MAX_WORD)
             return false;
         q2++;
     }
-    if (!*q2)
+    if (!*q2 || q2[1] != '=')
         return false;
     memcpy(w->charset, cs, (size_t)(q1 - cs));
     w->charset[q1 - cs] = '\0';

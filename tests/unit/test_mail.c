@@ -730,6 +730,14 @@ static void assert_same_str(const char *what, const char *file, const char *a, c
     }
 }
 
+static void assert_same_flag(const char *what, const char *file, bool a, bool b)
+{
+    if (a != b) {
+        print_error("%s: %s differs: walk %d, gmime %d\n", file, what, a, b);
+        fail();
+    }
+}
+
 /* Parse data both ways; every field must be equal.  Returns whether the
  * plain path read it. */
 static bool compare_paths(const char *file, const char *data, size_t len)
@@ -754,12 +762,12 @@ static bool compare_paths(const char *file, const char *data, size_t len)
     assert_int_equal(a.nrefs, b.nrefs);
     for (size_t i = 0; i < a.nrefs; i++)
         assert_same_str("references", file, a.references[i], b.references[i]);
-    assert_int_equal(a.synthetic_mid, b.synthetic_mid);
-    assert_int_equal(a.threaded, b.threaded);
-    assert_int_equal(a.has_text_body, b.has_text_body);
-    assert_int_equal(a.has_patch_part, b.has_patch_part);
-    assert_int_equal(a.has_marker, b.has_marker);
-    assert_int_equal(a.parse_failed, b.parse_failed);
+    assert_same_flag("synthetic_mid", file, a.synthetic_mid, b.synthetic_mid);
+    assert_same_flag("threaded", file, a.threaded, b.threaded);
+    assert_same_flag("has_text_body", file, a.has_text_body, b.has_text_body);
+    assert_same_flag("has_patch_part", file, a.has_patch_part, b.has_patch_part);
+    assert_same_flag("has_marker", file, a.has_marker, b.has_marker);
+    assert_same_flag("parse_failed", file, a.parse_failed, b.parse_failed);
     bool plain = a.plain_path;
     pd_mail_clear(&a);
     pd_mail_clear(&b);
