@@ -112,6 +112,65 @@ char *pd_strndup(const char *s, size_t n)
     return p;
 }
 
+/* The length of the valid UTF-8 sequence at p (n bytes left), 0 when none
+ * starts there (Unicode's table of well-formed sequences: no overlong
+ * forms, no surrogates, nothing past U+10FFFF). */
+static size_t utf8_seq(const unsigned char *p, size_t n)
+{
+    unsigned c = p[0];
+    size_t need;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        need = 2;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        need = 3;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < need + 1 || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i <= need; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return need + 1;
+}
+
+char *pd_utf8_make_valid(const char *s, size_t len)
+{
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_reserve(&b, len + len / 2 + 16) < 0)
+        return NULL;
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    while (p < end) {
+        const unsigned char *run = p;
+        size_t k;
+        while (p < end && (k = utf8_seq(p, (size_t)(end - p))) > 0)
+            p += k;
+        if (pd_buf_append(&b, run, (size_t)(p - run)) < 0 ||
+            (p < end && pd_buf_append(&b, "\xEF\xBF\xBD", 3) < 0)) {
+            pd_buf_free(&b);
+            return NULL;
+        }
+        if (p < end)
+            p++;
+    }
+    if (!b.data && pd_buf_puts(&b, "") < 0)
+        return NULL;
+    return pd_buf_steal(&b);
+}
+
 bool pd_starts_with_ci(const char *s, const char *prefix)
 {
     return strncasecmp(s, prefix, strlen(prefix)) == 0;

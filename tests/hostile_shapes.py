@@ -105,6 +105,17 @@ def shapes(size):
                  b"Content-Transfer-Encoding: base64\n\n")
     add("base64-short-lines", _fill(head, b"QUFB\n", b"", size))
 
+    # text bodies whose decoding is the work: soft line breaks, charsets
+    # that take iconv's slow paths
+    head = _head("qp-soft-breaks", b"Content-Type: text/plain; charset=iso-8859-2\n"
+                 b"Content-Transfer-Encoding: quoted-printable\n\n")
+    add("qp-soft-breaks", _fill(head, b"=E9=\n", b"", size))
+    for cs, unit in ((b"utf-7", b"+AOkA6ADg- x\n"), (b"iso-2022-jp", b"\x1b$B$3$s\x1b(B x\n"),
+                     (b"utf-16le", b"a\x00\n\x00"), (b"x-no-such-charset", b"\xe9\n")):
+        name = "charset-" + cs.decode()
+        head = _head(name, b"Content-Type: text/plain; charset=" + cs + b"\n\n")
+        add(name, _fill(head, unit, b"", size))
+
     data = _fill(_multipart("part-header-lines") + b"--b\nContent-Type: application/octet-stream\n",
                  b"X-H: v\n", b"\nx\n--b--\n", size)
     add("part-header-lines", data, cut=data.count(b"\nX-H: v") > 1000)
@@ -166,6 +177,12 @@ def shapes(size):
     add("top-nested-groups", _fill(head + b"\n", b"body line\n", b"", size), cut=True)
     head = _head("many-references", b"References: " + b"<a@b> " * 15000 + b"\n")
     add("many-references", _fill(head + b"\n", b"body line\n", b"", size), cut=True)
+    head = _head("re-subject", subject="Re: " * 20000 + "x")
+    add("re-subject", _fill(head + b"\n", b"body line\n", b"", size), cut=True)
+    head = _head("tag-subject", subject="[PATCH x] " * 9000 + "x")
+    add("tag-subject", _fill(head + b"\n", b"body line\n", b"", size), cut=True)
+    head = _head("long-message-id").replace(b"Message-ID: <", b"Message-ID: <" + b"x" * 90000)
+    add("long-message-id", _fill(head + b"\n", b"body line\n", b"", size), cut=True)
     add("one-long-line", _fill(_head("one-long-line", b"\n"), b"x", b"\n", size))
     return out
 

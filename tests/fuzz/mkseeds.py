@@ -20,6 +20,9 @@ CORPUS = os.environ.get("PD_CORPUS") or os.path.join(os.path.dirname(ROOT), "sha
 KVMPPC = os.path.join(CORPUS, "kvm-ppc.vger.kernel.org.0", "eml")
 MAIL_SAMPLE = 200
 
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import hostile_shapes  # noqa: E402
+
 
 def fresh(path):
     shutil.rmtree(path, ignore_errors=True)
@@ -189,6 +192,10 @@ def main():
     d = fresh(os.path.join(out, "mail"))
     for p in mail_files():
         put(d, read(p))
+    # the crafted shapes of the hostile-MIME test, small: every limit of the
+    # MIME walk and the classifier's scans within a fuzzer's reach
+    for _, data, _ in hostile_shapes.shapes(16 * 1024):
+        put(d, data)
     counts["mail"] = len(os.listdir(d))
 
     d = fresh(os.path.join(out, "subject"))

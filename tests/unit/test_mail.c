@@ -871,9 +871,35 @@ static void test_plain_path_edges(void **state)
     assert_true(compare_paths("NUL body", nulbody, sizeof nulbody - 1));
 }
 
+/* pd_utf8_make_valid() gives what g_utf8_make_valid() gives, on random
+ * bytes weighted towards UTF-8's lead and continuation bytes. */
+static void test_utf8_make_valid_equals_glib(void **state)
+{
+    (void)state;
+    static const unsigned char pick[] = { 'a', '\n', 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0,
+                                          0xc1, 0xc2, 0xdf, 0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef,
+                                          0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff };
+    unsigned seed = 12345;
+    for (int round = 0; round < 20000; round++) {
+        unsigned char buf[24];
+        size_t n = (size_t)(round % 24);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            buf[i] = pick[(seed >> 16) % sizeof pick];
+        }
+        gchar *want = g_utf8_make_valid((const gchar *)buf, (gssize)n);
+        char *got = pd_utf8_make_valid((const char *)buf, n);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        g_free(want);
+        free(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
         cmocka_unit_test(test_plain_path_edges),
         cmocka_unit_test(test_multipart_first_text_part),
