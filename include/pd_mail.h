@@ -1,6 +1,7 @@
 /*
- * pd_mail.h - parse one raw RFC 5322 message with GMime into the fields
- * patchdigest needs, decoded to UTF-8.
+ * pd_mail.h - parse one raw RFC 5322 message into the fields patchdigest
+ * needs, decoded to UTF-8, in time linear in its size whatever its shape
+ * (the MIME structure is walked by pd_mime.h; GMime decodes the text part).
  *
  * Modelled on git's mailinfo: one context struct, then setup/run/clear.
  *
@@ -59,9 +60,11 @@ struct pd_mail {
 
 void pd_mail_global_init(void);
 int pd_mail_parse(struct pd_mail *m, const char *data, size_t len);
-/* The same, always through GMime's MIME tree: pd_mail_parse() reads plain
- * text mail (one text/plain part, 7bit or 8bit, UTF-8 or ASCII) from the raw
- * bytes instead, and the tests compare the two. */
+/* The same through GMime's MIME tree, the reference the tests compare
+ * pd_mail_parse() with: pd_mail_parse() reads plain text mail (one
+ * text/plain part, 7bit or 8bit, UTF-8 or ASCII) from the raw bytes and
+ * every other mail through the MIME walk.  Never for untrusted mail: GMime
+ * builds every part first (slow, or a crash, on crafted mail). */
 int pd_mail_parse_gmime(struct pd_mail *m, const char *data, size_t len);
 void pd_mail_clear(struct pd_mail *m);
 

@@ -1,9 +1,11 @@
 /*
  * mail.c - parse a raw message into struct pd_mail.  See pd_mail.h.
  *
- * Two paths give the same fields: GMime's MIME tree for every mail, and, for
- * the plain text mail that most of a list's traffic is, the raw bytes
- * (plain_headers()): the header values and the body are slices of the mail.
+ * Three paths give the same fields: for the plain text mail that most of a
+ * list's traffic is, the raw bytes (plain_headers()): the header values and
+ * the body are slices of the mail; for every other mail, the MIME walk
+ * (pd_mime.h), with GMime's filters decoding only the text part; and, for
+ * the tests only, GMime's MIME tree (pd_mail_parse_gmime()).
  *
  * What this file decides: which part is "the text body" (the first text/plain
  * part without a filename, not looking inside attached messages), how bodies

@@ -15,6 +15,13 @@ Import: `patchdigest import` of the same posts (Redis emptied before each
 run) alternates with tests/bench/baseline.py, the plain Python script a
 user would write instead; medians of N rounds.
 
+Hostile: every crafted shape of tests/hostile_shapes.py (issue 16), 6 MB
+each, fed through the milter beside a plain text mail of the same size, on
+one connection, three times each; the minimum answer time after end of
+message of each is kept.  "hostile" in bench.json: the worst shape's time
+over the plain mail's (worst_ratio), and the worst share of the bound a
+shape uses (3x the plain mail's time plus 50 ms; below 1 is within it).
+
 Also: Redis round trips per mail under the 64-connection load (the
 milter's StatusFile, redis_round_trips), the milter's CPU time per mail,
 and its peak RSS (VmHWM) with 100 idle connections open and during the
@@ -33,8 +40,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 import pdtest  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(HERE))
+import hostile_shapes  # noqa: E402
+
 CONNS = (1, 8, 64)
 PER_CONN = 10        # mails per milter connection (one SMTP session)
+HOSTILE_SIZE = 6000000   # under the default MaxMessageBytes (8M)
 
 
 def cpu_s(pid):
@@ -160,6 +171,10 @@ def main():
                     mails64 += after["shipped"] - before.get("shipped", 0)
             print("# round %d of %d done" % (rnd + 1, args.rounds), flush=True)
 
+        # crafted MIME beside plain mail of the same size
+        hostile = hostile_shapes.measure(os.path.join(pdtest.BUILD, "tests", "feeder"), msock,
+                                         os.path.join(env.dir, "shapes"), HOSTILE_SIZE)
+
         # import against the Python baseline, alternating
         imp = {"pd": [], "py": []}
         env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)   # warm-up
@@ -206,6 +221,15 @@ def main():
         "empty_filter": round(1000 * cpu["empty"] / cpu["empty_mails"], 3),
         "patchdigest_milter": round(1000 * cpu["milter"] / cpu["mails"], 3),
         "redis_server": round(1000 * cpu["redis"] / cpu["mails"], 3)}
+    worst = max(hostile, key=lambda r: r[2] / max(r[1], 0.001))
+    out["hostile"] = {
+        "worst_ratio": round(worst[2] / max(worst[1], 0.001), 2),
+        "worst_shape": worst[0],
+        "shapes": len(hostile),
+        "size_bytes": HOSTILE_SIZE,
+        "worst_bound_use": round(max(r[2] / (3 * r[1] + 50) for r in hostile), 3),
+        "all_accepted": all(r[3] == "accept" for r in hostile),
+        "per_shape_ms": {r[0]: [round(r[1], 2), round(r[2], 2)] for r in hostile}}
     out["rounds"] = args.rounds
     print("import: patchdigest %.0f mails/s, Python baseline %.0f mails/s: %.1fx" % (
         out["import"]["patchdigest_mps"], out["import"]["python_mps"], out["import"]["ratio"]))
@@ -217,6 +241,11 @@ def main():
     print("CPU ms per mail: empty filter %.3f, patchdigest-milter %.3f, redis-server %.3f" % (
         out["cpu_ms_per_mail"]["empty_filter"], out["cpu_ms_per_mail"]["patchdigest_milter"],
         out["cpu_ms_per_mail"]["redis_server"]))
+    h = out["hostile"]
+    print("hostile MIME, %d shapes of %d bytes: worst %s at %.1fx a plain mail's time; "
+          "at most %.0f%% of the bound (3x + 50 ms)" % (
+              h["shapes"], h["size_bytes"], h["worst_shape"], h["worst_ratio"],
+              100 * h["worst_bound_use"]))
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")
