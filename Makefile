@@ -25,7 +25,7 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
             redis-server libcmocka-dev python3 groff-base git postfix cmark
 
-LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox inbox stats status \
+LIB_SRCS := util log config rfc2047 mail classify outcome record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -58,12 +58,12 @@ deps:
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-# the Lua scripts, as C strings: pd_record_lua, pd_window_lua
+# the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua
 $(BUILD)/%_lua.h: milter/%.lua | $(BUILD)/obj
 	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h
+$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@

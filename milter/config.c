@@ -47,6 +47,7 @@ void pd_config_clear(struct pd_config *cfg)
     for (size_t i = 0; i < cfg->nlists; i++) {
         free(cfg->lists[i].id);
         free(cfg->lists[i].name);
+        free(cfg->lists[i].digest_to);
     }
     free(cfg->lists);
     free(cfg->digest_from);
@@ -62,6 +63,7 @@ void pd_config_clear(struct pd_config *cfg)
     for (size_t i = 0; i < cfg->npage_headers; i++)
         free(cfg->page_headers[i]);
     free(cfg->page_headers);
+    free(cfg->archive_url);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -194,6 +196,7 @@ static const char *add_list(struct pd_config *cfg, const char *v)
     }
     cfg->lists = nl;
     nl[cfg->nlists].id = id;
+    nl[cfg->nlists].digest_to = NULL;
     nl[cfg->nlists].name = strdup(name);
     if (!nl[cfg->nlists].name) {
         free(id);
@@ -234,6 +237,59 @@ static const char *set_page(struct pd_config *cfg, const char *v)
     return set_string(&cfg->digest_page, v);
 }
 
+/* ---- outcomes: ArchiveURL, ListDigestTo ---- */
+
+/* ArchiveURL: where a Message-ID can be read, %m standing in for it. */
+static const char *set_archive_url(struct pd_config *cfg, const char *v)
+{
+    bool has_m = false;
+    for (const char *p = v; *p; p++) {
+        if ((unsigned char)*p <= 32 || (unsigned char)*p == 127)
+            return "ArchiveURL must not hold blanks or control characters";
+        if (*p == '%') {
+            if (p[1] != 'm')
+                return "ArchiveURL: % may only stand in %m (the Message-ID)";
+            has_m = true;
+            p++;
+        }
+    }
+    if (!has_m)
+        return "ArchiveURL needs %m (the Message-ID), e.g. https://lore.kernel.org/r/%m";
+    return set_string(&cfg->archive_url, v);
+}
+
+/* ListDigestTo <list-id> <address>: the digest of that list (given by a List
+ * line above) goes there instead of to DigestTo. */
+static const char *set_list_digest_to(struct pd_config *cfg, const char *v)
+{
+    size_t n = strcspn(v, " \t");
+    const char *addr = v + n + strspn(v + n, " \t");
+    if (!*addr)
+        return "ListDigestTo needs a list id and an address: ListDigestTo <list-id> <address>";
+    char *id = pd_strndup(v, n);
+    if (!id)
+        return "out of memory";
+    if (id[0] == '<' && n > 1 && id[n - 1] == '>') {
+        memmove(id, id + 1, n);
+        id[n - 2] = '\0';
+    }
+    struct pd_list *l = NULL;
+    for (size_t i = 0; i < cfg->nlists; i++)
+        if (strcasecmp(cfg->lists[i].id, id) == 0)
+            l = &cfg->lists[i];
+    free(id);
+    if (!l)
+        return "ListDigestTo names a list no List line above declares";
+    if (l->digest_to)
+        return "ListDigestTo given twice for the same list";
+    return set_address(&l->digest_to, addr);
+}
+
+const char *pd_config_digest_to(const struct pd_config *cfg, const struct pd_list *l)
+{
+    return l && l->digest_to ? l->digest_to : cfg->digest_to;
+}
+
 /* PageHeaders: header names, separated by blanks or commas. */
 static const char *set_page_headers(struct pd_config *cfg, const char *v)
 {
@@ -260,13 +316,15 @@ static const char *set_page_headers(struct pd_config *cfg, const char *v)
 enum { K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
        K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_STATUSFILE,
-       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS, K_COUNT };
+       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS,
+       K_ARCHIVEURL, K_LISTDIGESTTO, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
     "Socket", "Redis", "RedisPassword", "RedisDatabase", "KeyPrefix", "List",
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
     "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap", "StatusFile",
     "SocketMode", "SocketGroup", "DigestFormat", "DigestPage", "PageHeaders",
+    "ArchiveURL", "ListDigestTo",
 };
 
 static const char *apply(struct pd_config *cfg, int key, const char *v)
@@ -335,6 +393,8 @@ static const char *apply(struct pd_config *cfg, int key, const char *v)
         return NULL;
     case K_DIGESTPAGE: return set_page(cfg, v);
     case K_PAGEHEADERS: return set_page_headers(cfg, v);
+    case K_ARCHIVEURL: return set_archive_url(cfg, v);
+    case K_LISTDIGESTTO: return set_list_digest_to(cfg, v);
     case K_LOGLEVEL:
         lv = pd_log_parse_level(v);
         if (lv < 0)
@@ -405,7 +465,7 @@ int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t er
             rc = fail(err, errlen, "%s:%d: %s needs a value", path, lineno, key_names[key]);
             break;
         }
-        if (key != K_LIST && seen[key]) {
+        if (key != K_LIST && key != K_LISTDIGESTTO && seen[key]) {
             rc = fail(err, errlen, "%s:%d: %s given twice (first on line %d)", path,
                       lineno, key_names[key], seen[key]);
             break;

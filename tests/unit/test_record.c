@@ -351,6 +351,34 @@ static void test_decode_accepts_newer_writer(void **state)
     pd_buf_free(&out);
 }
 
+static void test_decode_accepts_v1_record(void **state)
+{
+    (void)state;
+    /* a record from before the trailers and notice fields: they read empty */
+    struct pd_field_view f[PD_F_COUNT];
+    char storage[PD_F_COUNT][24];
+    fill_fields(f, storage);
+    pd_buf out = PD_BUF_INIT;
+    assert_int_equal(pd_buf_putc(&out, PD_F_COUNT_V1), 0);
+    assert_int_equal(pd_buf_putc(&out, 0), 0);
+    for (int i = 0; i < PD_F_COUNT_V1; i++) {
+        unsigned char l[4] = { (unsigned char)f[i].len, 0, 0, 0 };
+        assert_int_equal(pd_buf_append(&out, l, 4), 0);
+        assert_int_equal(pd_buf_append(&out, f[i].p, f[i].len), 0);
+    }
+    struct pd_record r;
+    assert_int_equal(pd_record_decode(out.data, out.len, &r), 0);
+    assert_int_equal(r.f[PD_F_PREFIXES].len, f[PD_F_PREFIXES].len);
+    assert_int_equal(r.f[PD_F_TRAILERS].len, 0);
+    assert_non_null(r.f[PD_F_TRAILERS].p);
+    assert_int_equal(r.f[PD_F_NOTICE].len, 0);
+    assert_non_null(r.f[PD_F_NOTICE].p);
+    /* fewer still is refused */
+    out.data[0] = PD_F_COUNT_V1 - 1;
+    assert_int_equal(pd_record_decode(out.data, out.len, &r), -1);
+    pd_buf_free(&out);
+}
+
 static void test_decode_rejects_wrong_format(void **state)
 {
     (void)state;
@@ -385,6 +413,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_trailing_bytes),
         cmocka_unit_test(test_decode_rejects_wrong_counts),
         cmocka_unit_test(test_decode_accepts_newer_writer),
+        cmocka_unit_test(test_decode_accepts_v1_record),
         cmocka_unit_test(test_decode_rejects_wrong_format),
     };
     pd_mail_global_init();
