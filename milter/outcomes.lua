@@ -69,13 +69,16 @@ local function series(sh)
   s.head = s.p[0] or s.p[1] or (low and s.p[low])
   s.linkmail = s.p[0] or (low and s.p[low])
   if s.head then
-    local v = redis.call('HMGET', m(s.head), 'subject', 'addr', 'ident', 'title')
+    local v = redis.call('HMGET', m(s.head), 'subject', 'addr', 'ident')
     s.headsubj = v[1] or s.subject or ''
     s.addr = v[2] or ((v[3] or ''):match('<([^<>]*)>$')) or ''
+    s.author = v[3] or s.ident
   else
     s.headsubj = s.subject or ''
     s.addr = ''
+    s.author = s.ident
   end
+  s.exists = #h > 0
   -- its own title for Supersedes: the cover's, else patch 1's
   local own = s.p[0] or s.p[1]
   if own then s.title = redis.call('HGET', m(own), 'title') end
@@ -84,11 +87,12 @@ local function series(sh)
 end
 
 -- ---- the window's replies ----
-local activity, order = {}, {}     -- sha1 -> arrival of its first activity
+local activity, order, pos = {}, {}, {}   -- sha1 -> arrival of its first activity
 local function act(sh, seq)
   if not activity[sh] then
     activity[sh] = seq
     order[#order + 1] = sh
+    pos[sh] = #order
   elseif seq < activity[sh] then
     activity[sh] = seq
   end
@@ -178,7 +182,7 @@ local function lines_of(sh)
     for _, c in ipairs(redis.call('ZRANGE', tk, 0, -1)) do
       if c ~= sh then
         local o = series(c)
-        if o.version < s.version and o.first < s.first and o.addr == s.addr and
+        if o.exists and o.version < s.version and o.first < s.first and o.addr == s.addr and
            (not best or o.first > best.first) then
           best = o
         end
@@ -221,10 +225,13 @@ local earlier = {}
 for _, sh in ipairs(order) do
   if not inwin[sh] then earlier[#earlier + 1] = sh end
 end
-table.sort(earlier, function(a, b) return activity[a] < activity[b] end)
+table.sort(earlier, function(a, b)
+  if activity[a] ~= activity[b] then return activity[a] < activity[b] end
+  return pos[a] < pos[b]
+end)
 for _, sh in ipairs(earlier) do
   local s = series(sh)
-  local ident = s.ident ~= '' and s.ident or '(no sender address)'
+  local ident = s.author ~= '' and s.author or '(no sender address)'
   local block = { s.headsubj, '  ' .. ident .. ', v' .. s.version .. ', ' ..
     (s.p[0] and 'cover letter and ' or '') .. s.n .. ' of ' .. s.total ..
     ' patch' .. (s.total == 1 and '' or 'es') }
