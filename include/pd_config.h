@@ -27,7 +27,6 @@
 struct pd_list {
     char *id;     /* List-Id as configured, e.g. kvm.vger.kernel.org */
     char *name;   /* human name used in the digest, e.g. KVM */
-    char *digest_to;   /* ListDigestTo: this list's digest recipients; NULL: DigestTo */
 };
 
 struct pd_config {
@@ -66,6 +65,8 @@ struct pd_config {
     char **page_headers;     /* header names the page shows; NULL (none given): all */
     size_t npage_headers;
     char *archive_url;       /* ArchiveURL: Link: lines, %m the Message-ID; NULL: none */
+    char **list_digest_to;   /* ListDigestTo, by the index of lists[]; NULL: DigestTo */
+    size_t nlists_digest_to; /* entries of list_digest_to (lists declared before the last one) */
 };
 
 /* DigestFormat: what the digest mail carries (bits). */

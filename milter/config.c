@@ -47,8 +47,10 @@ void pd_config_clear(struct pd_config *cfg)
     for (size_t i = 0; i < cfg->nlists; i++) {
         free(cfg->lists[i].id);
         free(cfg->lists[i].name);
-        free(cfg->lists[i].digest_to);
     }
+    for (size_t i = 0; i < cfg->nlists_digest_to; i++)
+        free(cfg->list_digest_to[i]);
+    free(cfg->list_digest_to);
     free(cfg->lists);
     free(cfg->digest_from);
     free(cfg->digest_to);
@@ -196,7 +198,6 @@ static const char *add_list(struct pd_config *cfg, const char *v)
     }
     cfg->lists = nl;
     nl[cfg->nlists].id = id;
-    nl[cfg->nlists].digest_to = NULL;
     nl[cfg->nlists].name = strdup(name);
     if (!nl[cfg->nlists].name) {
         free(id);
@@ -273,21 +274,32 @@ static const char *set_list_digest_to(struct pd_config *cfg, const char *v)
         memmove(id, id + 1, n);
         id[n - 2] = '\0';
     }
-    struct pd_list *l = NULL;
+    size_t k = cfg->nlists;
     for (size_t i = 0; i < cfg->nlists; i++)
         if (strcasecmp(cfg->lists[i].id, id) == 0)
-            l = &cfg->lists[i];
+            k = i;
     free(id);
-    if (!l)
+    if (k == cfg->nlists)
         return "ListDigestTo names a list no List line above declares";
-    if (l->digest_to)
+    /* one slot per list: lists declared after this line get theirs too */
+    char **nv = realloc(cfg->list_digest_to, cfg->nlists * sizeof *nv);
+    if (!nv)
+        return "out of memory";
+    for (size_t i = cfg->nlists_digest_to; i < cfg->nlists; i++)
+        nv[i] = NULL;
+    cfg->list_digest_to = nv;
+    cfg->nlists_digest_to = cfg->nlists;
+    if (nv[k])
         return "ListDigestTo given twice for the same list";
-    return set_address(&l->digest_to, addr);
+    return set_address(&nv[k], addr);
 }
 
 const char *pd_config_digest_to(const struct pd_config *cfg, const struct pd_list *l)
 {
-    return l && l->digest_to ? l->digest_to : cfg->digest_to;
+    for (size_t i = 0; l && i < cfg->nlists_digest_to; i++)
+        if (cfg->list_digest_to[i] && strcasecmp(cfg->lists[i].id, l->id) == 0)
+            return cfg->list_digest_to[i];
+    return cfg->digest_to;
 }
 
 /* PageHeaders: header names, separated by blanks or commas. */
