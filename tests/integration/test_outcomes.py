@@ -163,4 +163,149 @@ try:
 finally:
     env.close()
 
+
+# ---------------------------------------------------------------- hand-made
+
+AUTHOR = "Ann Author <ann@example.org>"
+MAINT = "Maintainer <maint@example.org>"
+DIFF = "---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
+       "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n"
+counter = [0]
+
+
+def mail(d, mid, subject, body, frm=AUTHOR, parent=None, refs=()):
+    counter[0] += 1
+    h = ["From: " + frm, "To: kvm-ppc@vger.kernel.org", "Subject: " + subject,
+         "Date: Tue, 9 Mar 2021 10:%02d:00 +0000" % (counter[0] % 60),
+         "Message-ID: <%s>" % mid, "List-Id: <%s>" % pdtest.LIST_ID]
+    if parent:
+        h.append("In-Reply-To: <%s>" % parent)
+    if refs:
+        h.append("References: " + " ".join("<%s>" % r for r in refs))
+    path = os.path.join(d, "%03d.eml" % counter[0])
+    with open(path, "w") as f:
+        f.write("\n".join(h) + "\n\n" + body)
+    return path
+
+
+def handmade(d):
+    a0 = "a0+x/y@pdtest"
+    w1 = [mail(d, a0, "[PATCH 0/5] x: a series", "The cover.\n")]
+    for i in range(1, 6):
+        w1.append(mail(d, "a%d@pdtest" % i, "[PATCH %d/5] x: part %d" % (i, i),
+                       "Part %d.\n\nSigned-off-by: %s\n%s" % (i, AUTHOR, DIFF), parent=a0,
+                       refs=(a0,)))
+    w1.append(mail(d, "b0@pdtest", "[RFC 0/2] y: an rfc", "An RFC.\n"))
+    for i in (1, 2):
+        w1.append(mail(d, "b%d@pdtest" % i, "[RFC %d/2] y: rfc part %d" % (i, i),
+                       "Part.\n" + DIFF, parent="b0@pdtest", refs=("b0@pdtest",)))
+    w1.append(mail(d, "c1@pdtest", "[PATCH] z: lone fix", "Fix.\n" + DIFF))
+    w1.append(mail(d, "r1@pdtest", "Re: [PATCH 2/5] x: part 2",
+                   "On Monday Ann wrote:\n> Applied to next, thanks!\n\n"
+                   "Applied this series and tested it.\n\n"
+                   "Reviewed-by: Rev One <rev1@example.org>\n",
+                   frm="Rev One <rev1@example.org>", parent="a2@pdtest", refs=(a0, "a2@pdtest")))
+    w1.append(mail(d, "r2@pdtest", "Re: [PATCH 0/5] x: a series",
+                   "For the series:\nAcked-by: Ack Er <ack@example.org>\n",
+                   frm="Ack Er <ack@example.org>", parent=a0, refs=(a0,)))
+    w1.append(mail(d, "n1@pdtest", "Re: [PATCH 0/5] x: a series", "Queued 3+5, thanks.\n",
+                   frm=MAINT, parent=a0, refs=(a0,)))
+    w1.append(mail(d, "n2@pdtest", "Re: [RFC 0/2] y: an rfc", "Applied to rfc-branch, thanks!\n",
+                   frm=MAINT, parent="b0@pdtest", refs=("b0@pdtest",)))
+    n3 = mail(d, "n3@pdtest", "Re: [PATCH] z: lone fix", "Thanks, applied to fixes.\n",
+              frm=MAINT, parent="c1@pdtest", refs=("c1@pdtest",))
+    w2 = [n3,
+          mail(d, "n4@pdtest", "Re: [PATCH 2/5] x: part 2",
+               "Applied to next, thanks!\n\n[1/5] x:  part   1\n"
+               "      commit: 0123456789abcdef0123\n[9/9] unknown title\n"
+               "      commit: fedcba9876543210\n\n-- \nMaint\n",
+               frm=MAINT, parent="r1@pdtest", refs=(a0, "a2@pdtest", "r1@pdtest")),
+          n3,   # the same notice again: a duplicate changes nothing
+          mail(d, "v2a0@pdtest", "[PATCH v2 0/5] x: a series", "Version 2.\n")]
+    return w1, w2
+
+
+t1 = time.monotonic()
+env = pdtest.Env()
+sent = os.path.join(env.dir, "sent.mbox")
+env.conf = conf_for(env, sent)
+try:
+    mdir = os.path.join(env.dir, "mails")
+    os.makedirs(mdir)
+    w1, w2 = handmade(mdir)
+    model = refoutcomes.model_windows(pdtest.LIST_ID, w1 + w2, (len(w1),), ARCHIVE)
+    env.start_milter()
+    st = []
+    for c in (w1, w2):
+        env.feed(c, conns=1, per_conn=len(c))
+        st.append(env.wait_recorded(len(c), timeout=30))
+        env.cli("flush")
+    ds = pdtest.digests(sent)
+    result(len(ds) == 2, "hand-made: two digests", "%d mailed" % len(ds))
+    bodies = [digest_text(raw) for raw in ds]
+    for w, (body, win) in enumerate(zip(bodies, model), 1):
+        compare("hand-made window %d" % w, body, win)
+    want1 = {
+        "[PATCH 0/5] x: a series": [
+            "Review: 3 replies, Reviewed-by 1, Acked-by 1, Tested-by 0",
+            "Applied: 2 of 5 to (unknown branch) by " + MAINT,
+            "Link: https://lore.kernel.org/r/a0+x%2Fy@pdtest"],
+        "[RFC 0/2] y: an rfc": [
+            "Review: 1 reply, Reviewed-by 0, Acked-by 0, Tested-by 0",
+            "Applied: 2 of 2 to rfc-branch by " + MAINT,
+            "Link: https://lore.kernel.org/r/b0@pdtest"],
+        "[PATCH] z: lone fix": [
+            "Review: 0 replies, Reviewed-by 0, Acked-by 0, Tested-by 0",
+            "Link: https://lore.kernel.org/r/c1@pdtest"],
+    }
+    if bodies:
+        lines = bodies[0].split("\n")
+        got = dict(patch_list_blocks(lines))
+        result(got == want1, "hand-made window 1: a trailer on the cover and one on a patch "
+               "count for the series; a quoted notice and \"Applied this series and tested it\" "
+               "are none; Queued 3+5 applies 2 of 5; a notice on an RFC cover applies its "
+               "series; Link percent-encodes the Message-ID", diff(sorted(got.items()),
+                                                                  sorted(want1.items())))
+        result("  y: rfc part 1" not in lines and any(
+            x.startswith("  Ann Author <ann@example.org>, v1, cover letter and 2 of 2")
+            for x in lines),
+            "hand-made window 1: [RFC 0/2] and [RFC i/2] make a series (the RFC amendment)")
+        result(section(lines, "===== Applied in this time period =====") == [
+            "(unknown branch) by " + MAINT, "  - [3/5] x: part 3", "  - [5/5] x: part 5",
+            "rfc-branch by " + MAINT, "  - [0/2] y: an rfc"],
+            "hand-made window 1: the Applied section, a group per branch and applier")
+    if len(bodies) > 1:
+        lines = bodies[1].split("\n")
+        result(section(lines, "===== Applied in this time period =====") == [
+            "fixes by " + MAINT, "  - [1/1] z: lone fix",
+            "next by " + MAINT, "  0123456789ab [1/5] x:  part   1",
+            "  fedcba987654 [9/9] unknown title"],
+            "hand-made window 2: a notice for a patch of an earlier window; a listed title "
+            "a mailer re-spaced; a listed title that matches nothing; a duplicate notice "
+            "counted once")
+        eb = earlier_blocks(lines)
+        result(eb == [
+            ["[PATCH] z: lone fix", "  Ann Author <ann@example.org>, v1, 1 of 1 patch",
+             "Review: 1 reply, Reviewed-by 0, Acked-by 0, Tested-by 0",
+             "Applied: 1 of 1 to fixes by " + MAINT,
+             "Link: https://lore.kernel.org/r/c1@pdtest"],
+            ["[PATCH 0/5] x: a series",
+             "  Ann Author <ann@example.org>, v1, cover letter and 5 of 5 patches",
+             "Review: 1 reply, Reviewed-by 0, Acked-by 0, Tested-by 0",
+             "Applied: 1 of 5 to next by " + MAINT,
+             "Link: https://lore.kernel.org/r/a0+x%2Fy@pdtest"]],
+            "hand-made window 2: the earlier series, in order of their first activity; "
+            "a reply to a reply belongs to the patch above", repr(eb))
+        got = dict(patch_list_blocks(lines))
+        result(got.get("[PATCH v2 0/5] x: a series", [""])[0] ==
+               "Supersedes: v1 [PATCH 0/5] x: a series",
+               "hand-made window 2: v2 supersedes v1 (same title and author)", repr(got))
+    result(len(st) == 2 and st[1] is not None and st[1]["duplicates"] == 1
+           and st[1]["applied"] == 3 and st[0]["applied"] == 4 and st[0]["trailers"] == 2,
+           "hand-made: stats of the open window count applied patches and trailers, "
+           "a duplicate notice once",
+           repr([{k: x.get(k) for k in ("duplicates", "applied", "trailers")} for x in st if x]))
+finally:
+    env.close()
+
 pdtest.finish()
