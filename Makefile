@@ -86,6 +86,9 @@ $(BUILD)/tests/feeder: tests/feeder.c | $(BUILD)/tests
 $(BUILD)/tests/empty_filter: tests/bench/empty_filter.c | $(BUILD)/tests
 	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmilter -pthread
 
+# the table of the corpus' notices test_outcome checks
+$(BUILD)/tests/test_outcome: tests/unit/outcome_notices.inc
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpatchdigest.a | $(BUILD)/tests
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka
 

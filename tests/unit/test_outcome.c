@@ -259,7 +259,7 @@ static void test_hostile_reply_is_bounded(void **state)
     assert_int_equal(o.ntrailers, PD_OUTCOME_MAX_TRAILERS);
     assert_int_equal(o.notice.nentries, PD_OUTCOME_MAX_ENTRIES);
     assert_int_equal(o.notice.nnumbers, PD_OUTCOME_MAX_NUMBERS);
-    if (s > 2.0) {
+    if (s > 10.0) {   /* linear: well under a second unsanitized */
         print_error("parsing a %zu-byte reply took %.2f s\n", b.len, s);
         fail();
     }
