@@ -228,7 +228,7 @@ def handmade(d):
 t1 = time.monotonic()
 env = pdtest.Env()
 sent = os.path.join(env.dir, "sent.mbox")
-env.conf = conf_for(env, sent)
+env.conf = conf_for(env, sent, "ListDigestTo %s ppc-readers@example.org\n" % pdtest.LIST_ID)
 try:
     mdir = os.path.join(env.dir, "mails")
     os.makedirs(mdir)
@@ -242,6 +242,10 @@ try:
         env.cli("flush")
     ds = pdtest.digests(sent)
     result(len(ds) == 2, "hand-made: two digests", "%d mailed" % len(ds))
+    tos = [email.message_from_bytes(raw, policy=email.policy.default)["To"] for raw in ds]
+    result(tos and all(t == "ppc-readers@example.org" for t in tos),
+           "hand-made: ListDigestTo sends the list's digest to its own readers, not DigestTo",
+           repr(tos))
     bodies = [digest_text(raw) for raw in ds]
     for w, (body, win) in enumerate(zip(bodies, model), 1):
         compare("hand-made window %d" % w, body, win)
