@@ -196,11 +196,12 @@ local function lines_of(sh)
   for _, gkey in ipairs(gorder) do
     local a = applied[sh] and applied[sh][gkey]
     if a then
+      -- distinct patches; a cover stands for 1..total (counted, not listed)
       local n = 0
-      if a.all then
-        for i = 1, s.total do a.set[i] = true end
+      if a.all then n = s.total end
+      for i in pairs(a.set) do
+        if not a.all or i > s.total then n = n + 1 end
       end
-      for _ in pairs(a.set) do n = n + 1 end
       out[#out + 1] = 'Applied: ' .. n .. ' of ' .. s.total .. ' to ' .. groups[gkey].head
     end
   end
