@@ -325,18 +325,18 @@ static const char *set_page_headers(struct pd_config *cfg, const char *v)
     return cfg->npage_headers ? NULL : "PageHeaders needs header names";
 }
 
-enum { K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
+enum { K_ARCHIVEURL, K_LISTDIGESTTO,   /* outcomes (DESIGN.md "Outcomes") */
+       K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
        K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_STATUSFILE,
-       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS,
-       K_ARCHIVEURL, K_LISTDIGESTTO, K_COUNT };
+       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
+    "ArchiveURL", "ListDigestTo",
     "Socket", "Redis", "RedisPassword", "RedisDatabase", "KeyPrefix", "List",
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
     "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap", "StatusFile",
     "SocketMode", "SocketGroup", "DigestFormat", "DigestPage", "PageHeaders",
-    "ArchiveURL", "ListDigestTo",
 };
 
 static const char *apply(struct pd_config *cfg, int key, const char *v)

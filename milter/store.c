@@ -23,10 +23,10 @@
 struct pd_store {
     redisContext *c;
     char sha[41];
+    char *archive_url;        /* ArchiveURL, "" when unset */
     uint64_t round_trips;
     uint64_t retention;
     char *prefix;
-    char *archive_url;        /* ArchiveURL, "" when unset */
 };
 
 static void set_err(char *err, size_t errlen, const char *what, const redisContext *c)
