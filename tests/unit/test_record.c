@@ -140,6 +140,39 @@ static void test_build_decode_reply_with_reviewers(void **state)
     FIELD(&r, PD_F_EXCERPT, "");
     FIELD(&r, PD_F_HEADERS, "");
     FIELD(&r, PD_F_PREFIXES, "");
+    /* the outcome fields (pd_outcome.h): trailers by kind, no notice */
+    FIELD(&r, PD_F_TRAILERS, "r\trita@example.org\tRita Reviewer\na\tal@example.org\tAl Acker");
+    FIELD(&r, PD_F_NOTICE, "");
+    unbuild(&b);
+}
+
+static void test_build_decode_notice(void **state)
+{
+    (void)state;
+    struct built b;
+    build("From: Maintainer <maint@example.org>\n"
+          "Subject: Re: [PATCH 0/2] net: two things\n"
+          "Message-ID: <ty@example.org>\n"
+          "In-Reply-To: <cover@corp.example>\n"
+          "\n"
+          "Applied to net-next (main), thanks!\n\n"
+          "[1/2] net: one\n      commit: ABCDEF0123456789\n",
+          "netdev.vger.kernel.org", 1, 0, &b);
+    struct pd_record r;
+    assert_int_equal(pd_record_decode(b.payload.data, b.payload.len, &r), 0);
+    FIELD(&r, PD_F_CLASS, "reply");
+    FIELD(&r, PD_F_TRAILERS, "");
+    FIELD(&r, PD_F_NOTICE, "net-next (main)\n\n1\t2\tabcdef012345\tnet: one");
+    unbuild(&b);
+    /* a patch's own text is never read for notices or trailers */
+    build("From: A <a@example.org>\nSubject: [PATCH] x\nMessage-ID: <p@x>\n\n"
+          "Applied to next.\nReviewed-by: R <r@example.org>\n---\n"
+          "diff --git a/x b/x\n--- a/x\n+++ b/x\n",
+          "netdev.vger.kernel.org", 1, 0, &b);
+    assert_int_equal(pd_record_decode(b.payload.data, b.payload.len, &r), 0);
+    FIELD(&r, PD_F_CLASS, "patch");
+    FIELD(&r, PD_F_TRAILERS, "");
+    FIELD(&r, PD_F_NOTICE, "");
     unbuild(&b);
 }
 
@@ -404,6 +437,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_decode_patch),
         cmocka_unit_test(test_build_decode_reply_with_reviewers),
+        cmocka_unit_test(test_build_decode_notice),
         cmocka_unit_test(test_build_decode_other_without_tag),
         cmocka_unit_test(test_build_patch_without_index),
         cmocka_unit_test(test_build_appends),
