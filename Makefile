@@ -27,6 +27,8 @@ DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis
 
 LIB_SRCS := util log config rfc2047 mime mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush
+# the review, version and applied outcomes of replies (DESIGN.md "Outcomes")
+LIB_SRCS += outcome
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
@@ -58,12 +60,12 @@ deps:
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-# the Lua scripts, as C strings: pd_record_lua, pd_window_lua
+# the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua
 $(BUILD)/%_lua.h: milter/%.lua | $(BUILD)/obj
 	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h
+$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
@@ -85,6 +87,9 @@ $(BUILD)/tests/feeder: tests/feeder.c | $(BUILD)/tests
 # the benchmark's empty filter (tests/bench/empty_filter.c), libmilter only
 $(BUILD)/tests/empty_filter: tests/bench/empty_filter.c | $(BUILD)/tests
 	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmilter -pthread
+
+# the table of the corpus' notices test_outcome checks
+$(BUILD)/tests/test_outcome: tests/unit/outcome_notices.inc
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpatchdigest.a | $(BUILD)/tests
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka

@@ -23,7 +23,7 @@ enum pd_class { PD_PATCH, PD_COVER, PD_REPLY, PD_PULL, PD_OTHER, PD_NCLASSES };
 
 struct pd_subject {
     bool marker;          /* a leading Re:/Aw:/Sv:/Fwd:/Fw: was stripped */
-    bool patch_tag;       /* a leading [...] group holds the word PATCH */
+    bool patch_tag;       /* a leading [...] group holds the word PATCH or RFC */
     bool git_pull;        /* a leading [...] group holds GIT PULL */
     int version;          /* from vN / PATCHvN; 1 when the tag has none */
     int index, total;     /* from i/n; -1 when the tag has none */

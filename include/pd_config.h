@@ -64,6 +64,9 @@ struct pd_config {
     char *digest_page;       /* path pattern of the Markdown page (%l, %w); NULL: none */
     char **page_headers;     /* header names the page shows; NULL (none given): all */
     size_t npage_headers;
+    char *archive_url;       /* ArchiveURL: Link: lines, %m the Message-ID; NULL: none */
+    char **list_digest_to;   /* ListDigestTo, by the index of lists[]; NULL: DigestTo */
+    size_t nlists_digest_to; /* entries of list_digest_to (lists declared before the last one) */
 };
 
 /* DigestFormat: what the digest mail carries (bits). */
@@ -75,5 +78,7 @@ int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t er
 void pd_config_clear(struct pd_config *cfg);
 /* The configured list with this id (case-insensitive), or NULL. */
 const struct pd_list *pd_config_find_list(const struct pd_config *cfg, const char *id);
+/* Where the digest of list l goes: its ListDigestTo, else DigestTo (NULL: none). */
+const char *pd_config_digest_to(const struct pd_config *cfg, const struct pd_list *l);
 
 #endif

@@ -44,7 +44,9 @@ struct pd_page_opts {
     size_t nheaders;
 };
 
-/* The page of a window read with pd_store_read_posts().  Appends to out;
+/* The page of a window read with pd_store_read_posts().  Under each
+ * entry's ##### line, its series' outcome lines (Supersedes, Review,
+ * Applied, Link: DESIGN.md "Outcomes") as one paragraph.  Appends to out;
  * 0, or -1 out of memory. */
 int pd_page_render(const struct pd_window *w, const struct pd_page_opts *o, pd_buf *out);
 

@@ -49,8 +49,14 @@ enum pd_field {
     PD_F_EXCERPT,     /* covers, patches, pulls: body up to the end of the diffstat */
     PD_F_HEADERS,     /* covers and patches: the header block as received */
     PD_F_PREFIXES,    /* patch tag words other than PATCH, vN and i/n */
+    PD_F_TRAILERS,    /* replies: review trailers, "kind\taddr\tname" per line (pd_outcome.h) */
+    PD_F_NOTICE,      /* replies: the applied notice, "" when none (pd_outcome.h) */
     PD_F_COUNT
 };
+
+/* Records written before PD_F_TRAILERS existed have this many fields; the
+ * missing ones decode as empty. */
+#define PD_F_COUNT_V1 (PD_F_PREFIXES + 1)
 
 struct pd_field_view {
     const char *p;

@@ -26,6 +26,7 @@
 
 #include "pd_classify.h"
 #include "pd_config.h"
+#include "pd_outcome.h"
 #include "pd_util.h"
 
 #include <stdbool.h>
@@ -107,6 +108,8 @@ struct pd_window {
     size_t nposts;
     struct pd_series *series;       /* order of their first mail in the window */
     size_t nseries;
+    long long applied, trailers;    /* patches applied by notices, review trailers given */
+    struct pd_outcomes outcomes;    /* review, versions, applied, links (outcomes.lua) */
 };
 
 /* Read window number (0: the open one) of a list: its state and counters.
@@ -114,8 +117,9 @@ struct pd_window {
  * with exists false. */
 int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long number,
                          struct pd_window *w, char *err, size_t errlen);
-/* Add to a window read above its posts, series and threads.  Posts whose
- * mail expired are left out.  0, or -1 with err set. */
+/* Add to a window read above its posts, series and threads, and its
+ * outcomes (with ArchiveURL's links).  Posts whose mail expired are left
+ * out.  0, or -1 with err set. */
 int pd_store_read_posts(struct pd_store *s, const struct pd_list *l, struct pd_window *w,
                         char *err, size_t errlen);
 void pd_window_clear(struct pd_window *w);

@@ -69,10 +69,19 @@ static bool patch_word_at(const char *g, size_t n, size_t i)
     return (g[i + 5] == 'v' || g[i + 5] == 'V') && i + 6 < n && isdigit((unsigned char)g[i + 6]);
 }
 
+/* The word RFC at g[i], not inside a longer word. */
+static bool rfc_word_at(const char *g, size_t n, size_t i)
+{
+    return n - i >= 3 && strncasecmp(g + i, "rfc", 3) == 0 && (i == 0 || !is_alnum(g[i - 1])) &&
+           (i + 3 == n || !is_alnum(g[i + 3]));
+}
+
+/* The patch tag: a group holding the word PATCH, or the word RFC ("[RFC 1/6]"
+ * reads as "[RFC PATCH 1/6]"). */
 static bool group_has_patch(const char *g, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (patch_word_at(g, n, i))
+        if (patch_word_at(g, n, i) || rfc_word_at(g, n, i))
             return true;
     return false;
 }

@@ -599,11 +599,18 @@ static int cmd_flush(const struct options *o)
     const struct pd_list *lists = first_list(o, &cfg, &n, "flush");
     if (!lists)
         status = 1;
-    else if (!cfg.digest_from || !cfg.digest_to) {
+    else if (!cfg.digest_from) {
         fprintf(stderr, "patchdigest flush: %s: DigestFrom and DigestTo must be set\n", cfg.path);
         status = 1;
         n = 0;
     }
+    for (size_t i = 0; i < n; i++)
+        if (!pd_config_digest_to(&cfg, &lists[i])) {
+            fprintf(stderr, "patchdigest flush: %s: DigestFrom and DigestTo must be set "
+                    "(or ListDigestTo for list %s)\n", cfg.path, lists[i].id);
+            status = 1;
+            n = 0;
+        }
     for (size_t i = 0; i < n; i++) {
         struct pd_flush_opts fo = { .force = o->force, .map = map, .report = stdout,
                                     .lock_wait_ms = o->wait_s < 0 ? 0
@@ -655,7 +662,7 @@ static int cmd_render(const struct options *o)
             status = 1;
         } else {
             struct pd_digest_opts d = { .top_n = cfg.top_n, .map = map, .from = cfg.digest_from,
-                                        .to = cfg.digest_to,
+                                        .to = pd_config_digest_to(&cfg, &lists[i]),
                                         .date = w.closed ? w.closed : time(NULL),
                                         .format = cfg.digest_format };
             struct pd_page_opts po = { .headers = cfg.page_headers,

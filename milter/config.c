@@ -48,6 +48,9 @@ void pd_config_clear(struct pd_config *cfg)
         free(cfg->lists[i].id);
         free(cfg->lists[i].name);
     }
+    for (size_t i = 0; i < cfg->nlists_digest_to; i++)
+        free(cfg->list_digest_to[i]);
+    free(cfg->list_digest_to);
     free(cfg->lists);
     free(cfg->digest_from);
     free(cfg->digest_to);
@@ -62,6 +65,7 @@ void pd_config_clear(struct pd_config *cfg)
     for (size_t i = 0; i < cfg->npage_headers; i++)
         free(cfg->page_headers[i]);
     free(cfg->page_headers);
+    free(cfg->archive_url);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -234,6 +238,70 @@ static const char *set_page(struct pd_config *cfg, const char *v)
     return set_string(&cfg->digest_page, v);
 }
 
+/* ---- outcomes: ArchiveURL, ListDigestTo ---- */
+
+/* ArchiveURL: where a Message-ID can be read, %m standing in for it. */
+static const char *set_archive_url(struct pd_config *cfg, const char *v)
+{
+    bool has_m = false;
+    for (const char *p = v; *p; p++) {
+        if ((unsigned char)*p <= 32 || (unsigned char)*p == 127)
+            return "ArchiveURL must not hold blanks or control characters";
+        if (*p == '%') {
+            if (p[1] != 'm')
+                return "ArchiveURL: % may only stand in %m (the Message-ID)";
+            has_m = true;
+            p++;
+        }
+    }
+    if (!has_m)
+        return "ArchiveURL needs %m (the Message-ID), e.g. https://lore.kernel.org/r/%m";
+    return set_string(&cfg->archive_url, v);
+}
+
+/* ListDigestTo <list-id> <address>: the digest of that list (given by a List
+ * line above) goes there instead of to DigestTo. */
+static const char *set_list_digest_to(struct pd_config *cfg, const char *v)
+{
+    size_t n = strcspn(v, " \t");
+    const char *addr = v + n + strspn(v + n, " \t");
+    if (!*addr)
+        return "ListDigestTo needs a list id and an address: ListDigestTo <list-id> <address>";
+    char *id = pd_strndup(v, n);
+    if (!id)
+        return "out of memory";
+    if (id[0] == '<' && n > 1 && id[n - 1] == '>') {
+        memmove(id, id + 1, n);
+        id[n - 2] = '\0';
+    }
+    size_t k = cfg->nlists;
+    for (size_t i = 0; i < cfg->nlists; i++)
+        if (strcasecmp(cfg->lists[i].id, id) == 0)
+            k = i;
+    free(id);
+    if (k == cfg->nlists)
+        return "ListDigestTo names a list no List line above declares";
+    /* one slot per list: lists declared after this line get theirs too */
+    char **nv = realloc(cfg->list_digest_to, cfg->nlists * sizeof *nv);
+    if (!nv)
+        return "out of memory";
+    for (size_t i = cfg->nlists_digest_to; i < cfg->nlists; i++)
+        nv[i] = NULL;
+    cfg->list_digest_to = nv;
+    cfg->nlists_digest_to = cfg->nlists;
+    if (nv[k])
+        return "ListDigestTo given twice for the same list";
+    return set_address(&nv[k], addr);
+}
+
+const char *pd_config_digest_to(const struct pd_config *cfg, const struct pd_list *l)
+{
+    for (size_t i = 0; l && i < cfg->nlists_digest_to; i++)
+        if (cfg->list_digest_to[i] && strcasecmp(cfg->lists[i].id, l->id) == 0)
+            return cfg->list_digest_to[i];
+    return cfg->digest_to;
+}
+
 /* PageHeaders: header names, separated by blanks or commas. */
 static const char *set_page_headers(struct pd_config *cfg, const char *v)
 {
@@ -257,12 +325,14 @@ static const char *set_page_headers(struct pd_config *cfg, const char *v)
     return cfg->npage_headers ? NULL : "PageHeaders needs header names";
 }
 
-enum { K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
+enum { K_ARCHIVEURL, K_LISTDIGESTTO,   /* outcomes (DESIGN.md "Outcomes") */
+       K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
        K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_STATUSFILE,
        K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
+    "ArchiveURL", "ListDigestTo",
     "Socket", "Redis", "RedisPassword", "RedisDatabase", "KeyPrefix", "List",
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
     "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap", "StatusFile",
@@ -335,6 +405,8 @@ static const char *apply(struct pd_config *cfg, int key, const char *v)
         return NULL;
     case K_DIGESTPAGE: return set_page(cfg, v);
     case K_PAGEHEADERS: return set_page_headers(cfg, v);
+    case K_ARCHIVEURL: return set_archive_url(cfg, v);
+    case K_LISTDIGESTTO: return set_list_digest_to(cfg, v);
     case K_LOGLEVEL:
         lv = pd_log_parse_level(v);
         if (lv < 0)
@@ -405,7 +477,7 @@ int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t er
             rc = fail(err, errlen, "%s:%d: %s needs a value", path, lineno, key_names[key]);
             break;
         }
-        if (key != K_LIST && seen[key]) {
+        if (key != K_LIST && key != K_LISTDIGESTTO && seen[key]) {
             rc = fail(err, errlen, "%s:%d: %s given twice (first on line %d)", path,
                       lineno, key_names[key], seen[key]);
             break;

@@ -165,6 +165,12 @@ static int put_patch_list(pd_buf *out, const struct pd_window *w)
             rc = -1;
             break;
         }
+        /* what happened to it: Supersedes, Review, Applied, Link */
+        const struct pd_outcome_block *ob = pd_outcomes_find(&w->outcomes, x->key);
+        for (size_t i = 0; ob && i < ob->nlines && rc == 0; i++)
+            rc = put_line(out, "  ", ob->lines[i]);
+        if (rc < 0)
+            break;
         /* a lone patch is its own head line */
         bool lone = n == 1 && !cover && same(w->posts[idx[0]].subject, x->subject);
         for (size_t i = 0; i < n && !lone && rc == 0; i++)
@@ -176,6 +182,35 @@ static int put_patch_list(pd_buf *out, const struct pd_window *w)
     if (rc == 0)
         rc = pd_buf_putc(out, '\n');
     return rc;
+}
+
+/* ---- outcomes: the two sections after the patch list ---- */
+
+static int put_outcome_sections(pd_buf *out, const struct pd_window *w)
+{
+    const struct pd_outcomes *o = &w->outcomes;
+    if (pd_buf_puts(out, "===== Applied in this time period =====\n\n") < 0)
+        return -1;
+    for (size_t i = 0; i < o->napplied; i++)
+        if (put_line(out, "", o->applied[i]) < 0)
+            return -1;
+    if ((o->napplied == 0 && pd_buf_puts(out, "(none)\n") < 0) || pd_buf_putc(out, '\n') < 0)
+        return -1;
+    if (pd_buf_puts(out, "===== Earlier series with activity in this time period =====\n\n") < 0)
+        return -1;
+    for (size_t i = 0; i < o->nearlier; i++) {
+        const struct pd_outcome_block *b = &o->earlier[i];
+        if (put_line(out, "", b->key) < 0)
+            return -1;
+        for (size_t k = 0; k < b->nlines; k++)
+            if (put_line(out, k == 0 ? "" : "  ", b->lines[k]) < 0)
+                return -1;
+        if (pd_buf_putc(out, '\n') < 0)
+            return -1;
+    }
+    if (o->nearlier == 0 && pd_buf_puts(out, "(none)\n\n") < 0)
+        return -1;
+    return pd_buf_putc(out, '\n');
 }
 
 /* ---- the commit messages ---- */
@@ -259,7 +294,7 @@ int pd_digest_body(const struct pd_window *w, const struct pd_digest_opts *o, pd
                   true) < 0 ||
         put_table(out, o->top_n, "most discussed threads (replies)", &w->threads, true) < 0)
         return -1;
-    if (put_patch_list(out, w) < 0 || put_entries(out, w) < 0)
+    if (put_patch_list(out, w) < 0 || put_outcome_sections(out, w) < 0 || put_entries(out, w) < 0)
         return -1;
     return 0;
 }

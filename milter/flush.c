@@ -134,7 +134,8 @@ static int send_window(struct pd_store *s, const struct pd_config *cfg, const st
         goto out;
     }
     struct pd_digest_opts d = { .top_n = cfg->top_n, .map = o->map, .from = cfg->digest_from,
-                                .to = cfg->digest_to, .date = w.closed ? w.closed : time(NULL),
+                                .to = pd_config_digest_to(cfg, l),
+                                .date = w.closed ? w.closed : time(NULL),
                                 .format = cfg->digest_format };
     if (publish_page(cfg, l, &w, &page, err, errlen) < 0)
         goto out;

@@ -171,8 +171,31 @@ static int headers_block(const char *hdrs, const struct pd_page_opts *o, pd_buf 
     return pd_buf_puts(out, "");
 }
 
+/* The outcome lines of an entry's series (DESIGN.md "Outcomes"), under its
+ * ##### line: one paragraph, a hard line break (a trailing backslash)
+ * between lines. */
+static int put_outcome_lines(pd_buf *out, const struct pd_outcome_block *ob)
+{
+    for (size_t i = 0; ob && i < ob->nlines; i++)
+        if (put_inline(out, ob->lines[i]) < 0 ||
+            pd_buf_puts(out, i + 1 < ob->nlines ? "\\\n" : "\n\n") < 0)
+            return -1;
+    return 0;
+}
+
+static int page_entry(const char *subject, const char *author, const char *headers,
+                      const char *text, const struct pd_outcome_block *ob,
+                      const struct pd_page_opts *o, pd_buf *out);
+
 int pd_page_entry(const char *subject, const char *author, const char *headers,
                   const char *text, const struct pd_page_opts *o, pd_buf *out)
+{
+    return page_entry(subject, author, headers, text, NULL, o, out);
+}
+
+static int page_entry(const char *subject, const char *author, const char *headers,
+                      const char *text, const struct pd_outcome_block *ob,
+                      const struct pd_page_opts *o, pd_buf *out)
 {
     pd_buf block = PD_BUF_INIT;
     char *h = clean(headers, true), *t = clean(text, true);
@@ -201,7 +224,8 @@ int pd_page_entry(const char *subject, const char *author, const char *headers,
     if (fence < 3)
         fence = 3;
     if (pd_buf_puts(out, "#### ") < 0 || put_inline(out, subject) < 0 ||
-        pd_buf_putc(out, '\n') < 0 || put_from(out, author) < 0 || pd_buf_puts(out, "\n\n") < 0)
+        pd_buf_putc(out, '\n') < 0 || put_from(out, author) < 0 || pd_buf_puts(out, "\n\n") < 0 ||
+        put_outcome_lines(out, ob) < 0)
         goto out;
     for (size_t i = 0; i < fence; i++)
         if (pd_buf_putc(out, '`') < 0)
@@ -227,7 +251,8 @@ int pd_page_render(const struct pd_window *w, const struct pd_page_opts *o, pd_b
         const struct pd_post *p = &w->posts[i];
         if (!pd_digest_is_new(w, i))
             continue;
-        if (pd_page_entry(p->subject, p->author, p->headers, p->excerpt, o, out) < 0)
+        if (page_entry(p->subject, p->author, p->headers, p->excerpt,
+                       pd_outcomes_find(&w->outcomes, p->series), o, out) < 0)
             return -1;
     }
     return 0;

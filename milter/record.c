@@ -2,6 +2,7 @@
  * record.c - encode and decode the record of one mail.  See pd_record.h.
  */
 #include "pd_record.h"
+#include "pd_outcome.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -62,9 +63,16 @@ int pd_record_build(pd_buf *out, const char *list_id, const struct pd_mail *m,
         fl[nf++] = 'i';
     fl[nf] = '\0';
 
-    pd_buf refs = PD_BUF_INIT, revs = PD_BUF_INIT;
+    pd_buf refs = PD_BUF_INIT, revs = PD_BUF_INIT, trailers = PD_BUF_INIT, notice = PD_BUF_INIT;
+    struct pd_outcome oc;
+    memset(&oc, 0, sizeof oc);
     int rc = -1;
     if (pd_buf_puts(&refs, "") < 0 || pd_buf_puts(&revs, "") < 0)
+        goto out;
+    /* what a reply says about the patches: trailers, an applied notice */
+    if (c->cls == PD_REPLY && pd_outcome_parse(m->text_body, &oc) < 0)
+        goto out;
+    if (pd_outcome_encode_trailers(&oc, &trailers) < 0 || pd_outcome_encode_notice(&oc, &notice) < 0)
         goto out;
     for (size_t i = 0; i < m->nrefs; i++)
         if (pd_buf_printf(&refs, "%s%s", i ? "\n" : "", m->references[i]) < 0)
@@ -97,10 +105,15 @@ int pd_record_build(pd_buf *out, const char *list_id, const struct pd_mail *m,
     f[PD_F_EXCERPT] = sv(keep_text ? c->excerpt : "");
     f[PD_F_HEADERS] = sv(keep_text ? m->raw_headers : "");
     f[PD_F_PREFIXES] = sv(c->subj.prefixes);
+    f[PD_F_TRAILERS] = sv(trailers.data);
+    f[PD_F_NOTICE] = sv(notice.data);
     rc = pd_record_encode(out, f);
 out:
+    pd_outcome_clear(&oc);
     pd_buf_free(&refs);
     pd_buf_free(&revs);
+    pd_buf_free(&trailers);
+    pd_buf_free(&notice);
     return rc;
 }
 
@@ -116,8 +129,8 @@ int pd_record_decode(const void *payload, size_t len, struct pd_record *r)
     if (len < 2)
         return -1;
     unsigned count = (unsigned)p[0] | (unsigned)p[1] << 8;
-    if (count < PD_F_COUNT)
-        return -1;   /* a newer writer may add fields; an older record lacks some */
+    if (count < PD_F_COUNT_V1)
+        return -1;   /* a newer writer may add fields; an older one lacks the last ones */
     size_t off = 2;
     for (unsigned i = 0; i < count; i++) {
         if (len - off < 4)
@@ -134,6 +147,8 @@ int pd_record_decode(const void *payload, size_t len, struct pd_record *r)
     }
     if (off != len)
         return -1;
+    for (unsigned i = count; i < PD_F_COUNT; i++)
+        r->f[i].p = "";   /* a record from before these fields: empty */
     if (r->f[PD_F_FORMAT].len != 1 || r->f[PD_F_FORMAT].p[0] != PD_RECORD_FORMAT[0])
         return -1;
     return 0;

@@ -48,6 +48,8 @@ static int window_json(pd_buf *out, const struct pd_window *w)
                       w->from, w->to) < 0 ||
         pd_buf_printf(out, ",\"mails\":%lld,\"duplicates\":%lld,\"resends\":%lld,\"truncated\":%lld",
                       w->mails, w->duplicates, w->resends, w->truncated) < 0 ||
+        /* outcomes: patches applied by notices, review trailers given */
+        pd_buf_printf(out, ",\"applied\":%lld,\"trailers\":%lld", w->applied, w->trailers) < 0 ||
         pd_buf_puts(out, ",\"classes\":{") < 0)
         return -1;
     for (int c = 0; c < PD_NCLASSES; c++)
@@ -95,6 +97,9 @@ int pd_stats_text(pd_buf *out, const struct pd_window *w, size_t n,
                           x->list->name, x->list->id, x->number, x->from, x->to) < 0 ||
             pd_buf_printf(out, "  %lld mails, %lld duplicates, %lld resends, %lld truncated\n",
                           x->mails, x->duplicates, x->resends, x->truncated) < 0 ||
+            /* outcomes */
+            pd_buf_printf(out, "  %lld patches applied, %lld review trailers\n", x->applied,
+                          x->trailers) < 0 ||
             pd_buf_puts(out, " ") < 0)
             return -1;
         for (int c = 0; c < PD_NCLASSES; c++)
@@ -154,6 +159,11 @@ int pd_stats_prometheus(pd_buf *out, const struct pd_window *w, size_t n,
           offsetof(struct pd_window, resends) },
         { "patchdigest_window_truncated", "Truncated mails in the open window.",
           offsetof(struct pd_window, truncated) },
+        /* outcomes */
+        { "patchdigest_window_applied", "Patches applied by notices in the open window.",
+          offsetof(struct pd_window, applied) },
+        { "patchdigest_window_trailers", "Review trailers given in replies in the open window.",
+          offsetof(struct pd_window, trailers) },
     };
     for (size_t k = 0; k < sizeof m / sizeof m[0]; k++)
         if (prom_window_metric(out, w, n, m[k].name, "gauge", m[k].help, m[k].field) < 0)

@@ -10,6 +10,7 @@
 
 #include "record_lua.h"
 #include "window_lua.h"
+#include "outcomes_lua.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 struct pd_store {
     redisContext *c;
     char sha[41];
+    char *archive_url;        /* ArchiveURL, "" when unset */
     uint64_t round_trips;
     uint64_t retention;
     char *prefix;
@@ -102,6 +104,12 @@ int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int tim
         return -1;
     }
     s->retention = cfg->retention;
+    if (!(s->archive_url = strdup(cfg->archive_url ? cfg->archive_url : ""))) {
+        free(s->prefix);
+        free(s);
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     if (cfg->redis_path)
         s->c = redisConnectUnixWithTimeout(cfg->redis_path, tv);
@@ -148,6 +156,7 @@ void pd_store_free(struct pd_store *s)
     if (s->c)
         redisFree(s->c);
     free(s->prefix);
+    free(s->archive_url);
     free(s);
 }
 
@@ -383,6 +392,7 @@ void pd_window_clear(struct pd_window *w)
     for (size_t i = 0; i < w->nseries; i++)
         series_clear(&w->series[i]);
     free(w->series);
+    pd_outcomes_clear(&w->outcomes);
     w->posts = NULL;
     w->series = NULL;
     w->nposts = w->nseries = 0;
@@ -436,6 +446,8 @@ int pd_store_read_window(struct pd_store *s, const struct pd_list *l, long long 
     w->duplicates = hash_num(h, "duplicates");
     w->resends = hash_num(h, "resends");
     w->truncated = hash_num(h, "truncated");
+    w->applied = hash_num(h, "applied");
+    w->trailers = hash_num(h, "trailers");
     static const char *const cls[5] = { "class:patch", "class:cover", "class:reply",
                                         "class:pull", "class:other" };
     for (int c = 0; c < 5; c++)
@@ -721,6 +733,76 @@ out:
     return rc;
 }
 
+/* ---- outcomes (outcomes.lua) ---- */
+
+/* One array of strings into lines; false when out of memory. */
+static bool take_lines(const redisReply *a, size_t from, char ***lines, size_t *n)
+{
+    *n = 0;
+    size_t cnt = a->elements > from ? a->elements - from : 0;
+    if (!(*lines = calloc(cnt ? cnt : 1, sizeof **lines)))
+        return false;
+    for (size_t i = from; i < a->elements; i++) {
+        const redisReply *e = a->element[i];
+        if (!((*lines)[(*n)++] = strdup(e->type == REDIS_REPLY_STRING ? e->str : "")))
+            return false;
+    }
+    return true;
+}
+
+static bool take_blocks(const redisReply *a, struct pd_outcome_block **out, size_t *n)
+{
+    *n = 0;
+    if (!(*out = calloc(a->elements ? a->elements : 1, sizeof **out)))
+        return false;
+    for (size_t i = 0; i < a->elements; i++) {
+        const redisReply *b = a->element[i];
+        if (b->type != REDIS_REPLY_ARRAY || b->elements < 1 ||
+            b->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        struct pd_outcome_block *x = &(*out)[(*n)++];
+        if (!(x->key = strdup(b->element[0]->str)) || !take_lines(b, 1, &x->lines, &x->nlines))
+            return false;
+    }
+    return true;
+}
+
+static int read_outcomes(struct pd_store *s, const char *base, struct pd_window *w, char *err,
+                         size_t errlen)
+{
+    pd_buf meta = PD_BUF_INIT;
+    char win[32];
+    snprintf(win, sizeof win, "%lld", w->number);
+    if (pd_buf_printf(&meta, "%smeta", base) < 0) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    const char *argv[] = { "EVAL", pd_outcomes_lua, "1", meta.data, base, win, s->archive_url };
+    redisReply *r = redisCommandArgv(s->c, 7, argv, NULL);
+    s->round_trips++;
+    pd_buf_free(&meta);
+    if (!r) {
+        set_err(err, errlen, "outcomes", s->c);
+        return -1;
+    }
+    int rc = -1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        snprintf(err, errlen, "redis: outcomes refused: %s", r->str);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+               r->element[0]->type != REDIS_REPLY_ARRAY || r->element[1]->type != REDIS_REPLY_ARRAY ||
+               r->element[2]->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "redis: unexpected reply to outcomes");
+    } else if (!take_blocks(r->element[0], &w->outcomes.series, &w->outcomes.nseries) ||
+               !take_blocks(r->element[1], &w->outcomes.earlier, &w->outcomes.nearlier) ||
+               !take_lines(r->element[2], 0, &w->outcomes.applied, &w->outcomes.napplied)) {
+        snprintf(err, errlen, "out of memory");
+    } else {
+        rc = 0;
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
 int pd_store_read_posts(struct pd_store *s, const struct pd_list *l, struct pd_window *w,
                         char *err, size_t errlen)
 {
@@ -731,7 +813,8 @@ int pd_store_read_posts(struct pd_store *s, const struct pd_list *l, struct pd_w
     }
     int rc = (read_post_list(s, base, w, err, errlen) < 0 ||
               read_series_list(s, base, w, err, errlen) < 0 ||
-              read_threads(s, base, w, err, errlen) < 0) ? -1 : 0;
+              read_threads(s, base, w, err, errlen) < 0 ||
+              read_outcomes(s, base, w, err, errlen) < 0) ? -1 : 0;
     free(base);
     return rc;
 }

@@ -85,7 +85,8 @@ elseif op == 'sent' then
     redis.call('EXPIRE', wk .. ':s:' .. sh, ttl)
   end
   for _, k in ipairs({ '', ':contributors', ':names', ':domains', ':reviewers', ':rnames',
-                       ':threads', ':troots', ':tsubj', ':mails', ':posts', ':series' }) do
+                       ':threads', ':troots', ':tsubj', ':mails', ':posts', ':series',
+                       ':notices' }) do
     redis.call('EXPIRE', wk .. k, ttl)
   end
   return 1

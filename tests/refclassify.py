@@ -302,6 +302,8 @@ MARKERS = re.compile(r"^(?:\s*(?:re|aw|sv|fwd|fw):)+\s*", re.I)
 TAG = re.compile(r"\s*\[([^\]]*)\]")
 # "word": not preceded/followed by a letter or digit ("_" and "-" separate)
 PATCH_WORD = re.compile(r"(?<![a-z0-9])patch(?:(?![a-z0-9])|(?=v\d))", re.I)
+# DESIGN.md's amendment: a group holding the word RFC is a patch tag too
+RFC_WORD = re.compile(r"(?<![a-z0-9])rfc(?![a-z0-9])", re.I)
 VERSION = re.compile(r"(?:(?<![a-z0-9])|(?<=patch))v(\d+)(?![a-z0-9])", re.I)
 INDEX = re.compile(r"(?<![a-z0-9])(\d+)/(\d+)(?![a-z0-9])", re.I)
 
@@ -322,7 +324,7 @@ def parse_subject(subject):
         s = s[m.end():]
     patch_tag = None
     for t in tags:
-        if PATCH_WORD.search(t):
+        if PATCH_WORD.search(t) or RFC_WORD.search(t):
             patch_tag = t
             break
     version = index = total = None

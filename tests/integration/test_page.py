@@ -49,6 +49,23 @@ def entries_of(page):
     return [p for p in parts if p]
 
 
+OUTCOME_LINE = re.compile(r"^(Supersedes|Review|Applied|Link): ")
+
+
+def without_outcomes(entry):
+    """An entry without the paragraph of outcome lines (Supersedes, Review,
+    Applied, Link) under its ##### line, which the reference page predates;
+    and those lines, their hard-break backslashes dropped."""
+    lines = entry.split("\n")
+    if len(lines) > 3 and lines[1].startswith("##### ") and lines[2] == "" \
+            and OUTCOME_LINE.match(lines[3]):
+        j = 3
+        while j < len(lines) and lines[j] != "":
+            j += 1
+        return "\n".join(lines[:2] + lines[j:]), [x.rstrip("\\") for x in lines[3:j]]
+    return entry, []
+
+
 def cmark_xml(page):
     r = subprocess.run(["cmark", "--to", "xml"], input=page.encode(), capture_output=True)
     if r.returncode != 0:
@@ -69,15 +86,21 @@ def text_of(node):
 
 def structure(page, n):
     """Problems with the page's block structure: n entries, each one level-4
-    heading, one level-5 heading and one code block; headings hold text
-    only (the level-5 one may hold one autolink)."""
+    heading, one level-5 heading, one paragraph (the outcome lines: text
+    and line breaks only) and one code block; headings hold text only (the
+    level-5 one may hold one autolink)."""
     doc = cmark_xml(page)
     kids = list(doc)
     got = [(k.tag[len(NS):], k.get("level")) for k in kids]
-    want = [("heading", "4"), ("heading", "5"), ("code_block", None)] * n
+    want = [("heading", "4"), ("heading", "5"), ("paragraph", None), ("code_block", None)] * n
     probs = []
     if got != want:
-        probs.append("blocks %r, want %d x (h4, h5, code_block)" % (got[:12], n))
+        probs.append("blocks %r, want %d x (h4, h5, paragraph, code_block)" % (got[:12], n))
+    for k in kids:
+        if k.tag == NS + "paragraph":
+            inner = {c.tag[len(NS):] for c in k.iter()} - {"paragraph", "text", "linebreak"}
+            if inner or not text_of(k).startswith(("Supersedes: ", "Review: ")):
+                probs.append("outcome paragraph %r holds %s" % (text_of(k)[:60], sorted(inner)))
     for k in kids:
         if k.tag != NS + "heading":
             continue
@@ -132,6 +155,11 @@ def golden(env, work):
            "%d entries" % len(have))
     for i, w in enumerate(want):
         g = have[i] if i < len(have) else ""
+        g, outcome = without_outcomes(g)
+        result(len(outcome) >= 1 and all(OUTCOME_LINE.match(x) for x in outcome)
+               and any(x.startswith("Review: ") for x in outcome),
+               "004: entry %d shows its series' Review: line under its ##### line" % (i + 1),
+               repr(outcome))
         name = "004: entry %d %.50s equals the reference" % (i + 1, w.split("\n")[0][5:])
         if entries[i].heading != entries[i].fixed_heading():
             name += " (title fixed: one line, no From: in it)"
@@ -142,7 +170,7 @@ def golden(env, work):
             result(False, name, "\n".join(list(difflib.unified_diff(
                 w.split("\n"), g.split("\n"), "reference", "page", lineterm="", n=1))[:40]))
     _, probs = structure(page, len(want))
-    result(not probs, "004: cmark reads one h4, one h5 and one code block per entry",
+    result(not probs, "004: cmark reads one h4, one h5, the outcome lines and one code block per entry",
            "\n".join(probs))
 
     sent = sorted(glob.glob(os.path.join(work, "sent.*.eml")))
@@ -254,7 +282,7 @@ def hostile(env, work):
     with open(page_path, encoding="utf-8") as f:
         page = f.read()
     doc, probs = structure(page, 5)
-    result(not probs, "hostile: cmark reads exactly one h4, one h5 and one code block for "
+    result(not probs, "hostile: cmark reads exactly one h4, one h5, the outcome lines and one code block for "
            "each of the 5 entries (3 patches, cover, patch 1/2), nothing else",
            "\n".join(probs) + "\n" + page[:3000])
     kids = list(doc)

@@ -348,6 +348,49 @@ static void test_domain_map_key(void **state)
     pd_config_clear(&cfg);
 }
 
+/* ---- outcomes: ArchiveURL, ListDigestTo ---- */
+
+static void test_archive_url(void **state)
+{
+    struct fixture *f = *state;
+    struct pd_config cfg;
+    load_ok(f, MINIMAL, &cfg);
+    assert_null(cfg.archive_url);
+    pd_config_clear(&cfg);
+    load_ok(f, MINIMAL "ArchiveURL https://lore.kernel.org/r/%m\n", &cfg);
+    assert_string_equal(cfg.archive_url, "https://lore.kernel.org/r/%m");
+    pd_config_clear(&cfg);
+    CHECK_ERROR(f, MINIMAL "ArchiveURL https://lore.kernel.org/r/\n", 4, "needs %m");
+    CHECK_ERROR(f, MINIMAL "ArchiveURL https://x/%s\n", 4, "% may only stand in %m");
+    CHECK_ERROR(f, MINIMAL "ArchiveURL https://x/%m y\n", 4, "blanks");
+    CHECK_ERROR(f, MINIMAL "ArchiveURL https://x/%m\nArchiveURL https://y/%m\n", 5, "twice");
+}
+
+static void test_list_digest_to(void **state)
+{
+    struct fixture *f = *state;
+    struct pd_config cfg;
+    load_ok(f, MINIMAL "List kvmarm.lists.linux.dev KVMARM\nDigestTo all@example.org\n"
+               "ListDigestTo <KVMARM.lists.linux.dev> arm-readers@example.org\n"
+               "List netdev.vger.kernel.org Netdev\n", &cfg);
+    assert_string_equal(pd_config_digest_to(&cfg, &cfg.lists[1]), "arm-readers@example.org");
+    assert_string_equal(pd_config_digest_to(&cfg, &cfg.lists[0]), "all@example.org");
+    assert_string_equal(pd_config_digest_to(&cfg, &cfg.lists[2]), "all@example.org");
+    pd_config_clear(&cfg);
+    /* without DigestTo, only the lists with their own */
+    load_ok(f, MINIMAL "ListDigestTo kvm.vger.kernel.org kvm-readers@example.org\n"
+               "List kvmarm.lists.linux.dev KVMARM\n", &cfg);
+    assert_string_equal(pd_config_digest_to(&cfg, &cfg.lists[0]), "kvm-readers@example.org");
+    assert_null(pd_config_digest_to(&cfg, &cfg.lists[1]));
+    pd_config_clear(&cfg);
+    CHECK_ERROR(f, MINIMAL "ListDigestTo netdev.vger.kernel.org n@example.org\n", 4,
+                "no List line above");
+    CHECK_ERROR(f, MINIMAL "ListDigestTo kvm.vger.kernel.org\n", 4, "a list id and an address");
+    CHECK_ERROR(f, MINIMAL "ListDigestTo kvm.vger.kernel.org nobody\n", 4, "email address");
+    CHECK_ERROR(f, MINIMAL "ListDigestTo kvm.vger.kernel.org a@example.org\n"
+                "ListDigestTo kvm.vger.kernel.org b@example.org\n", 5, "twice");
+}
+
 static void test_error_key_twice(void **state)
 {
     struct fixture *f = *state;
@@ -447,6 +490,8 @@ int main(void)
         T(test_domain_map_key),
         T(test_socket_and_status_keys),
         T(test_error_key_twice),
+        T(test_archive_url),
+        T(test_list_digest_to),
         T(test_error_list_without_name),
         T(test_error_key_without_value),
         T(test_error_missing_required),

@@ -68,6 +68,32 @@ static void add_series(struct pd_window *w, const char *key, const char *subject
     x->total = total;
 }
 
+/* An outcome block: key, then lines, NULL-terminated. */
+static void add_block(struct pd_outcome_block **v, size_t *n, const char *key, ...)
+{
+    *v = realloc(*v, (*n + 1) * sizeof **v);
+    assert_non_null(*v);
+    struct pd_outcome_block *b = &(*v)[(*n)++];
+    memset(b, 0, sizeof *b);
+    b->key = strdup(key);
+    va_list ap;
+    va_start(ap, key);
+    for (const char *l; (l = va_arg(ap, const char *)) != NULL;) {
+        b->lines = realloc(b->lines, (b->nlines + 1) * sizeof *b->lines);
+        assert_non_null(b->lines);
+        b->lines[b->nlines++] = strdup(l);
+    }
+    va_end(ap);
+}
+
+static void add_applied(struct pd_window *w, const char *line)
+{
+    w->outcomes.applied = realloc(w->outcomes.applied,
+                                  (w->outcomes.napplied + 1) * sizeof *w->outcomes.applied);
+    assert_non_null(w->outcomes.applied);
+    w->outcomes.applied[w->outcomes.napplied++] = strdup(line);
+}
+
 static char *render(const struct pd_window *w, const struct pd_domainmap *map)
 {
     struct pd_digest_opts o = { .top_n = 15, .map = map, .from = "digest@example.org",
@@ -89,6 +115,19 @@ static void test_reference_layout(void **state)
     add_post(&w, PD_PATCH, "[PATCH] KVM: arm64: Fix it", "KVM: arm64: Fix it", "s1", -1, -1,
              "Fix it.\n\nSigned-off-by: A <a@b>\n---\n a.c | 2 +-\n"
              " 1 file changed, 1 insertion(+), 1 deletion(-)");
+    /* what happened to the patches (DESIGN.md "Outcomes") */
+    add_block(&w.outcomes.series, &w.outcomes.nseries, "s1",
+              "Review: 1 reply, Reviewed-by 1, Acked-by 0, Tested-by 0",
+              "Applied: 1 of 1 to fixes by Marc Zyngier <maz@kernel.org>",
+              "Link: https://lore.kernel.org/r/1%40x", (const char *)NULL);
+    add_block(&w.outcomes.earlier, &w.outcomes.nearlier, "[PATCH v2 0/3] KVM: earlier",
+              "  Bob <bob@example.org>, v2, cover letter and 3 of 3 patches",
+              "Supersedes: v1 [PATCH 0/3] KVM: earlier",
+              "Review: 2 replies, Reviewed-by 0, Acked-by 1, Tested-by 0", (const char *)NULL);
+    add_applied(&w, "fixes by Marc Zyngier <maz@kernel.org>");
+    add_applied(&w, "  bfb5ed4097c7 [1/1] KVM: arm64: Fix it");
+    add_applied(&w, "(unknown branch) by Paolo Bonzini <pbonzini@redhat.com>");
+    add_applied(&w, "  - [0/3] KVM: earlier");
     char *got = render(&w, NULL);
     const char *want =
         "From df7682d40 to b50ef847a\n"
@@ -113,6 +152,24 @@ static void test_reference_layout(void **state)
         "\n"
         "[PATCH] KVM: arm64: Fix it\n"
         "  Ann Author <ann@example.org>, v1, 1 of 1 patch\n"
+        "  Review: 1 reply, Reviewed-by 1, Acked-by 0, Tested-by 0\n"
+        "  Applied: 1 of 1 to fixes by Marc Zyngier <maz@kernel.org>\n"
+        "  Link: https://lore.kernel.org/r/1%40x\n"
+        "\n"
+        "\n"
+        "===== Applied in this time period =====\n"
+        "\n"
+        "fixes by Marc Zyngier <maz@kernel.org>\n"
+        "  bfb5ed4097c7 [1/1] KVM: arm64: Fix it\n"
+        "(unknown branch) by Paolo Bonzini <pbonzini@redhat.com>\n"
+        "  - [0/3] KVM: earlier\n"
+        "\n"
+        "===== Earlier series with activity in this time period =====\n"
+        "\n"
+        "[PATCH v2 0/3] KVM: earlier\n"
+        "  Bob <bob@example.org>, v2, cover letter and 3 of 3 patches\n"
+        "  Supersedes: v1 [PATCH 0/3] KVM: earlier\n"
+        "  Review: 2 replies, Reviewed-by 0, Acked-by 1, Tested-by 0\n"
         "\n"
         "\n"
         "===== Patch Commit Messages ====\n"
@@ -131,6 +188,20 @@ static void test_reference_layout(void **state)
         "----------------------------------------------------------------------\n"
         "\n";
     assert_string_equal(got, want);
+    free(got);
+    pd_window_clear(&w);
+}
+
+/* Without notices and earlier series, both sections say (none). */
+static void test_outcome_sections_empty(void **state)
+{
+    (void)state;
+    struct pd_window w;
+    win_init(&w);
+    char *got = render(&w, NULL);
+    assert_non_null(strstr(got, "\n\n===== Applied in this time period =====\n\n(none)\n\n"
+                                "===== Earlier series with activity in this time period =====\n\n"
+                                "(none)\n\n\n===== Patch Commit Messages ====\n"));
     free(got);
     pd_window_clear(&w);
 }
@@ -358,6 +429,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_layout),
+        cmocka_unit_test(test_outcome_sections_empty),
         cmocka_unit_test(test_top_n_cuts_tables),
         cmocka_unit_test(test_entries_which_and_order),
         cmocka_unit_test(test_inbody_from_and_blank_lines),

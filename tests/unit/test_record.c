@@ -140,6 +140,39 @@ static void test_build_decode_reply_with_reviewers(void **state)
     FIELD(&r, PD_F_EXCERPT, "");
     FIELD(&r, PD_F_HEADERS, "");
     FIELD(&r, PD_F_PREFIXES, "");
+    /* the outcome fields (pd_outcome.h): trailers by kind, no notice */
+    FIELD(&r, PD_F_TRAILERS, "r\trita@example.org\tRita Reviewer\na\tal@example.org\tAl Acker");
+    FIELD(&r, PD_F_NOTICE, "");
+    unbuild(&b);
+}
+
+static void test_build_decode_notice(void **state)
+{
+    (void)state;
+    struct built b;
+    build("From: Maintainer <maint@example.org>\n"
+          "Subject: Re: [PATCH 0/2] net: two things\n"
+          "Message-ID: <ty@example.org>\n"
+          "In-Reply-To: <cover@corp.example>\n"
+          "\n"
+          "Applied to net-next (main), thanks!\n\n"
+          "[1/2] net: one\n      commit: ABCDEF0123456789\n",
+          "netdev.vger.kernel.org", 1, 0, &b);
+    struct pd_record r;
+    assert_int_equal(pd_record_decode(b.payload.data, b.payload.len, &r), 0);
+    FIELD(&r, PD_F_CLASS, "reply");
+    FIELD(&r, PD_F_TRAILERS, "");
+    FIELD(&r, PD_F_NOTICE, "net-next (main)\n\n1\t2\tabcdef012345\tnet: one");
+    unbuild(&b);
+    /* a patch's own text is never read for notices or trailers */
+    build("From: A <a@example.org>\nSubject: [PATCH] x\nMessage-ID: <p@x>\n\n"
+          "Applied to next.\nReviewed-by: R <r@example.org>\n---\n"
+          "diff --git a/x b/x\n--- a/x\n+++ b/x\n",
+          "netdev.vger.kernel.org", 1, 0, &b);
+    assert_int_equal(pd_record_decode(b.payload.data, b.payload.len, &r), 0);
+    FIELD(&r, PD_F_CLASS, "patch");
+    FIELD(&r, PD_F_TRAILERS, "");
+    FIELD(&r, PD_F_NOTICE, "");
     unbuild(&b);
 }
 
@@ -351,6 +384,34 @@ static void test_decode_accepts_newer_writer(void **state)
     pd_buf_free(&out);
 }
 
+static void test_decode_accepts_v1_record(void **state)
+{
+    (void)state;
+    /* a record from before the trailers and notice fields: they read empty */
+    struct pd_field_view f[PD_F_COUNT];
+    char storage[PD_F_COUNT][24];
+    fill_fields(f, storage);
+    pd_buf out = PD_BUF_INIT;
+    assert_int_equal(pd_buf_putc(&out, PD_F_COUNT_V1), 0);
+    assert_int_equal(pd_buf_putc(&out, 0), 0);
+    for (int i = 0; i < PD_F_COUNT_V1; i++) {
+        unsigned char l[4] = { (unsigned char)f[i].len, 0, 0, 0 };
+        assert_int_equal(pd_buf_append(&out, l, 4), 0);
+        assert_int_equal(pd_buf_append(&out, f[i].p, f[i].len), 0);
+    }
+    struct pd_record r;
+    assert_int_equal(pd_record_decode(out.data, out.len, &r), 0);
+    assert_int_equal(r.f[PD_F_PREFIXES].len, f[PD_F_PREFIXES].len);
+    assert_int_equal(r.f[PD_F_TRAILERS].len, 0);
+    assert_non_null(r.f[PD_F_TRAILERS].p);
+    assert_int_equal(r.f[PD_F_NOTICE].len, 0);
+    assert_non_null(r.f[PD_F_NOTICE].p);
+    /* fewer still is refused */
+    out.data[0] = PD_F_COUNT_V1 - 1;
+    assert_int_equal(pd_record_decode(out.data, out.len, &r), -1);
+    pd_buf_free(&out);
+}
+
 static void test_decode_rejects_wrong_format(void **state)
 {
     (void)state;
@@ -376,6 +437,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_decode_patch),
         cmocka_unit_test(test_build_decode_reply_with_reviewers),
+        cmocka_unit_test(test_build_decode_notice),
         cmocka_unit_test(test_build_decode_other_without_tag),
         cmocka_unit_test(test_build_patch_without_index),
         cmocka_unit_test(test_build_appends),
@@ -385,6 +447,7 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_trailing_bytes),
         cmocka_unit_test(test_decode_rejects_wrong_counts),
         cmocka_unit_test(test_decode_accepts_newer_writer),
+        cmocka_unit_test(test_decode_accepts_v1_record),
         cmocka_unit_test(test_decode_rejects_wrong_format),
     };
     pd_mail_global_init();

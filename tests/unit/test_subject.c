@@ -166,7 +166,24 @@ static void test_several_tag_groups(void **state)
     CHECK("[SLOF] [PATCH] x", false, true, false, 1, -1, -1, "", "x");
     CHECK("[SLOF][PATCH v2 1/3] x", false, true, false, 2, 1, 3, "", "x");
     CHECK("[PATCH 1/3] [foo] bar", false, true, false, 1, 1, 3, "", "bar");
-    CHECK("[RFC] [PATCH v2] y", false, true, false, 2, -1, -1, "", "y");
+    /* the first group holding PATCH or RFC is the patch tag */
+    CHECK("[RFC] [PATCH v2] y", false, true, false, 1, -1, -1, "RFC", "y");
+}
+
+/* DESIGN.md's amendment: the word RFC makes a patch tag, like PATCH. */
+static void test_rfc_is_patch_tag(void **state)
+{
+    (void)state;
+    CHECK("[RFC 0/6] KVM: cover", false, true, false, 1, 0, 6, "RFC", "KVM: cover");
+    CHECK("[RFC 1/6] KVM: one", false, true, false, 1, 1, 6, "RFC", "KVM: one");
+    CHECK("[rfc v3 2/4] lower", false, true, false, 3, 2, 4, "rfc", "lower");
+    CHECK("[RFC] lone", false, true, false, 1, -1, -1, "RFC", "lone");
+    CHECK("[RFC PATCH 1/6] both", false, true, false, 1, 1, 6, "RFC", "both");
+    CHECK("Re: [RFC 1/6] answered", true, true, false, 1, 1, 6, "RFC", "answered");
+    /* not the word RFC */
+    CHECK("[RFCs] x", false, false, false, 1, -1, -1, "", "x");
+    CHECK("[RFC1234] x", false, false, false, 1, -1, -1, "", "x");
+    CHECK("[XRFC] x", false, false, false, 1, -1, -1, "", "x");
 }
 
 static void test_not_patch_tags(void **state)
@@ -278,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_patch_tag_v0),
         cmocka_unit_test(test_git_pull),
         cmocka_unit_test(test_several_tag_groups),
+        cmocka_unit_test(test_rfc_is_patch_tag),
         cmocka_unit_test(test_not_patch_tags),
         cmocka_unit_test(test_unclosed_tag),
         cmocka_unit_test(test_title_trimming),
