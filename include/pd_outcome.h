@@ -30,6 +30,7 @@
 #define PD_OUTCOME_MAX_ENTRIES 200      /* listed [i/n] entries kept per notice */
 #define PD_OUTCOME_MAX_NUMBERS 1000     /* patch numbers kept per notice */
 #define PD_OUTCOME_MAX_LINE 2000        /* longer lines are neither trailers nor notices */
+#define PD_OUTCOME_MAX_PARSED 100       /* trailer lines read through the address parser */
 
 enum pd_trailer_kind { PD_TRAILER_REVIEWED, PD_TRAILER_ACKED, PD_TRAILER_TESTED };
 
@@ -58,6 +59,7 @@ struct pd_outcome {
     struct pd_trailer *trailers;    /* distinct (kind, address), in order */
     size_t ntrailers;
     struct pd_notice notice;
+    size_t parsed;                  /* trailer lines given to the address parser */
 };
 
 /* What the flush reads back (milter/outcomes.lua, pd_store_read_posts()):

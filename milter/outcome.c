@@ -15,15 +15,38 @@
 
 /* ---- lines ---- */
 
+/* The next line: short lines (a crafted body of millions) are measured
+ * inline, long ones by strchr(). */
 static bool next_line(const char **cur, const char **line, size_t *len)
 {
-    if (!*cur || !**cur)
+    const char *p = *cur;
+    if (!p || !*p)
         return false;
-    const char *nl = strchr(*cur, '\n');
-    *line = *cur;
-    *len = nl ? (size_t)(nl - *cur) : strlen(*cur);
-    *cur = nl ? nl + 1 : *cur + *len;
+    const char *q = p;
+    while (q - p < 16 && *q && *q != '\n')
+        q++;
+    if (*q && *q != '\n') {
+        const char *nl = strchr(q, '\n');
+        q = nl ? nl : q + strlen(q);
+    }
+    *line = p;
+    *len = (size_t)(q - p);
+    *cur = *q ? q + 1 : q;
     return true;
+}
+
+/* Whether a line starting with c can be a trailer, a notice or a listed
+ * entry: most lines are none, and are passed over at this one test. */
+static bool may_matter(char c)
+{
+    switch (c) {
+    case 'R': case 'A': case 'T':           /* Reviewed-by: Acked-by: Tested-by: */
+    case 'a': case 'q': case 'Q': case 'p': case 'P': case 'm': case 'M': case 't':
+    case '[':                               /* [i/n] title */
+        return true;
+    default:
+        return false;
+    }
 }
 
 static bool starts_ci(const char *s, size_t n, const char *prefix)
@@ -72,12 +95,16 @@ static int add_trailer(struct pd_outcome *o, enum pd_trailer_kind kind, struct p
 
 static int trailer_line(struct pd_outcome *o, const char *line, size_t len)
 {
-    if (o->ntrailers >= PD_OUTCOME_MAX_TRAILERS || len > PD_OUTCOME_MAX_LINE)
+    if (o->ntrailers >= PD_OUTCOME_MAX_TRAILERS || o->parsed >= PD_OUTCOME_MAX_PARSED ||
+        len > PD_OUTCOME_MAX_LINE)
         return 0;
     for (size_t k = 0; k < sizeof trailer_keys / sizeof trailer_keys[0]; k++) {
         size_t kl = strlen(trailer_keys[k].key);
         if (len < kl || memcmp(line, trailer_keys[k].key, kl) != 0)
             continue;
+        if (!memchr(line + kl, '@', len - kl))
+            return 0;   /* no address: nothing to parse */
+        o->parsed++;
         char *v = pd_strndup(line + kl, len - kl);
         if (!v)
             return -1;
@@ -256,7 +283,13 @@ int pd_notice_line(const char *s, size_t n, char **branch, int **numbers, size_t
         *numbers = NULL;
         *nnumbers = 0;
     }
-    if (n > PD_OUTCOME_MAX_LINE)
+    if (n > PD_OUTCOME_MAX_LINE || n < 5)
+        return 0;
+    /* the first two letters of a verb, "thanks" or "patch", before anything
+     * costlier: most lines are none */
+    char c0 = (char)tolower((unsigned char)s[0]), c1 = (char)tolower((unsigned char)s[1]);
+    if (!((c0 == 't' && c1 == 'h') || (c0 == 'a' && c1 == 'p') || (c0 == 'q' && c1 == 'u') ||
+          (c0 == 'p' && (c1 == 'u' || c1 == 'a')) || (c0 == 'm' && c1 == 'e')))
         return 0;
     int rc = 0;
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
@@ -416,8 +449,8 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
                 goto oom;
             pend = NULL;
         }
-        if (len > 0 && line[0] == '>')
-            continue;   /* quoted */
+        if (len == 0 || !may_matter(line[0]))
+            continue;   /* quoted ('>'), blank, or nothing this file reads */
         if (len > PD_OUTCOME_MAX_LINE)
             continue;
         if (trailer_line(o, line, len) < 0)

@@ -149,26 +149,39 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 char *pd_utf8_make_valid(const char *s, size_t len)
 {
-    pd_buf b = PD_BUF_INIT;
-    if (pd_buf_reserve(&b, len + len / 2 + 16) < 0)
-        return NULL;
+    /* first the size (U+FFFD is 3 bytes for 1), so a crafted mail of
+     * invalid bytes costs no more memory than its repair */
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    size_t need = 0;
     while (p < end) {
-        const unsigned char *run = p;
-        size_t k;
-        while (p < end && (k = utf8_seq(p, (size_t)(end - p))) > 0)
-            p += k;
-        if (pd_buf_append(&b, run, (size_t)(p - run)) < 0 ||
-            (p < end && pd_buf_append(&b, "\xEF\xBF\xBD", 3) < 0)) {
-            pd_buf_free(&b);
+        size_t k = *p < 0x80 ? 1 : utf8_seq(p, (size_t)(end - p));
+        need += k ? k : 3;
+        p += k ? k : 1;
+        if (need > SIZE_MAX - 4)
             return NULL;
-        }
-        if (p < end)
-            p++;
     }
-    if (!b.data && pd_buf_puts(&b, "") < 0)
+    char *out = malloc(need + 1), *o = out;
+    if (!out)
         return NULL;
-    return pd_buf_steal(&b);
+    p = (const unsigned char *)s;
+    while (p < end) {
+        if (*p < 0x80) {
+            *o++ = (char)*p++;
+            continue;
+        }
+        size_t k = utf8_seq(p, (size_t)(end - p));
+        if (k) {
+            memcpy(o, p, k);
+            o += k;
+            p += k;
+        } else {
+            memcpy(o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            p++;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 bool pd_starts_with_ci(const char *s, const char *prefix)
