@@ -107,7 +107,7 @@ demo: deps
 sanitize: deps
 	$(MAKE) BUILD=build/sanitize CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    LDFLAGS="-fsanitize=address,undefined" all $(subst $(BUILD)/,build/sanitize/,$(TEST_BINS))
-	BUILD=build/sanitize ASAN_OPTIONS=detect_leaks=1 tests/run-tests.sh
+	BUILD=build/sanitize PD_SANITIZED=1 ASAN_OPTIONS=detect_leaks=1 tests/run-tests.sh
 
 # ---- "make bench": speed against the milter protocol's own limit ----
 # tests/bench/bench.py feeds the 1500 kvm-ppc posts at 1, 8 and 64

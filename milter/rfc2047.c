@@ -213,7 +213,9 @@ static char *walk(const char *in, bool normalize)
         return NULL;
 
     while (ok && *p) {
-        const char *eq = strstr(p, "=?");
+        const char *eq = p;   /* the next "=?" (strchr: no rescan of the rest per word) */
+        while ((eq = strchr(eq, '=')) != NULL && eq[1] != '?')
+            eq++;
         if (!eq)
             break;
         if (!parse_word(eq, &w)) {
