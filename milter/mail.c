@@ -496,34 +496,39 @@ static size_t header_end(const char *data, size_t len, bool *blank)
     return len;
 }
 
-/* The header block as received, bounded. */
-static char *raw_header_block(const char *data, size_t len)
+/* Where a mail's header block ends and its body starts (header_end()),
+ * found once per parse and handed to everything that needs it: on a crafted
+ * mail of two million header lines each pass costs tens of milliseconds. */
+struct head {
+    size_t end;     /* header_end() */
+    bool blank;     /* an empty line ended it */
+    size_t body;    /* where the body starts */
+};
+
+static struct head head_of(const char *data, size_t len)
 {
-    bool blank;
-    size_t end = header_end(data, len, &blank);
+    struct head hd;
+    hd.end = header_end(data, len, &hd.blank);
+    hd.body = hd.blank ? hd.end + (data[hd.end] == '\n' ? 1 : 2) : hd.end;
+    return hd;
+}
+
+/* The header block as received, bounded. */
+static char *raw_header_block(const char *data, const struct head *hd)
+{
+    size_t end = hd->end;
     if (end > PD_MAX_RAW_HEADERS)
         end = PD_MAX_RAW_HEADERS;
     return utf8_clean(data, end, true);
 }
 
-/* The body: after the empty line that ends the headers, or from the line
- * that ended them (*blank false). */
-static const char *body_start(const char *data, size_t len, bool *blank)
-{
-    size_t h = header_end(data, len, blank);
-    if (!*blank)
-        return data + h;
-    return data + h + (data[h] == '\n' ? 1 : 2);
-}
-
 static char *synthetic_mid(const struct pd_mail *m, const char *from_raw,
-                           const char *data, size_t len)
+                           const char *data, size_t len, const struct head *hd)
 {
     /* Line endings differ between paths (the MTA sends CRLF, an mbox has LF):
      * hash the body without CRs and the From unfolded, so every path that
      * delivers the mail derives the same id. */
-    bool blank;
-    const char *body = body_start(data, len, &blank);
+    const char *body = data + hd->body;
     size_t blen = len - (size_t)(body - data);
     pd_buf nocr = PD_BUF_INIT;
     if (pd_buf_reserve(&nocr, blen) < 0)
@@ -574,15 +579,13 @@ static int dup_or_empty(char **dst, const char *src)
  * later than the MTA's, and every path that delivers a mail must read it the
  * same).  Returns a malloc'd copy when something was changed, NULL (with *oom
  * false) when nothing needed to be. */
-static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool *oom,
-                              bool *shortened)
+static char *cut_long_headers(const char *data, size_t len, const struct head *hd,
+                              size_t *outlen, bool *oom, bool *shortened)
 {
     *oom = false;
     *shortened = false;
-    bool blank;
-    const char *body = body_start(data, len, &blank);
-    size_t hlen = (size_t)(body - data), start = 0;
-    bool separate = !blank && hlen < len;
+    size_t hlen = hd->body, start = 0;
+    bool separate = !hd->blank && hlen < len;
     bool need = separate;
     for (size_t i = 0; i < hlen; i++) {
         if (data[i] != '\n')
@@ -619,7 +622,7 @@ static char *cut_long_headers(const char *data, size_t len, size_t *outlen, bool
     }
     if (separate)
         pd_buf_putc(&b, '\n');
-    pd_buf_append(&b, body, len - hlen);   /* room was reserved: cannot fail */
+    pd_buf_append(&b, data + hlen, len - hlen);   /* room was reserved: cannot fail */
     *outlen = b.len;
     return pd_buf_steal(&b);
 }
@@ -636,6 +639,14 @@ static const char *const header_names[H_COUNT] = {
     "List-Id", "Date", PD_MARKER_HEADER, "Content-Type", "Content-Transfer-Encoding",
     "Content-Disposition",
 };
+#define LEN(s) (sizeof s - 1)
+static const size_t header_lens[H_COUNT] = {
+    LEN("Subject"), LEN("From"), LEN("X-Original-From"), LEN("Message-ID"),
+    LEN("In-Reply-To"), LEN("References"), LEN("List-Id"), LEN("Date"),
+    LEN(PD_MARKER_HEADER), LEN("Content-Type"), LEN("Content-Transfer-Encoding"),
+    LEN("Content-Disposition"),
+};
+#undef LEN
 
 struct raw_values {
     const char *v[H_COUNT];
@@ -752,7 +763,7 @@ static int scan_headers(const char *data, size_t hend, struct raw_values *h)
         while (nn && (p[nn - 1] == ' ' || p[nn - 1] == '\t'))
             nn--;
         for (int i = 0; i < H_COUNT; i++) {
-            if (!token_is(p, nn, header_names[i]))
+            if (nn != header_lens[i] || strncasecmp(p, header_names[i], nn) != 0)
                 continue;
             /* the MIME headers' last occurrence is the one GMime's parser
              * goes by; of the others, the first */
@@ -769,11 +780,10 @@ static int scan_headers(const char *data, size_t hend, struct raw_values *h)
     return 0;
 }
 
-static int plain_headers(const char *data, size_t len, struct raw_values *h)
+static int plain_headers(const char *data, const struct head *hd, struct raw_values *h)
 {
-    bool blank;
-    size_t hend = header_end(data, len, &blank);
-    if (!blank || hend == 0 || memchr(data, '\0', hend))
+    size_t hend = hd->end;
+    if (!hd->blank || hend == 0 || memchr(data, '\0', hend))
         return 0;
     if (scan_headers(data, hend, h) < 0)
         return -1;
@@ -801,7 +811,8 @@ static int plain_headers(const char *data, size_t len, struct raw_values *h)
 }
 
 /* The fields common to both paths, from the raw header values. */
-static int fill_fields(struct pd_mail *m, const struct raw_values *h, const char *data, size_t len)
+static int fill_fields(struct pd_mail *m, const struct raw_values *h, const char *data,
+                       const struct head *hd)
 {
     const char *irt = h->v[H_IRT], *refs = h->v[H_REFS];
     if (!(m->subject = pd_decode_header_text(h->v[H_SUBJECT] ? h->v[H_SUBJECT] : "")))
@@ -834,20 +845,20 @@ static int fill_fields(struct pd_mail *m, const struct raw_values *h, const char
         return -1;
     }
     m->has_marker = h->v[H_MARKER] != NULL;
-    if (!(m->raw_headers = raw_header_block(data, len)))
+    if (!(m->raw_headers = raw_header_block(data, hd)))
         return -1;
     return 0;
 }
 
 /* The Message-ID, or one made from the mail when it has none. */
 static int fill_message_id(struct pd_mail *m, const struct raw_values *h,
-                           const char *data, size_t len)
+                           const char *data, size_t len, const struct head *hd)
 {
     if (h->v[H_MID] && !(m->message_id = pd_mid_normalize(h->v[H_MID])))
         return -1;
     if (!m->message_id || !*m->message_id) {
         free(m->message_id);
-        if (!(m->message_id = synthetic_mid(m, h->v[H_FROM], data, len)))
+        if (!(m->message_id = synthetic_mid(m, h->v[H_FROM], data, len, hd)))
             return -1;
         m->synthetic_mid = true;
     }
@@ -869,21 +880,21 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     GMimeParser *parser = NULL;
     GMimeObject *obj = NULL;
     bool shortened;
-    char *cut = cut_long_headers(data, len, &cutlen, &oom, &shortened);
+    struct head hd = head_of(data, len);
+    char *cut = cut_long_headers(data, len, &hd, &cutlen, &oom, &shortened);
     if (oom)
         return -1;
     if (cut) {
         data = cut;
         len = cutlen;
+        hd = head_of(data, len);
     }
-    int plain = cut || force_gmime ? 0 : plain_headers(data, len, &h);
+    int plain = cut || force_gmime ? 0 : plain_headers(data, &hd, &h);
     /* the plain path only when the header block was left as it came */
     if (plain < 0)
         goto out;
     if (plain) {
-        bool blank_line;
-        const char *body = body_start(data, len, &blank_line);
-        if (!(m->text_body = utf8_clean(body, len - (size_t)(body - data), true)))
+        if (!(m->text_body = utf8_clean(data + hd.body, len - hd.body, true)))
             goto out;
         m->has_text_body = true;
         m->plain_path = true;
@@ -892,11 +903,9 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
          * size whatever its shape, and GMime only to decode the text part */
         raw_values_clear(&h);
         memset(&h, 0, sizeof h);
-        bool blank_line;
-        size_t hend = header_end(data, len, &blank_line);
-        if (scan_headers(data, hend, &h) < 0)
+        if (scan_headers(data, hd.end, &h) < 0)
             goto out;
-        const char *body = body_start(data, len, &blank_line);
+        const char *body = data + hd.body;
         struct pd_mime mw;
         if (len == 0) {
             /* nothing at all: GMime builds no entity either */
@@ -934,7 +943,7 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     }
     if (shortened)
         m->parse_failed = true;   /* a header was cut: read in part */
-    if (fill_fields(m, &h, data, len) < 0)
+    if (fill_fields(m, &h, data, &hd) < 0)
         goto out;
     if (obj) {
         struct walk_ctx w = { m, 0, 0, false };
@@ -944,7 +953,7 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     }
     if (!m->text_body && dup_or_empty(&m->text_body, "") < 0)
         goto out;
-    if (fill_message_id(m, &h, data, len) < 0)
+    if (fill_message_id(m, &h, data, len, &hd) < 0)
         goto out;
     rc = 0;
 out:

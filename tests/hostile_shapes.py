@@ -187,6 +187,15 @@ def shapes(size):
     return out
 
 
+def parser_only_shapes(size):
+    """[(name, data)]: shapes for the parser alone ("patchdigest classify"):
+    through a milter each of their header lines is a packet of its own,
+    which libmilter reads at some 20 us apiece before the end of message."""
+    head = _head("top-tiny-headers")
+    return [("top-tiny-headers", _fill(head, b"X:\n", b"\nbody\n", size)),
+            ("top-tiny-folded", _fill(head + b"X-Folded: a\n", b" b\n", b"\nbody\n", size))]
+
+
 def measure(feeder, sock, workdir, size, rounds=3):
     """Feed every shape and a plain mail of the same size through the
     milter at unix socket sock, on one connection, plain and shape in turn,

@@ -105,7 +105,12 @@ def main():
 
         plain_ms, _ = run_ms("classify", plain_path)
         slow, failed = [], []
-        for name in names:
+        parser_only = []
+        for name, data in hostile_shapes.parser_only_shapes(SIZE):
+            with open(os.path.join(shapes_dir, name + ".eml"), "wb") as f:
+                f.write(data)
+            parser_only.append(name)
+        for name in names + parser_only:
             ms, rc = run_ms("classify", os.path.join(shapes_dir, name + ".eml"))
             if rc != 0:
                 failed.append("%s: exit %d" % (name, rc))
