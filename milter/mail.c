@@ -54,6 +54,8 @@ static bool all_ascii(const char *s, size_t len)
 /* Make s valid UTF-8 without NUL or CR bytes; consumes s, returns a malloc'd string. */
 static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
 {
+    if (len == 0)
+        return strdup("");   /* s may be NULL then (GMime's empty byte array) */
     pd_buf b = PD_BUF_INIT;
     if (pd_buf_reserve(&b, len) < 0)
         return NULL;
