@@ -23,7 +23,7 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
-            redis-server libcmocka-dev python3 groff-base git postfix cmark
+            redis-server libcmocka-dev python3 groff-base git postfix cmark valgrind
 
 LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush

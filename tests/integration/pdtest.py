@@ -1,8 +1,9 @@
 """Helpers for patchdigest's integration tests: a private redis-server on a
 unix socket, a real patchdigest-milter, the C feeder, TAP-style results.
 
-Every test script prints "ok - name" or "not ok - name" lines; the runner
-(tests/run-tests.sh) counts them."""
+Every test script prints "ok - name" or "not ok - name" lines, and
+"skip - name # SKIP why" for a check it could not run here (never a plain
+"ok"); the runner (tests/run-tests.sh) counts them and lists the skips."""
 import json
 import re
 import os
@@ -34,6 +35,12 @@ def result(ok, name, detail=""):
             for line in str(detail).splitlines()[:40]:
                 print("#   " + line, flush=True)
     return ok
+
+
+def skip(name, why):
+    """A check that cannot run here: one "skip - NAME # SKIP WHY" line, which
+    the runner counts as skipped (never as passed) and lists at the end."""
+    print("skip - %s # SKIP %s" % (name, " ".join(str(why).split())), flush=True)
 
 
 def corpus_files(n=None):
