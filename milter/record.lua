@@ -12,7 +12,7 @@
 --   w:<N>:domains        zset domain -> mails
 --   w:<N>:reviewers      zset addr -> replies with a trailer   w:<N>:rnames hash
 --   w:<N>:threads        zset sha1(root) -> replies   w:<N>:troots hash sha1(root) -> root,
---                        w:<N>:tsubj hash sha1(root) -> title of the first reply seen
+--                        w:<N>:tsubj hash sha1(root) -> subject of the first reply seen
 --   w:<N>:mails          list of sha1(mid), arrival order
 --   w:<N>:posts          list of sha1(mid) of the covers and patches, arrival order
 --   w:<N>:series         zset sha1(series key) -> arrival number of its first mail
@@ -139,7 +139,7 @@ elseif CLASS == 'reply' then
   local rh = redis.sha1hex(ROOT)
   redis.call('ZINCRBY', wk .. ':threads', 1, rh)
   redis.call('HSETNX', wk .. ':troots', rh, ROOT)
-  redis.call('HSETNX', wk .. ':tsubj', rh, TITLE)
+  redis.call('HSETNX', wk .. ':tsubj', rh, SUBJ)
   for line in string.gmatch(REVS, '[^\n]+') do
     local a, n = line:match('^([^\t]*)\t(.*)$')
     if a and a ~= '' then

@@ -8,11 +8,14 @@ chunk.  Three resends made here (a known post under a new Message-ID) are
 fed too, since the corpus holds none: a patch of window 1 again in window 2,
 a cover letter of window 2 again in window 3, a patch of window 3 again
 later in window 3.  Every mailed digest is compared with the model: chain
-heads, the domain, contributor and reviewer tables row by row, the sequence
-of New/Exist entries, each New's three header lines.  Then each closed
+heads, the domain, contributor, reviewer and most-discussed-threads tables
+row by row, the patch list block by block (head line, identity, version,
+patches seen of total, patch lines in index order), the sequence of
+New/Exist entries, each New's three header lines.  Then each closed
 window is rendered again under a config with a TopN of 1000 (the most
 allowed, more than any window's rows), and the whole tables are compared
-too, every row and not only the top 15."""
+too, every row and not only the top 15, with the patch list as the series
+are known after the last window."""
 import difflib
 import email
 import email.policy
@@ -37,8 +40,14 @@ HEADERS = {
     "domains": "Top %d contributor Email domains (Based on Email Body)",
     "contributors": "Top %d contributors (Based on Email Body)",
     "reviewers": "Top %d reviewers (Based on review trailers in replies)",
+    "threads": "Top %d most discussed threads (replies)",
 }
-ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s"}
+ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s",
+          "threads": "%7d  %s"}
+TABLES = ("domains", "contributors", "reviewers", "threads")
+# the outcome lines issue 18 puts after a series' identity line (their
+# own model, tests/refoutcomes.py, checks them): not part of this comparison
+OUTCOME = re.compile(r"  (Supersedes|Review|Applied|Link): ")
 
 
 # ---------------------------------------------------------------- input
@@ -147,6 +156,37 @@ def entries(lines):
     return out
 
 
+def patch_list(lines):
+    """The patch list section as blocks: (head line, identity line, patch
+    lines...); None when the digest has no such section."""
+    try:
+        i = lines.index("===== Patch list in this time period =====") + 1
+    except ValueError:
+        return None
+    blocks, cur = [], []
+    while i < len(lines) and not lines[i].startswith("====="):
+        if lines[i] == "":
+            if cur:
+                blocks.append(tuple(cur))
+            cur = []
+        elif not (len(cur) >= 2 and len(cur) == outcome_at(cur) and OUTCOME.match(lines[i])):
+            cur.append(lines[i])
+        i += 1
+    if cur:
+        blocks.append(tuple(cur))
+    return blocks
+
+
+def outcome_at(cur):
+    """Outcome lines may follow only the identity line (nothing else yet)."""
+    return 2
+
+
+def model_patch_list(win):
+    return [(b["head"], "  " + b["ident"]) + tuple("  " + p for p in b["patches"])
+            for b in win["patchlist"]]
+
+
 def model_rows(win, key):
     return [ROWFMT[key] % (n, t) for n, t in win[key]]
 
@@ -234,12 +274,17 @@ try:
                "C: %s\nmodel: from %s to %s, %d mails, %d duplicates" % (
                    st and {k: st.get(k) for k in ("from", "to", "mails", "duplicates")},
                    win["from9"], win["to9"], win["mails"], win["duplicates"]))
-        for key in ("domains", "contributors", "reviewers"):
+        for key in TABLES:
             g, wnt = table(lines, key), model_rows(win, key)
             if g is None and not wnt:
                 g = []
             result(g == wnt, "%s: %s table, %d rows" % (tag, key, len(wnt)),
                    "table missing" if g is None else diff(g, wnt))
+        gp, wp = patch_list(lines), model_patch_list(win)
+        result(gp == wp, "%s: patch list, %d series (head, identity, version, patches seen "
+               "of total, patch lines in index order)" % (tag, len(wp)),
+               "section missing" if gp is None else
+               diff(["\n".join(b) for b in gp], ["\n".join(b) for b in wp]))
         ge, we = entries(lines), model_entries(win)
         if ge is None:
             result(False, "%s: the commit-message section" % tag, body[:400])
@@ -261,7 +306,8 @@ try:
                    "%s: stats counts %d resends, the model's Exist entries" % (tag, nexist),
                    "C resends: %s" % st.get("resends"))
 
-    full = refclassify.model_windows(pdtest.LIST_ID, allfiles, splits, FULL)
+    full = refclassify.model_windows(pdtest.LIST_ID, allfiles, splits, FULL,
+                                     rendered_after=True)
     for w, win in enumerate(full, 1):
         r = env.cli("render", "--window", str(w), conf=conf_full)
         if r.returncode != 0:
@@ -269,13 +315,18 @@ try:
             continue
         _, body = digest_text(r.stdout.encode())
         lines = body.split("\n")
-        for key in ("domains", "contributors", "reviewers"):
+        for key in TABLES:
             g, wnt = table(lines, key, FULL), model_rows(win, key)
             if g is None and not wnt:
                 g = []
             result(g == wnt, "window %d: whole %s table (TopN %d), %d rows"
                    % (w, key, FULL, len(wnt)),
                    "table missing" if g is None else diff(g, wnt))
+        gp, wp = patch_list(lines), model_patch_list(win)
+        result(gp == wp, "window %d: render --window after the last window: patch list, "
+               "%d series, as Redis knows the series now" % (w, len(wp)),
+               "section missing" if gp is None else
+               diff(["\n".join(b) for b in gp], ["\n".join(b) for b in wp]))
 
     mchain = [(w["from9"], w["to9"]) for w in model]
     result(all(cheads[i] and cheads[i + 1] and cheads[i][1] == cheads[i + 1][0]
