@@ -23,7 +23,8 @@
 --                        show them: covers, patches without i/n, and a patch
 --                        no lower-numbered patch of its series preceded in
 --                        the window; never for resends
---   s:<sha1(series key)> hash: version, root, total, subject, ident, cover
+--   s:<sha1(series key)> hash: version, root, total, subject, ident, cover, hidx
+--                        (subject and ident are the head's, hidx its index)
 --   mid:<sha1(mid)>      the record id that first recorded the Message-ID
 --   rid:<sha1(record id)> a duplicate delivery already counted
 --   subj:<sha1(subject)> Message-ID of the first cover/patch with this subject
@@ -119,13 +120,15 @@ if CLASS == 'cover' or CLASS == 'patch' then
     end
     if keep then redis.call('HSET', mk, 'headers', HEADERS) end
   end
-  if CLASS == 'cover' then
-    redis.call('HSET', skey, 'subject', SUBJ, 'cover', midh, 'ident', ident)
-  elseif idx == '1' and redis.call('HEXISTS', skey, 'cover') == 0 then
-    redis.call('HSET', skey, 'subject', SUBJ)
-  else
-    redis.call('HSETNX', skey, 'subject', SUBJ)
+  -- The head (DESIGN.md): the latest cover, else the latest patch 1 (or
+  -- unnumbered patch), else the first of the lowest-numbered patches; the
+  -- series' subject and identity are the head's.  hidx: the head's index.
+  local n = CLASS == 'cover' and 0 or (tonumber(idx) or 1)
+  local hidx = tonumber(redis.call('HGET', skey, 'hidx'))
+  if not hidx or n == 0 or (n == 1 and hidx ~= 0) or n < hidx then
+    redis.call('HSET', skey, 'subject', SUBJ, 'ident', ident, 'hidx', n)
   end
+  if CLASS == 'cover' then redis.call('HSET', skey, 'cover', midh) end
   local total = tonumber(TOT) or 1
   if total > (tonumber(redis.call('HGET', skey, 'total')) or 0) then
     redis.call('HSET', skey, 'total', total)

@@ -7,7 +7,9 @@ chunks, each over one connection in arrival order, with a flush after each
 chunk.  Three resends made here (a known post under a new Message-ID) are
 fed too, since the corpus holds none: a patch of window 1 again in window 2,
 a cover letter of window 2 again in window 3, a patch of window 3 again
-later in window 3.  Every mailed digest is compared with the model: chain
+later in window 3; and two series of four made-up patches whose head (the
+lowest-numbered patch) is not the first to arrive.  Every mailed digest is
+compared with the model: chain
 heads, the domain, contributor, reviewer and most-discussed-threads tables
 row by row, the patch list block by block (head line, identity, version,
 patches seen of total, patch lines in index order), the sequence of
@@ -95,7 +97,36 @@ def chunks_with_resends(workdir):
     chunks[1].insert(len(chunks[1]) // 2, r1)
     chunks[2].insert(len(chunks[2]) // 3, r2)
     chunks[2].insert(len(chunks[2]) * 3 // 4, r3)
+    # series whose head is not the first to arrive (DESIGN.md: the cover,
+    # else patch 1, else the lowest-numbered patch; its author the head's):
+    # in window 2 patch 3/4 (by A) then 2/4 (by B), no cover, no patch 1;
+    # in window 3 patch 2/2 (by A) then 1/2 (by B)
+    synth = [synth_patch(workdir, "x3", "x-root", 9, 3, 4, "A"),
+             synth_patch(workdir, "x2", "x-root", 9, 2, 4, "B"),
+             synth_patch(workdir, "y2", "y-root", 5, 2, 2, "A"),
+             synth_patch(workdir, "y1", "y-root", 5, 1, 2, "B")]
+    chunks[1][10:10] = synth[:2]
+    chunks[2][20:20] = synth[2:]
     return chunks
+
+
+def synth_patch(workdir, name, root, version, index, total, who):
+    """A patch of a series rooted at <root@pdtest.invalid> (a mail never
+    sent), by Synth A or Synth B."""
+    path = os.path.join(workdir, "synth-%s.eml" % name)
+    with open(path, "w") as f:
+        f.write("From: Synth %s <synth-%s@synth.invalid>\n"
+                "Subject: [PATCH v%d %d/%d] synth: %s, patch %d\n"
+                "Date: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                "Message-ID: <synth-%s@pdtest.invalid>\n"
+                "In-Reply-To: <%s@pdtest.invalid>\nReferences: <%s@pdtest.invalid>\n"
+                "List-Id: <%s>\n\n"
+                "The patch.\n\nSigned-off-by: Synth %s <synth-%s@synth.invalid>\n---\n"
+                " a.c | 1 +\n 1 file changed, 1 insertion(+)\n\n"
+                "diff --git a/a.c b/a.c\n--- a/a.c\n+++ b/a.c\n@@ -0,0 +1 @@\n+%s\n"
+                % (who, who.lower(), version, index, total, root, index, name, root, root,
+                   pdtest.LIST_ID, who, who.lower(), name))
+    return path
 
 
 # ---------------------------------------------------------------- digests
