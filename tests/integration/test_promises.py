@@ -11,7 +11,7 @@ redis-server and a real milter:
   as new mail, and the chain goes on;
 * the journal unusable and Redis down: records wait in memory up to 32 MiB,
   the rest is dropped with one error line per record, and what waited
-  reaches Redis when it is back;
+  reaches Redis when it is back; a header block is kept up to 256 KiB;
 * DomainMap: the employers table of the digest, from the configuration to
   the flush, against an independent reading of the gitdm map;
 * SIGHUP: a new TopN, MaxMessageBytes and LogLevel apply to the mail (and
@@ -21,6 +21,7 @@ redis-server and a real milter:
 * a malformed mail (multiparts nested past the parser's bounds) is
   recorded and counted as malformed;
 * `patchdigest stats` with Redis down prints the milter's part, exits 1."""
+import hashlib
 import os
 import re
 import signal
@@ -201,6 +202,18 @@ def section_2():
                pdtest.wait_for(lambda: env.status().get("direct_waiting") == 0, 5),
                "Redis back: the %d records kept in memory are recorded, nothing waits" % len(kept),
                (got and got["mails"], env.status()))
+        # the header block Redis keeps for the page: at most 256 KiB
+        pad = [b"X-Pad-%02d: %s" % (i, b"p" * 15000) for i in range(20)]
+        raw = b"\n".join([b"From: Big Cover <big@example.org>",
+                          b"Subject: [PATCH 0/3] a cover with 300 KB of headers",
+                          b"Message-ID: <big-headers@pdtest.invalid>",
+                          b"List-Id: <%s>" % LIST.encode()] + pad) + b"\n\nthe cover\n"
+        env.feed([write(env, "big-headers.eml", raw)])
+        env.wait_recorded(len(kept) + 1)
+        mk = BASE + "m:" + hashlib.sha1(b"big-headers@pdtest.invalid").hexdigest()
+        n = int(env.redis_cli("HSTRLEN", mk, "headers").strip() or 0)
+        result(200 * 1024 < n <= 256 * 1024,
+               "a cover's header block of 300 KB is kept up to 256 KiB (%d bytes)" % n, n)
     finally:
         quick_close(env)
 
