@@ -125,6 +125,10 @@ if CLASS == 'cover' or CLASS == 'patch' then
   -- series' subject and identity are the head's.  hidx: the head's index.
   local n = CLASS == 'cover' and 0 or (tonumber(idx) or 1)
   local hidx = tonumber(redis.call('HGET', skey, 'hidx'))
+  if not hidx and redis.call('HEXISTS', skey, 'subject') == 1 then
+    -- recorded before hidx was kept: its head was a cover, else taken as patch 1
+    hidx = redis.call('HEXISTS', skey, 'cover') == 1 and 0 or 1
+  end
   if not hidx or n == 0 or (n == 1 and hidx ~= 0) or n < hidx then
     redis.call('HSET', skey, 'subject', SUBJ, 'ident', ident, 'hidx', n)
   end
