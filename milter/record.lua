@@ -12,7 +12,7 @@
 --   w:<N>:domains        zset domain -> mails
 --   w:<N>:reviewers      zset addr -> replies with a trailer   w:<N>:rnames hash
 --   w:<N>:threads        zset sha1(root) -> replies   w:<N>:troots hash sha1(root) -> root,
---                        w:<N>:tsubj hash sha1(root) -> title of the first reply seen
+--                        w:<N>:tsubj hash sha1(root) -> subject of the first reply seen
 --   w:<N>:mails          list of sha1(mid), arrival order
 --   w:<N>:posts          list of sha1(mid) of the covers and patches, arrival order
 --   w:<N>:series         zset sha1(series key) -> arrival number of its first mail
@@ -23,7 +23,8 @@
 --                        show them: covers, patches without i/n, and a patch
 --                        no lower-numbered patch of its series preceded in
 --                        the window; never for resends
---   s:<sha1(series key)> hash: version, root, total, subject, ident, cover
+--   s:<sha1(series key)> hash: version, root, total, subject, ident, cover, hidx
+--                        (subject and ident are the head's, hidx its index)
 --   mid:<sha1(mid)>      the record id that first recorded the Message-ID
 --   rid:<sha1(record id)> a duplicate delivery already counted
 --   subj:<sha1(subject)> Message-ID of the first cover/patch with this subject
@@ -253,13 +254,19 @@ if CLASS == 'cover' or CLASS == 'patch' then
     end
     if keep then redis.call('HSET', mk, 'headers', HEADERS) end
   end
-  if CLASS == 'cover' then
-    redis.call('HSET', skey, 'subject', SUBJ, 'cover', midh, 'ident', ident)
-  elseif idx == '1' and redis.call('HEXISTS', skey, 'cover') == 0 then
-    redis.call('HSET', skey, 'subject', SUBJ)
-  else
-    redis.call('HSETNX', skey, 'subject', SUBJ)
+  -- The head (DESIGN.md): the latest cover, else the latest patch 1 (or
+  -- unnumbered patch), else the first of the lowest-numbered patches; the
+  -- series' subject and identity are the head's.  hidx: the head's index.
+  local n = CLASS == 'cover' and 0 or (tonumber(idx) or 1)
+  local hidx = tonumber(redis.call('HGET', skey, 'hidx'))
+  if not hidx and redis.call('HEXISTS', skey, 'subject') == 1 then
+    -- recorded before hidx was kept: its head was a cover, else taken as patch 1
+    hidx = redis.call('HEXISTS', skey, 'cover') == 1 and 0 or 1
   end
+  if not hidx or n == 0 or (n == 1 and hidx ~= 0) or n < hidx then
+    redis.call('HSET', skey, 'subject', SUBJ, 'ident', ident, 'hidx', n)
+  end
+  if CLASS == 'cover' then redis.call('HSET', skey, 'cover', midh) end
   local total = tonumber(TOT) or 1
   if total > (tonumber(redis.call('HGET', skey, 'total')) or 0) then
     redis.call('HSET', skey, 'total', total)
@@ -285,7 +292,7 @@ elseif CLASS == 'reply' then
   local rh = redis.sha1hex(ROOT)
   redis.call('ZINCRBY', wk .. ':threads', 1, rh)
   redis.call('HSETNX', wk .. ':troots', rh, ROOT)
-  redis.call('HSETNX', wk .. ':tsubj', rh, TITLE)
+  redis.call('HSETNX', wk .. ':tsubj', rh, SUBJ)
   for line in string.gmatch(REVS, '[^\n]+') do
     local a, n = line:match('^([^\t]*)\t(.*)$')
     if a and a ~= '' then

@@ -676,8 +676,32 @@ static int read_series_list(struct pd_store *s, const char *base, struct pd_wind
     return oom ? -1 : 0;
 }
 
+/* A thread's label (DESIGN.md): a subject without its leading reply/forward
+ * markers (Re:, Aw:, Sv:, Fwd:, Fw:, any case, repeated), tags kept, trimmed. */
+static void strip_markers(char *s)
+{
+    static const char *const markers[] = { "re:", "aw:", "sv:", "fwd:", "fw:" };
+    const char *p = s;
+    for (;;) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t i = 0, n = sizeof markers / sizeof markers[0];
+        while (i < n && strncasecmp(p, markers[i], strlen(markers[i])) != 0)
+            i++;
+        if (i == n)
+            break;
+        p += strlen(markers[i]);
+    }
+    size_t len = strlen(p);
+    while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+        len--;
+    memmove(s, p, len);
+    s[len] = '\0';
+}
+
 /* Threads by replies, labelled with the root's subject when the root mail is
- * still known, else with the title of the first reply seen. */
+ * still known, else with the subject of the first reply seen; either without
+ * its reply markers. */
 static int read_threads(struct pd_store *s, const char *base, struct pd_window *w, char *err,
                         size_t errlen)
 {
@@ -719,6 +743,7 @@ static int read_threads(struct pd_store *s, const char *base, struct pd_window *
                 break;
             }
         }
+        strip_markers(row->label);
     }
     pd_table_sort(&w->threads);
     rc = 0;

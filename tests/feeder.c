@@ -6,8 +6,8 @@
  * libmilter; only the protocol constants come from <libmilter/mfdef.h>.
  *
  * usage: feeder -s SOCKET [-j CONNECTIONS] [-m MAILS_PER_CONNECTION]
- *               [-r RCPT]... [-t TIMEOUT_SECONDS] [-R RETRIES] [-q] [-v] [-A]
- *               [-o RESULTS_FILE] FILE... | -l LISTFILE
+ *               [-r RCPT]... [-t TIMEOUT_SECONDS] [-R RETRIES] [-p PACE_MS]
+ *               [-q] [-v] [-A] [-o RESULTS_FILE] FILE... | -l LISTFILE
  *
  * Wire format: every packet is a 4-byte big-endian length (counting the
  * command byte and the data), a 1-byte command, then the data.
@@ -20,6 +20,8 @@
  * skipped one, as Postfix does.  A mail whose connection fails (refused,
  * EOF, timeout, protocol error) is retried on a new connection after
  * 200 ms, up to -R times; each attempt gets a new queue id ("i" macro).
+ * With -p, each worker pauses PACE_MS milliseconds after each mail, so that
+ * a fault a test injects lands while mail is still flowing.
  *
  * Output: with -o, one "FILE<TAB>RESULT<TAB>LATENCY_US<TAB>ATTEMPTS" line
  * per mail, in input order; RESULT is accept, continue, reject, discard,
@@ -138,6 +140,7 @@ static struct {
     int quiet;                        /* -q */
     int verbose;                      /* -v */
     int abort_after_mail;             /* -A */
+    unsigned long pace_ms;            /* -p: pause of each worker after each mail */
     char **rcpts;                     /* "<addr>" as sent in SMFIC_RCPT */
     char **rcpt_addrs;                /* addr without brackets (macro) */
     size_t nrcpts;
@@ -1453,6 +1456,8 @@ static void *worker(void *arg)
             sleep_ns(RETRY_DELAY_NS);
         }
         msg_free(&m);
+        if (cfg.pace_ms)
+            sleep_ns((long)cfg.pace_ms * 1000000L);
     }
     conn_quit(&c);
     buf_free(&c.out);
@@ -1478,6 +1483,7 @@ static void usage(void)
         DEFAULT_RCPT ")\n"
         "  -t SECS    timeout per reply, connect and write (default 10)\n"
         "  -R N       retries of a mail that got no answer (default 0)\n"
+        "  -p MS      each worker pauses MS ms after each mail (default 0)\n"
         "  -o FILE    write FILE<TAB>RESULT<TAB>LATENCY_US<TAB>ATTEMPTS "
         "lines\n"
         "  -l FILE    read mail file paths, one per line ('-' = stdin)\n"
@@ -1767,7 +1773,7 @@ int main(int argc, char **argv)
     cfg.retries = 0;
 
     opterr = 0;
-    while ((opt = getopt(argc, argv, ":s:j:m:r:t:R:qvAo:l:h")) != -1) {
+    while ((opt = getopt(argc, argv, ":s:j:m:r:t:R:p:qvAo:l:h")) != -1) {
         switch (opt) {
         case 's':
             cfg.spec = optarg;
@@ -1803,6 +1809,12 @@ int main(int argc, char **argv)
         case 'R':
             if (parse_ulong(optarg, 0, 1000000, &cfg.retries) != 0) {
                 errmsg("-R wants a number >= 0");
+                goto usage_error;
+            }
+            break;
+        case 'p':
+            if (parse_ulong(optarg, 0, 60000, &cfg.pace_ms) != 0) {
+                errmsg("-p wants milliseconds 0..60000");
                 goto usage_error;
             }
             break;

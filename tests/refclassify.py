@@ -20,8 +20,10 @@ Usage:
       after the Nth, the Mth, ... file and after the last one.  JSON list,
       one object per window: from9, to9, mails, duplicates, domains,
       contributors, reviewers ([[count, row], ...], top K, default 15, in
-      digest order) and entries ({"kind": "New", "title", "subject",
-      "author"} or {"kind": "Exist", "subject"}, in arrival order).
+      digest order), entries ({"kind": "New", "title", "subject",
+      "author"} or {"kind": "Exist", "subject"}, in arrival order),
+      patchlist ([{"head", "ident", "patches"}], digest order) and threads
+      ([[count, label], ...], top K).
 
 Choices made where DESIGN.md is silent (kept in one place, see also the
 comments at each rule):
@@ -63,7 +65,21 @@ Digest model (windows), further choices:
     removed, blanks collapsed) and its address as written, "Name <addr>";
     "<addr>" when there is no name; the DMARC "via" rewrite is not undone
     there (the design says header From);
-  * the retention period is not modelled (a test runs well within it).
+  * the retention period is not modelled (a test runs well within it);
+  * patch list (README, "The digest"): one block per series (version,
+    thread root) with a non-resend cover or patch in the window, in order
+    of its first cover or patch there; head = the latest cover, else the
+    latest patch 1 (or patch without i/n), else the first of the
+    lowest-numbered patches, among every cover and patch of the series
+    recorded so far (any window); identity = the head's; total = largest n
+    of i/n (1 without); "seen" = distinct patch numbers the window holds
+    (no i/n = 1); patch lines = the window's patches of the series,
+    resends included, by index then arrival; none when the window's one
+    patch is the head and no cover came;
+  * threads: per thread root (as for series) the window's replies; label
+    = the root's subject when the root was recorded (any window, by the
+    time the digest is made), else the first reply's subject, reply markers
+    stripped, tags kept, trimmed; rows by count, then label in byte order.
 """
 
 import hashlib
@@ -650,6 +666,90 @@ class ListState:
         self.head = sha1hex(listid.encode("utf-8"))
         self.seen_mids = set()
         self.seen_subjects = set()
+        self.subject_of = {}   # Message-ID -> subject of every recorded mail
+        self.series = {}       # (version, root) -> [its covers and patches, arrival order]
+
+
+MARKER_ONLY = re.compile(r"^(?:\s*(?:re|aw|sv|fwd|fw):)*\s*", re.I)
+
+
+def without_markers(subject):
+    """A subject with its leading reply/forward markers stripped, tags kept."""
+    return subject[MARKER_ONLY.match(subject).end():].strip()
+
+
+def patch_index(m):
+    """A patch's number for the patch list; a patch without i/n is 1."""
+    return m.subj["index"] if m.subj["index"] is not None else 1
+
+
+def series_head(mails):
+    """A series' head (DESIGN.md, Outcomes): its cover, else patch 1 or its
+    unnumbered patch, else its lowest-numbered patch.  Of several, the
+    latest cover, the latest patch 1, the first of the lowest number."""
+    covers = [m for m in mails if m.cls == "cover"]
+    if covers:
+        return covers[-1]
+    ones = [m for m in mails if patch_index(m) == 1]
+    if ones:
+        return ones[-1]
+    low = min(patch_index(m) for m in mails)
+    return next(m for m in mails if patch_index(m) == low)
+
+
+def patch_list(state, items):
+    """The patch list of a window: every series with a cover or patch in it
+    that is not a resend, in order of its first cover or patch in the
+    window (resends included); the series as Redis knows it now (head,
+    identity, total), its patches of the window in index order."""
+    order, posts = [], {}
+    for m, resend in items:
+        key = (m.subj["version"], thread_root(m))
+        if key not in posts:
+            order.append(key)
+            posts[key] = []
+        posts[key].append((m, resend))
+    out = []
+    for key in order:
+        ps = posts[key]
+        if all(r for _, r in ps):
+            continue   # only resends: the Exist: lines tell of them
+        mails = state.series[key]
+        head = series_head(mails)
+        total = max([m.subj["total"] for m in mails if m.subj["total"] is not None] + [1])
+        patches = sorted((m for m, _ in ps if m.cls == "patch"), key=patch_index)
+        cover = any(m.cls == "cover" for m, _ in ps)
+        seen = len(set(patch_index(m) for m in patches))
+        ident = identity_str(head.name, head.addr) if head.addr else "(no sender address)"
+        lines = [p.subject for p in patches]
+        if len(patches) == 1 and not cover and patches[0].subject == head.subject:
+            lines = []   # a lone patch is its own head line
+        out.append({
+            "head": head.subject,
+            "ident": "%s, v%d, %s%d of %d patch%s" % (
+                ident, key[0], "cover letter and " if cover else "", seen, total,
+                "" if total == 1 else "es"),
+            "patches": lines,
+        })
+    return out
+
+
+def threads_table(state, replies, top):
+    """Most discussed threads: per thread root, the window's replies; the
+    label is the root's subject when the root was recorded, else the
+    subject of the thread's first reply in the window, reply markers
+    stripped and tags kept; rows by count, then label in byte order."""
+    count, first = {}, {}
+    for m in replies:
+        root = thread_root(m)
+        count[root] = count.get(root, 0) + 1
+        first.setdefault(root, m.subject)
+    rows = []
+    for root, n in count.items():
+        subj = state.subject_of.get(root)
+        rows.append((n, without_markers(subj if subj is not None else first[root])))
+    rows.sort(key=lambda r: (-r[0], r[1].encode("utf-8", "surrogateescape")))
+    return [[n, t] for n, t in rows[:top]]
 
 
 def model_window(state, batch, top):
@@ -657,6 +757,7 @@ def model_window(state, batch, top):
     ndup = 0
     t = Tally()
     items = []  # (mail, resend) of the window's covers and patches
+    replies = []
     for m in batch:
         if m.mid in state.seen_mids:
             ndup += 1
@@ -664,10 +765,14 @@ def model_window(state, batch, top):
         state.seen_mids.add(m.mid)
         state.head = sha1hex(state.head.encode() + b"\n" + m.mid)
         t.add(m)
+        state.subject_of[m.mid] = m.subject
         if m.cls in ("cover", "patch"):
             resend = m.subject in state.seen_subjects
             state.seen_subjects.add(m.subject)
             items.append((m, resend))
+            state.series.setdefault((m.subj["version"], thread_root(m)), []).append(m)
+        elif m.cls == "reply":
+            replies.append(m)
     # the lowest-numbered patch of each series in this window
     lowest = {}
     for pos, (m, _) in enumerate(items):
@@ -698,18 +803,30 @@ def model_window(state, batch, top):
         "contributors": top_rows(t.contrib, t.contrib_name, top),
         "reviewers": top_rows(t.revs, t.rev_name, top),
         "entries": entries,
+        # what the flush resolves from Redis as it is then (series heads
+        # and totals, thread roots): call again to resolve later (render)
+        "resolve": lambda: (patch_list(state, items), threads_table(state, replies, top)),
     }
 
 
-def model_windows(listid, paths, splits, top=15):
+def model_windows(listid, paths, splits, top=15, rendered_after=False):
     """Digests of the windows closed after files splits[0], splits[1], ...
-    and after the last file."""
+    and after the last file: as flushed, each when it closed, or with
+    rendered_after, as "render --window N" shows them after the last file
+    (the series and thread roots then known)."""
     state = ListState(listid)
     bounds = [b for b in sorted(set(splits)) if 0 < b < len(paths)] + [len(paths)]
     out, lo = [], 0
     for hi in bounds:
-        out.append(model_window(state, list(mails(paths[lo:hi])), top))
+        w = model_window(state, list(mails(paths[lo:hi])), top)
+        if not rendered_after:
+            w["patchlist"], w["threads"] = w["resolve"]()
+        out.append(w)
         lo = hi
+    for w in out:
+        if rendered_after:
+            w["patchlist"], w["threads"] = w["resolve"]()
+        del w["resolve"]
     return out
 
 

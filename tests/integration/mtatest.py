@@ -17,7 +17,9 @@ HEADER_FIELD = re.compile(rb"^([!-9;-~]+):")
 
 
 def skip(why):
-    print("ok - # SKIP " + why, flush=True)
+    """The whole test cannot run here: one skip line (never a plain "ok")."""
+    import os
+    pdtest.skip("%s: every check (a real MTA with the milter)" % os.path.basename(sys.argv[0]), why)
     sys.exit(0)
 
 

@@ -1,8 +1,9 @@
 """Helpers for patchdigest's integration tests: a private redis-server on a
 unix socket, a real patchdigest-milter, the C feeder, TAP-style results.
 
-Every test script prints "ok - name" or "not ok - name" lines; the runner
-(tests/run-tests.sh) counts them."""
+Every test script prints "ok - name" or "not ok - name" lines, and
+"skip - name # SKIP why" for a check it could not run here (never a plain
+"ok"); the runner (tests/run-tests.sh) counts them and lists the skips."""
 import json
 import re
 import os
@@ -34,6 +35,12 @@ def result(ok, name, detail=""):
             for line in str(detail).splitlines()[:40]:
                 print("#   " + line, flush=True)
     return ok
+
+
+def skip(name, why):
+    """A check that cannot run here: one "skip - NAME # SKIP WHY" line, which
+    the runner counts as skipped (never as passed) and lists at the end."""
+    print("skip - %s # SKIP %s" % (name, " ".join(str(why).split())), flush=True)
 
 
 def corpus_files(n=None):
@@ -156,7 +163,11 @@ class Env:
             self.milters.remove(p)
         return p.returncode
 
-    def feed(self, files, conns=1, per_conn=10, sock="milter.sock", retries=0, timeout=10):
+    def feed(self, files, conns=1, per_conn=10, sock="milter.sock", retries=0, timeout=10,
+             pace_ms=0, results=None):
+        """Feed files through the milter protocol; pace_ms: each connection
+        pauses that long after each mail; results: a path for the feeder's
+        per-mail lines (FILE, RESULT, LATENCY_US, ATTEMPTS)."""
         # one list file per call: feeds may run at once
         fd, listfile = tempfile.mkstemp(prefix="feed.", suffix=".list", dir=self.dir)
         with os.fdopen(fd, "w") as f:
@@ -164,7 +175,8 @@ class Env:
         r = subprocess.run([os.path.join(BUILD, "tests", "feeder"),
                             "-s", "unix:" + os.path.join(self.dir, sock),
                             "-j", str(conns), "-m", str(per_conn), "-R", str(retries),
-                            "-t", str(timeout), "-l", listfile],
+                            "-t", str(timeout), "-p", str(pace_ms), "-l", listfile] +
+                           (["-o", results] if results else []),
                            capture_output=True, text=True)
         summary = {}
         toks = r.stdout.split()
@@ -202,6 +214,43 @@ class Env:
         wait_for(done, timeout, 0.2)
         return last[0]
 
+    def status(self, sock="milter.sock"):
+        """The milter's StatusFile as {name: int}; {} when there is none."""
+        out = {}
+        try:
+            with open(os.path.join(self.dir, sock + ".status")) as f:
+                for line in f:
+                    k, _, v = line.strip().partition(" ")
+                    try:
+                        out[k] = int(v)
+                    except ValueError:
+                        pass
+        except FileNotFoundError:
+            pass
+        return out
+
+    def recorded_lines(self, sock="milter.sock"):
+        """How many mails the milters of sock logged as recorded (journaled,
+        about to be answered ACCEPT), over all their runs."""
+        return self.log(sock).count(": recorded for ")
+
+    def window_counts(self, conf=None, list_index=0):
+        """The open window's stats --json entry, read from Redis even when no
+        milter runs (stats then exits 1 but prints it)."""
+        r = self.cli("stats", "--json", conf=conf)
+        try:
+            return json.loads(r.stdout)["lists"][list_index]
+        except (ValueError, KeyError, IndexError):
+            return None
+
+    def feed_background(self, files, **kw):
+        """env.feed in a thread: (thread, dict filled with its summary)."""
+        import threading
+        out = {}
+        t = threading.Thread(target=lambda: out.update(self.feed(files, **kw)))
+        t.start()
+        return t, out
+
     def sanitizer_reports(self):
         """Lines of AddressSanitizer, LeakSanitizer or UBSan in the milters'
         logs (the milters are the sanitizer build under "make sanitize")."""
@@ -224,6 +273,64 @@ class Env:
             print("# kept " + self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def feeder_results(path):
+    """The feeder's -o lines: [(file, result, latency_us, attempts)]."""
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.rstrip("\n").split("\t")
+                if len(p) >= 4:
+                    out.append((p[0], p[1], int(p[2] or 0), int(p[3] or 0)))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def kill_mid_feed(env, files, conf=None, sock="milter.sock", milter=None, conns=4, pace_ms=10,
+                  before=200, frozen=100):
+    """The milter killed with -9 while mail is in flight and while records
+    wait in its journal, on every machine: files are fed paced over conns
+    connections with retries; once `before` mails are recorded Redis is
+    frozen (SIGSTOP), so what follows stays in the journal; once `frozen`
+    more are recorded the milter is killed with -9, Redis thawed, and the
+    milter started again while the feeder retries what got no answer.
+    Returns the facts to assert: summary (the feeder's), retried (mails
+    that needed more than one attempt: unanswered at the kill),
+    recorded_at_kill (mails the killed milter recorded, all answered or
+    about to be), in_redis_at_kill (mails + duplicates Redis had then),
+    landed (the thresholds were reached before the feed ended), milter
+    (the new process)."""
+    conf = conf or env.conf
+    base = env.recorded_lines(sock)
+    res = os.path.join(env.dir, "kill-feed.%d.results" % os.getpid())
+    t, summary = env.feed_background(files, conns=conns, per_conn=len(files), sock=sock,
+                                     retries=50, timeout=5, pace_ms=pace_ms, results=res)
+    landed = wait_for(lambda: env.recorded_lines(sock) - base >= before, 120)
+    env.redis.send_signal(signal.SIGSTOP)
+    try:
+        mark = env.recorded_lines(sock)
+        landed = wait_for(lambda: env.recorded_lines(sock) - mark >= frozen, 60) and landed
+        landed = landed and t.is_alive()
+        milter = milter or env.milters[-1]
+        milter.kill()
+        milter.wait()
+        if milter in env.milters:
+            env.milters.remove(milter)
+        recorded_at_kill = env.recorded_lines(sock) - base
+    finally:
+        env.redis.send_signal(signal.SIGCONT)
+    w = env.window_counts(conf)
+    in_redis = w["mails"] + w["duplicates"] if w else None
+    time.sleep(0.2)
+    new = env.start_milter(conf, sock=sock)
+    t.join()
+    results = feeder_results(res)
+    return dict(summary=summary, retried=sum(1 for r in results if r[3] > 1),
+                recorded_at_kill=recorded_at_kill, in_redis_at_kill=in_redis,
+                landed=landed, milter=new)
 
 
 def reference_stats(files, list_id=LIST_ID):

@@ -3,7 +3,12 @@
 Redis stopped in the middle of a feed, Redis back with its data lost, two
 milters with their own journals on one Redis, the milter killed with -9
 and a torn last journal record.  Every mail must be answered ACCEPT at
-once, and the counters must end exactly as an undisturbed run's."""
+once, and the counters must end exactly as an undisturbed run's.  Each
+fault is shown to land while mail is in flight: the feeds are paced to last
+seconds, the faults come once mail is being recorded, and the test checks
+that mail was recorded during the fault, that records waited in the journal
+(the milter's StatusFile) and, for the kill, that mails went unanswered and
+were retried and that recorded mails were in the journal only."""
 import glob
 import os
 import shutil
@@ -32,22 +37,32 @@ def unordered_diffs(got, want, keys=UNORDERED):
 
 
 def feed_in_background(env, files, **kw):
-    out = {}
-    t = threading.Thread(target=lambda: out.update(env.feed(files, **kw)))
-    t.start()
-    return t, out
+    return env.feed_background(files, **kw)
 
 
 # ---- Redis frozen, then Redis stopped, mid-feed ----
+# The feed is paced (each of 4 connections pauses PACE ms after each mail) so
+# that it lasts seconds on any machine; each fault is injected once mail is
+# being recorded, and the test checks that mail went on being recorded
+# while the fault lasted and that records waited for Redis.
+PACE = 5
 env = pdtest.Env()
 try:
     env.start_milter()
-    t, s = feed_in_background(env, POSTS, conns=4)
-    time.sleep(0.15)
+    t, s = env.feed_background(POSTS, conns=4, pace_ms=PACE)
+    started = pdtest.wait_for(lambda: env.recorded_lines() >= 100, 60)
     env.redis.send_signal(signal.SIGSTOP)
+    r0 = env.recorded_lines()
     time.sleep(3)
+    r1 = env.recorded_lines()
+    # the status is rewritten every second, Redis or not
+    st = env.status()
     env.redis.send_signal(signal.SIGCONT)
     t.join()
+    result(started and r1 - r0 >= 50 and st.get("journal_backlog_records", 0) >= 50,
+           "Redis frozen 3 s mid-feed: %d mails recorded during the freeze, the status shows "
+           "%s records waiting" % (r1 - r0, st.get("journal_backlog_records")),
+           "feed started: %s; status: %s" % (started, st))
     result(s.get("rc") == 0 and s.get("accepted") == str(len(POSTS)) and s.get("late") == "0",
            "Redis frozen 3 s mid-feed: all %d posts accepted, none waited over 1 s"
            % len(POSTS), s)
@@ -61,21 +76,30 @@ finally:
 env = pdtest.Env(persist=True)   # what Redis had before the stop, it keeps
 try:
     env.start_milter()
-    t, s = feed_in_background(env, POSTS, conns=4)
-    time.sleep(0.1)
+    t, s = env.feed_background(POSTS, conns=4, pace_ms=PACE)
+    started = pdtest.wait_for(lambda: env.recorded_lines() >= 100, 60)
     env.stop_redis()
-    journal = os.path.join(env.dir, "journal")
+    r0 = env.recorded_lines()
     t.join()
-    grown = sum(os.path.getsize(f) for f in glob.glob(os.path.join(journal, "seg-*")))
-    result(s.get("rc") == 0 and s.get("accepted") == str(len(POSTS)) and s.get("late") == "0"
-           and grown > 0,
-           "Redis stopped mid-feed: all posts accepted at once, the journal holds them (%d bytes)"
-           % grown, s)
+    r1 = env.recorded_lines()
+    # what was recorded after the stop waits in the journal, unshipped
+    waiting = pdtest.wait_for(lambda: env.status().get("journal_backlog_records", 0) >= r1 - r0
+                              and env.status().get("redis_up") == 0, 5)
+    st = env.status()
+    result(started and r1 - r0 >= 100 and waiting,
+           "Redis stopped mid-feed: %d mails recorded after the stop, %s journal records "
+           "waiting for Redis" % (r1 - r0, st.get("journal_backlog_records")),
+           "feed started: %s; status: %s" % (started, st))
+    result(s.get("rc") == 0 and s.get("accepted") == str(len(POSTS)) and s.get("late") == "0",
+           "Redis stopped mid-feed: all posts accepted at once", s)
     env.start_redis()
     got = env.wait_recorded(len(POSTS), mails=WANT["mails"])
     diffs = unordered_diffs(got, WANT)
     result(got is not None and not diffs, "Redis started again: counters converge exactly",
            "\n".join(diffs))
+    drained = pdtest.wait_for(lambda: env.status().get("journal_backlog_records") == 0, 5)
+    result(drained, "Redis started again: the journal's backlog is shipped (0 waiting)",
+           env.status())
 
     # Redis comes back empty: what it lost is lost, but recording goes on
     env.stop_redis()
@@ -117,15 +141,13 @@ finally:
 # ---- the milter killed with -9 mid-feed; a torn last journal record ----
 env = pdtest.Env()
 try:
-    m = env.start_milter()
-    t, s = feed_in_background(env, POSTS, conns=4, retries=20, timeout=5)
-    time.sleep(0.3)
-    m.kill()
-    m.wait()
-    env.milters.remove(m)
-    time.sleep(0.5)
     env.start_milter()
-    t.join()
+    k = pdtest.kill_mid_feed(env, POSTS)
+    s = k["summary"]
+    lost = k["recorded_at_kill"] - (k["in_redis_at_kill"] or 0)
+    result(k["landed"] and k["retried"] > 0 and k["in_redis_at_kill"] is not None and lost > 0,
+           "milter killed with -9 mid-feed: %d mails unanswered and retried, %d recorded mails "
+           "were in its journal only" % (k["retried"], lost), k)
     result(s.get("rc") == 0 and s.get("accepted") == str(len(POSTS)),
            "milter killed with -9 mid-feed, restarted: the feeder's retries are all accepted",
            s)
@@ -133,8 +155,8 @@ try:
     want = {k: v for k, v in WANT.items() if k != "duplicates"}
     diffs = unordered_diffs(got, want, [k for k in UNORDERED if k != "duplicates"])
     result(got is not None and not diffs,
-           "after kill -9 and retries every post is counted once (retries count as duplicates: "
-           "%s)" % (got or {}).get("duplicates"), "\n".join(diffs))
+           "after kill -9, the journal's replay and retries every post is counted once "
+           "(retries count as duplicates: %s)" % (got or {}).get("duplicates"), "\n".join(diffs))
 
     # cut the last journal record in half while the milter is down
     for p in list(env.milters):
@@ -142,16 +164,19 @@ try:
     segs = sorted(glob.glob(os.path.join(env.dir, "journal", "seg-*")))
     last = segs[-1] if segs else None
     size = os.path.getsize(last) if last else 0
-    if last and size > 20:
+    torn = bool(last and size > 20)
+    if torn:
         with open(last, "r+b") as f:
             f.truncate(size - 7)
     before = env.stats()["lists"][0]
+    logged = len(env.log())
     m = env.start_milter()
     time.sleep(1)
     alive = m.poll() is None
-    log = env.log()
-    result(alive and ("torn" in log or "cut" in log), "a torn last journal record: the milter "
-           "starts and says it cut the tail", log[-1500:])
+    log = env.log()[logged:]
+    result(torn and alive and ("torn" in log or "cut" in log), "a torn last journal record: "
+           "the milter starts and says it cut the tail", "segment %s, %d bytes\n%s"
+           % (last, size, log[-1500:]))
     extra = os.path.join(env.dir, "after-torn.eml")
     with open(POSTS[0], "rb") as src, open(extra, "wb") as dst:
         dst.write(src.read().replace(b"Message-ID: <", b"Message-ID: <after-torn-", 1)

@@ -271,21 +271,31 @@ finally:
     env.close()
 
 # ---- racing flushes while mail flows ----
+# The feed is paced to last about 3 s and the Sendmail takes 0.2 s, so that
+# in each round of 4 flushes started at once the others find the lock taken
+# and wait ("nothing to send (another flush sent it)"), and windows close
+# while mail is being recorded: the test requires both.
 env, sent = new_env()
 try:
+    slow = os.path.join(env.dir, "slow.conf")
+    env.write_conf("slow.conf", "milter.sock", "journal", ((pdtest.LIST_ID, "KVM-PPC"),),
+                   "DigestFrom digest@example.org\nDigestTo readers@example.org\n"
+                   "Sendmail sleep 0.2; cat >> %s\n" % sent)
     env.start_milter()
-    feeder = threading.Thread(target=lambda: env.feed(POSTS[:600], conns=4))
+    feeder = threading.Thread(target=lambda: env.feed(POSTS[:600], conns=4, pace_ms=20))
     feeder.start()
     procs = []
     rounds = 0
     while feeder.is_alive() and rounds < 40:
-        ps = [subprocess.Popen([PD, "flush", "-c", env.conf], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE) for _ in range(4)]
+        ps = [subprocess.Popen([PD, "flush", "-c", slow], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
         for p in ps:
-            p.wait()
+            p.out = p.communicate()[0]
         procs += ps
         rounds += 1
     feeder.join()
+    waited = sum("another flush sent it" in p.out for p in procs)
+    closed_mid_feed = sum(" sent: " in p.out for p in procs)
 
     def recorded():
         st = env.stats()["lists"][0]
@@ -302,6 +312,9 @@ try:
     all_mails = []
     for n in range(1, nwin + 1):
         all_mails += window_mails(env, n)
+    result(waited > 0 and closed_mid_feed >= 2,
+           "the flushes raced: %d waited for another's lock, %d sent a window while mail "
+           "flowed" % (waited, closed_mid_feed), [p.out for p in procs])
     result(all(rc == 0 for rc in rcs), "racing flushes all succeed (%d runs of 4)" % rounds,
            rcs)
     result(len(d) == nwin and len(set(numbers)) == nwin,

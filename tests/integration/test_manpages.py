@@ -82,8 +82,8 @@ for name, page in pages.items():
                "%s: groff -ww -man formats it without a warning" % name,
                "exit %d\n%s%s" % (p.returncode, p.stdout, p.stderr))
     else:
-        print("ok - %s: groff -ww -man formats it without a warning # SKIP groff is not "
-              "installed" % name, flush=True)
+        pdtest.skip("%s: groff -ww -man formats it without a warning" % name,
+                    "groff is not installed (make deps installs groff-base)")
     local = [d for d in (ROOT, os.path.dirname(ROOT)) if d not in ("", "/") and d in page]
     result(not local, "%s: names no path of the build machine" % name, local)
     # options and their like must be typed as \- : an unescaped "-x" or "--" after a blank

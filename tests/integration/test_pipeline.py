@@ -38,11 +38,24 @@ try:
     result(again is not None and not diffs, "feeding again changes nothing but duplicates",
            "\n".join(diffs))
 
-    # 3. a restart replays the unshipped journal; replays change nothing
+    # 3. a restart replays the unshipped journal; replays change nothing.
+    # Without its shipped position the whole journal (both feeds) is
+    # unshipped: the new milter must send every record again, and Redis must
+    # answer each one "replayed" (the milter's replays counter).
     env.stop_milter(m)
     os.unlink(os.path.join(env.dir, "journal", "shipped"))
     m = env.start_milter()
-    time.sleep(2)
+    nrec = 2 * len(files)
+
+    def replayed_all():
+        st = env.status()
+        return st.get("pid") == m.pid and st.get("replays", 0) >= nrec
+    done = pdtest.wait_for(replayed_all, 30, 0.2)
+    st = env.status()
+    result(done and st.get("replays") == nrec and st.get("new_mails") == 0 and
+           st.get("duplicates") == 0,
+           "a restart without the shipped position replays the whole journal: %s of %d "
+           "records answered as replays, none new" % (st.get("replays"), nrec), st)
     replayed = env.wait_recorded(2 * len(files))
     diffs = pdtest.compare(replayed or {}, want2)
     result(not diffs, "replaying the whole journal after a restart changes nothing",
@@ -87,6 +100,10 @@ try:
     elapsed = time.monotonic() - t0
     result(s["rc"] == 0 and s.get("accepted") == str(len(part)) and s.get("late") == "0",
            "Redis down: 300 posts accepted, none waited over 1 s (%.2fs in all)" % elapsed, s)
+    waiting = pdtest.wait_for(lambda: env.status("down.sock").get("journal_backlog_records")
+                              == len(part), 5)
+    result(waiting, "Redis down: the 300 records wait in the journal (the milter's status)",
+           env.status("down.sock"))
     env.start_redis()
     back = env.wait_recorded(len(part), conf=conf3)
     want3 = pdtest.reference_stats(part)

@@ -18,8 +18,9 @@ milter = os.path.join(pdtest.BUILD, "patchdigest-milter")
 with open(milter, "rb") as f:
     asan = b"__asan_init" in f.read()
 if asan or not shutil.which("valgrind"):
-    print("ok - valgrind pass skipped: %s" % ("sanitizer build" if asan else
-                                              "valgrind is not installed (make valgrind)"))
+    pdtest.skip("valgrind: test_hostile.py under valgrind memcheck",
+                "sanitizer build (valgrind cannot run AddressSanitizer binaries)" if asan else
+                "valgrind is not installed (make deps installs it)")
     sys.exit(0)
 r = subprocess.run([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                  "test_hostile.py")],

@@ -7,12 +7,17 @@ chunks, each over one connection in arrival order, with a flush after each
 chunk.  Three resends made here (a known post under a new Message-ID) are
 fed too, since the corpus holds none: a patch of window 1 again in window 2,
 a cover letter of window 2 again in window 3, a patch of window 3 again
-later in window 3.  Every mailed digest is compared with the model: chain
-heads, the domain, contributor and reviewer tables row by row, the sequence
-of New/Exist entries, each New's three header lines.  Then each closed
+later in window 3; and two series of four made-up patches whose head (the
+lowest-numbered patch) is not the first to arrive.  Every mailed digest is
+compared with the model: chain
+heads, the domain, contributor, reviewer and most-discussed-threads tables
+row by row, the patch list block by block (head line, identity, version,
+patches seen of total, patch lines in index order), the sequence of
+New/Exist entries, each New's three header lines.  Then each closed
 window is rendered again under a config with a TopN of 1000 (the most
 allowed, more than any window's rows), and the whole tables are compared
-too, every row and not only the top 15."""
+too, every row and not only the top 15, with the patch list as the series
+are known after the last window."""
 import difflib
 import email
 import email.policy
@@ -37,8 +42,14 @@ HEADERS = {
     "domains": "Top %d contributor Email domains (Based on Email Body)",
     "contributors": "Top %d contributors (Based on Email Body)",
     "reviewers": "Top %d reviewers (Based on review trailers in replies)",
+    "threads": "Top %d most discussed threads (replies)",
 }
-ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s"}
+ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s",
+          "threads": "%7d  %s"}
+TABLES = ("domains", "contributors", "reviewers", "threads")
+# the outcome lines issue 18 puts after a series' identity line (their
+# own model, tests/refoutcomes.py, checks them): not part of this comparison
+OUTCOME = re.compile(r"  (Supersedes|Review|Applied|Link): ")
 
 
 # ---------------------------------------------------------------- input
@@ -86,7 +97,36 @@ def chunks_with_resends(workdir):
     chunks[1].insert(len(chunks[1]) // 2, r1)
     chunks[2].insert(len(chunks[2]) // 3, r2)
     chunks[2].insert(len(chunks[2]) * 3 // 4, r3)
+    # series whose head is not the first to arrive (DESIGN.md: the cover,
+    # else patch 1, else the lowest-numbered patch; its author the head's):
+    # in window 2 patch 3/4 (by A) then 2/4 (by B), no cover, no patch 1;
+    # in window 3 patch 2/2 (by A) then 1/2 (by B)
+    synth = [synth_patch(workdir, "x3", "x-root", 9, 3, 4, "A"),
+             synth_patch(workdir, "x2", "x-root", 9, 2, 4, "B"),
+             synth_patch(workdir, "y2", "y-root", 5, 2, 2, "A"),
+             synth_patch(workdir, "y1", "y-root", 5, 1, 2, "B")]
+    chunks[1][10:10] = synth[:2]
+    chunks[2][20:20] = synth[2:]
     return chunks
+
+
+def synth_patch(workdir, name, root, version, index, total, who):
+    """A patch of a series rooted at <root@pdtest.invalid> (a mail never
+    sent), by Synth A or Synth B."""
+    path = os.path.join(workdir, "synth-%s.eml" % name)
+    with open(path, "w") as f:
+        f.write("From: Synth %s <synth-%s@synth.invalid>\n"
+                "Subject: [PATCH v%d %d/%d] synth: %s, patch %d\n"
+                "Date: Mon, 1 Jan 2024 00:00:00 +0000\n"
+                "Message-ID: <synth-%s@pdtest.invalid>\n"
+                "In-Reply-To: <%s@pdtest.invalid>\nReferences: <%s@pdtest.invalid>\n"
+                "List-Id: <%s>\n\n"
+                "The patch.\n\nSigned-off-by: Synth %s <synth-%s@synth.invalid>\n---\n"
+                " a.c | 1 +\n 1 file changed, 1 insertion(+)\n\n"
+                "diff --git a/a.c b/a.c\n--- a/a.c\n+++ b/a.c\n@@ -0,0 +1 @@\n+%s\n"
+                % (who, who.lower(), version, index, total, root, index, name, root, root,
+                   pdtest.LIST_ID, who, who.lower(), name))
+    return path
 
 
 # ---------------------------------------------------------------- digests
@@ -145,6 +185,37 @@ def entries(lines):
             at_start = False
         i += 1
     return out
+
+
+def patch_list(lines):
+    """The patch list section as blocks: (head line, identity line, patch
+    lines...); None when the digest has no such section."""
+    try:
+        i = lines.index("===== Patch list in this time period =====") + 1
+    except ValueError:
+        return None
+    blocks, cur = [], []
+    while i < len(lines) and not lines[i].startswith("====="):
+        if lines[i] == "":
+            if cur:
+                blocks.append(tuple(cur))
+            cur = []
+        elif not (len(cur) >= 2 and len(cur) == outcome_at(cur) and OUTCOME.match(lines[i])):
+            cur.append(lines[i])
+        i += 1
+    if cur:
+        blocks.append(tuple(cur))
+    return blocks
+
+
+def outcome_at(cur):
+    """Outcome lines may follow only the identity line (nothing else yet)."""
+    return 2
+
+
+def model_patch_list(win):
+    return [(b["head"], "  " + b["ident"]) + tuple("  " + p for p in b["patches"])
+            for b in win["patchlist"]]
 
 
 def model_rows(win, key):
@@ -234,12 +305,17 @@ try:
                "C: %s\nmodel: from %s to %s, %d mails, %d duplicates" % (
                    st and {k: st.get(k) for k in ("from", "to", "mails", "duplicates")},
                    win["from9"], win["to9"], win["mails"], win["duplicates"]))
-        for key in ("domains", "contributors", "reviewers"):
+        for key in TABLES:
             g, wnt = table(lines, key), model_rows(win, key)
             if g is None and not wnt:
                 g = []
             result(g == wnt, "%s: %s table, %d rows" % (tag, key, len(wnt)),
                    "table missing" if g is None else diff(g, wnt))
+        gp, wp = patch_list(lines), model_patch_list(win)
+        result(gp == wp, "%s: patch list, %d series (head, identity, version, patches seen "
+               "of total, patch lines in index order)" % (tag, len(wp)),
+               "section missing" if gp is None else
+               diff(["\n".join(b) for b in gp], ["\n".join(b) for b in wp]))
         ge, we = entries(lines), model_entries(win)
         if ge is None:
             result(False, "%s: the commit-message section" % tag, body[:400])
@@ -261,7 +337,8 @@ try:
                    "%s: stats counts %d resends, the model's Exist entries" % (tag, nexist),
                    "C resends: %s" % st.get("resends"))
 
-    full = refclassify.model_windows(pdtest.LIST_ID, allfiles, splits, FULL)
+    full = refclassify.model_windows(pdtest.LIST_ID, allfiles, splits, FULL,
+                                     rendered_after=True)
     for w, win in enumerate(full, 1):
         r = env.cli("render", "--window", str(w), conf=conf_full)
         if r.returncode != 0:
@@ -269,13 +346,18 @@ try:
             continue
         _, body = digest_text(r.stdout.encode())
         lines = body.split("\n")
-        for key in ("domains", "contributors", "reviewers"):
+        for key in TABLES:
             g, wnt = table(lines, key, FULL), model_rows(win, key)
             if g is None and not wnt:
                 g = []
             result(g == wnt, "window %d: whole %s table (TopN %d), %d rows"
                    % (w, key, FULL, len(wnt)),
                    "table missing" if g is None else diff(g, wnt))
+        gp, wp = patch_list(lines), model_patch_list(win)
+        result(gp == wp, "window %d: render --window after the last window: patch list, "
+               "%d series, as Redis knows the series now" % (w, len(wp)),
+               "section missing" if gp is None else
+               diff(["\n".join(b) for b in gp], ["\n".join(b) for b in wp]))
 
     mchain = [(w["from9"], w["to9"]) for w in model]
     result(all(cheads[i] and cheads[i + 1] and cheads[i][1] == cheads[i + 1][0]
