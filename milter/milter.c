@@ -434,7 +434,8 @@ static void write_status(void)
     static bool failed;   /* log a failure once, until it works again */
     struct pd_writer_stats ws;
     pd_writer_get_stats(writer, &ws);
-    struct pd_status st = { { 0 } };
+    struct pd_status st;
+    memset(&st, 0, sizeof st);
     long long *v = st.v;
     v[PD_ST_PID] = (long long)getpid();
     v[PD_ST_STARTED] = started;
@@ -463,6 +464,10 @@ static void write_status(void)
     v[PD_ST_REFUSED] = (long long)ws.refused;
     v[PD_ST_ROUND_TRIPS] = (long long)ws.round_trips;
     v[PD_ST_LAST_SHIPPED] = ws.last_shipped;
+    v[PD_ST_FAILOVERS] = (long long)ws.failovers;
+    v[PD_ST_LAST_FAILOVER] = ws.last_failover;
+    v[PD_ST_REPLICAS_WAITING] = ws.replicas_waiting;
+    snprintf(st.redis_master, sizeof st.redis_master, "%s", ws.master);
     if (pd_status_write(boot->status_file, &st) < 0) {
         if (!failed)
             pd_log(PD_LOG_WARNING, "cannot write StatusFile %s: %s (\"patchdigest stats\" "
