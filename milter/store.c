@@ -127,15 +127,19 @@ static int open_server(struct pd_store *s, const struct pd_config *cfg, const ch
 /* ---- Redis Sentinel (issue 19): the master is asked of the sentinels ---- */
 
 /* Ask the sentinels for the master, connect, AUTH, and check its ROLE; a
- * server that is not (or no longer) the master sends us back to the
- * sentinels, a few times: during a failover they name the old master until
- * they agree on the new one.  0, or -1 with err set. */
+ * server that is gone or is not (or no longer) the master sends us back to
+ * the sentinels: during a failover they name the old master until they
+ * agree on the new one.  Tries for up to timeout_ms in all (at least three
+ * times).  0, or -1 with err set. */
 static int open_sentinel_master(struct pd_store *s, const struct pd_config *cfg,
                                 struct timeval tv, int timeout_ms, char *err, size_t errlen)
 {
-    for (int attempt = 0; attempt < 3; attempt++) {
+    uint64_t deadline = pd_now_us() + (uint64_t)timeout_ms * 1000;
+    for (int attempt = 0;; attempt++) {
         if (attempt) {
-            struct timespec pause = { 0, 200 * 1000 * 1000 };
+            if (attempt >= 3 && pd_now_us() >= deadline)
+                return -1;
+            struct timespec pause = { 0, 250 * 1000 * 1000 };
             nanosleep(&pause, NULL);
         }
         if (s->c) {
@@ -146,7 +150,7 @@ static int open_sentinel_master(struct pd_store *s, const struct pd_config *cfg,
         int port;
         int per_sentinel = timeout_ms < 1000 ? timeout_ms : 1000;
         if (pd_sentinel_master(cfg, per_sentinel, host, sizeof host, &port, err, errlen) < 0)
-            return -1;
+            continue;
         if (open_server(s, cfg, host, port, tv, err, errlen) < 0)
             continue;   /* the named master is gone: ask again */
         int m = pd_sentinel_role_is_master(s->c, role, sizeof role, err, errlen);
@@ -156,7 +160,6 @@ static int open_sentinel_master(struct pd_store *s, const struct pd_config *cfg,
             snprintf(err, errlen, "redis: %s, named master of %s by the sentinels, is a %s",
                      s->addr, cfg->sentinel_master, role);
     }
-    return -1;
 }
 
 int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int timeout_ms,
