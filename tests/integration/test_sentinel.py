@@ -168,6 +168,105 @@ class Cluster:
         self.procs = {}
 
 
+class FakeSentinel(threading.Thread):
+    """A stand-in sentinel on loopback that names the address it is told
+    to, and wants AUTH with password when one is given; it keeps the
+    commands it got."""
+
+    def __init__(self, port, password=None):
+        super().__init__(daemon=True)
+        self.port, self.password = port, password
+        self.commands = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.addr = self.sock.getsockname()[1]
+
+    @staticmethod
+    def _read_command(f):
+        line = f.readline()
+        if not line.startswith(b"*"):
+            return None
+        args = []
+        for _ in range(int(line[1:])):
+            n = int(f.readline()[1:])
+            args.append(f.read(n + 2)[:n].decode())
+        return args
+
+    def run(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn, conn.makefile("rwb") as f:
+                authed = self.password is None
+                while True:
+                    cmd = self._read_command(f)
+                    if not cmd:
+                        break
+                    self.commands.append(cmd)
+                    if cmd[0].upper() == "AUTH":
+                        authed = cmd[1:] == [self.password]
+                        f.write(b"+OK\r\n" if authed else b"-WRONGPASS invalid password\r\n")
+                    elif not authed:
+                        f.write(b"-NOAUTH Authentication required.\r\n")
+                    elif cmd[:2] == ["SENTINEL", "get-master-addr-by-name"] and cmd[2] == MASTER_NAME:
+                        p = str(self.port).encode()
+                        f.write(b"*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n" % (len(p), p))
+                    else:
+                        f.write(b"$-1\r\n" if cmd[0] == "SENTINEL" else b"-ERR unknown\r\n")
+                    f.flush()
+
+    def close(self):
+        self.sock.close()
+
+
+def check_role_and_auth(env, cl):
+    """Sentinels asked in turn, their password, and ROLE: a server named
+    master that is a replica is refused."""
+    dead = free_ports(1)[0]
+    good = FakeSentinel(cl.data_ports[0], password="s3ntinel-pw")
+    liar = FakeSentinel(cl.data_ports[1])
+    good.start()
+    liar.start()
+    try:
+        for name, sentinels, pw in (("good", (dead, good.addr), "s3ntinel-pw"),
+                                    ("liar", (liar.addr,), None),
+                                    ("wrongpw", (good.addr,), "not-it")):
+            path = os.path.join(env.dir, name + ".conf")
+            with open(path, "w") as f:
+                f.write("Socket unix:%s/x.sock\nList %s KVM-PPC\nStatusFile %s/none.status\n"
+                        "RedisSentinel %s %s\n" % (
+                            env.dir, pdtest.LIST_ID, env.dir, MASTER_NAME,
+                            " ".join("127.0.0.1:%d" % p for p in sentinels)))
+                if pw:
+                    f.write("SentinelPassword %s\n" % pw)
+            os.chmod(path, 0o640)
+        r = env.cli("stats", "--json", conf=os.path.join(env.dir, "good.conf"))
+        auths = [c for c in good.commands if c[0].upper() == "AUTH"]
+        result(r.returncode == 0 and auths and auths[0] == ["AUTH", "s3ntinel-pw"] and
+               "s3ntinel-pw" not in r.stdout + r.stderr,
+               "a dead sentinel is skipped, the next one is asked with SentinelPassword",
+               "%s %s %s" % (r.returncode, r.stderr, good.commands))
+        # both keep asking for the connect timeout (5 s): at once
+        procs = {n: subprocess.Popen([PD, "stats", "-c", os.path.join(env.dir, n + ".conf")],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for n in ("liar", "wrongpw")}
+        outs = {n: p.communicate(timeout=60) for n, p in procs.items()}
+        r = subprocess.CompletedProcess([], procs["liar"].returncode, *outs["liar"])
+        result(r.returncode == 1 and "is a slave" in r.stderr and
+               ":%d" % cl.data_ports[1] in r.stderr,
+               "a server the sentinels name master but whose ROLE is replica is refused",
+               "%s %s" % (r.returncode, r.stderr))
+        r = subprocess.CompletedProcess([], procs["wrongpw"].returncode, *outs["wrongpw"])
+        result(r.returncode == 1 and "AUTH refused" in r.stderr and "not-it" not in r.stderr,
+               "a wrong SentinelPassword is named, never shown", r.stderr)
+    finally:
+        good.close()
+        liar.close()
+
+
 def status(env):
     """The milter's status file as a dict (numbers and redis_master)."""
     out = {}
@@ -263,6 +362,7 @@ def main():
             return
         note("cluster up: master :%d, replica :%d, sentinels %s"
              % (cl.data_ports[0], cl.data_ports[1], cl.sentinel_ports))
+        check_role_and_auth(env, cl)
         conf = env.write_conf(
             "sentinel.conf", "milter.sock", "journal", ((pdtest.LIST_ID, "KVM-PPC"),),
             "DigestFrom digest@example.org\nDigestTo readers@example.org\n"
