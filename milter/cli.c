@@ -474,6 +474,20 @@ out:
         pthread_cond_destroy(&x->cv);
         pthread_mutex_destroy(&x->mu);
     }
+    /* RedisReplicas (issue 19): the records count once the replicas have them */
+    if (status == 0 && x->store && cfg.redis_replicas > 0) {
+        int got = pd_store_wait_replicas(x->store, cfg.redis_replicas, 10000, err, sizeof err);
+        if (got < cfg.redis_replicas) {
+            if (got < 0)
+                fprintf(stderr, "patchdigest import: %s\n", err);
+            else
+                fprintf(stderr, "patchdigest import: %d of the %d replicas (RedisReplicas) "
+                        "confirmed the records\n", got, cfg.redis_replicas);
+            fprintf(stderr, "patchdigest import: a failover may lose them: import again once "
+                    "the replicas are back (Redis counts a mail once)\n");
+            status = 1;
+        }
+    }
     pd_store_free(x->store);
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < IMPORT_BATCH; i++)
