@@ -323,12 +323,17 @@ def freeze_feed_kill(env, cl, master, files, label, before_kill=None):
     t.start()
     # the records reach the master; WAIT 1 cannot succeed; the status file
     # (rewritten every second) shows them waiting
-    pdtest.wait_for(lambda: status(env).get("replicas_waiting") == 1 and
-                    status(env).get("journal_backlog_records", 0) > 0 and
-                    window_mails(mport) > on_replica, 15, 0.2)
+    seen = {}
+
+    def waiting():
+        seen.clear()
+        seen.update(status(env))
+        return (seen.get("replicas_waiting") == 1 and seen.get("journal_backlog_records", 0) > 0
+                and window_mails(mport) > on_replica)
+    pdtest.wait_for(waiting, 15, 0.2)
+    st = dict(seen)
     if before_kill:
         before_kill(mport)
-    st = status(env)
     on_master = window_mails(mport)
     note("%s kill: master :%d has %d mails, its frozen replica %d; milter: %d records wait, "
          "replicas_waiting %s" % (label, mport, on_master, on_replica,
@@ -445,7 +450,7 @@ def main():
         t.join()
         s3b = env.feed(c[300:], conns=4)
         result(on_master > on_replica and st3.get("journal_backlog_records", 0) > 0 and
-               closed_before_kill == [True],
+               st3.get("replicas_waiting") == 1 and closed_before_kill == [True],
                "second kill landed mid-feed and mid-flush (window 2 closed on the master alone) "
                "on %d mails the replica did not have, not confirmed in the journal (%d records)"
                % (on_master - on_replica, st3.get("journal_backlog_records", 0)),
@@ -523,6 +528,12 @@ def main():
                                                                   flush_out.get("rc")),
                "final flush %d %s %s; pending %s; repeats the same mail: %s"
                % (fin.returncode, fin.stdout, fin.stderr, pending, same))
+
+        # import goes through the sentinels too, and waits for the replica
+        imp = env.cli("import", *POSTS[:20])
+        result(imp.returncode == 0 and "20 recorded (0 new, 20 duplicates)" in imp.stderr,
+               "import asks the sentinels and its records are confirmed by the replica",
+               imp.stderr)
 
         # stats: the master in use, the failovers; the log: each switch once
         st = status(env)
