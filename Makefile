@@ -25,8 +25,9 @@ LDLIBS  += $(PKG_LIBS) -lmilter -pthread
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
             redis-server libcmocka-dev python3 groff-base git postfix cmark
 
-LIB_SRCS := util log config rfc2047 mail classify record journal sentinel store writer ingest mailbox inbox stats status \
+LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush
+LIB_SRCS += sentinel
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 
