@@ -27,9 +27,10 @@ DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis
 
 LIB_SRCS := util log config rfc2047 mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush
-LIB_SRCS += sentinel
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+# Redis Sentinel: the master asked of the sentinels (issue 19)
+LIB_OBJS += $(BUILD)/obj/sentinel.o
 
 .PHONY: all deps check demo sanitize fuzz fuzz-deps fuzz-bins torture install clean unit integration
 
