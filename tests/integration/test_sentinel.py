@@ -315,6 +315,10 @@ def freeze_feed_kill(env, cl, master, files, label, before_kill=None):
     status at the kill)."""
     replica = 1 - master
     mport, rport = cl.data_ports[master], cl.data_ports[replica]
+    # first the journal all confirmed: else the writer still waits on a
+    # batch the replica has and sends nothing the replica lacks
+    pdtest.wait_for(lambda: status(env).get("journal_backlog_records", 1) == 0 and
+                    status(env).get("replicas_waiting") == 0, 30, 0.2)
     on_replica = window_mails(rport)
     cl.signal(replica, signal.SIGSTOP)
     # what the master already sent sits in the frozen replica's socket and
