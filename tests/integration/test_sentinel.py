@@ -569,15 +569,29 @@ def main():
         dups_before = sum(hget(mport, "%sw:%d" % (BASE, k), "duplicates")
                           for k in range(1, open_window(mport) + 1))
         other = cl.data_ports[1]
-        ok = rcli(cl.sentinel_ports[0], "SENTINEL", "FAILOVER", MASTER_NAME).strip() == "OK"
+        # a sentinel refuses (NOGOODSLAVE) until it has fresh news of the replica
+        replies = []
+
+        def hand_failover():
+            replies.append(rcli(cl.sentinel_ports[0], "SENTINEL", "FAILOVER", MASTER_NAME).strip())
+            return replies[-1] == "OK"
+        ok = pdtest.wait_for(hand_failover, 30, 0.5)
+        note("SENTINEL FAILOVER answered %s after %d tries" % (replies[-1:], len(replies)))
         ok = ok and pdtest.wait_for(lambda: cl.master_seen() == [other] * 3 and
                                     cl.role(0)[:1] == ["slave"], 30, 0.1)
         s5 = env.feed(POSTS[:50], conns=2)
-        done = pdtest.wait_for(
-            lambda: sum(hget(other, "%sw:%d" % (BASE, k), "duplicates")
-                        for k in range(1, open_window(other) + 1)) == dups_before + 50 and
-            status(env).get("journal_backlog_records", 1) == 0, 30, 0.2)
-        st = status(env)
+        st = {}
+
+        def followed():
+            # the status file is rewritten every second: one reading of it,
+            # taken after the 50 mails were answered
+            st.clear()
+            st.update(status(env))
+            return (st.get("mails") == len(POSTS) + 50 and st.get("failovers") == 3 and
+                    st.get("journal_backlog_records", 1) == 0 and
+                    sum(hget(other, "%sw:%d" % (BASE, k), "duplicates")
+                        for k in range(1, open_window(other) + 1)) == dups_before + 50)
+        done = pdtest.wait_for(followed, 30, 0.2)
         log = env.log()
         readonly = "READONLY" in log
         result(ok and feed_ok(s5, 50) and done and st.get("failovers") == 3 and
@@ -586,7 +600,7 @@ def main():
                "a switch by hand (SENTINEL FAILOVER): the milter follows to :%d (%s), 50 posts "
                "again count as 50 duplicates there" % (
                    other, "after a READONLY reply" if readonly else "its connection closed"),
-               "%s %s %s %s" % (ok, s5, done, st))
+               "%s %s %s %s %s" % (ok, replies[-3:], s5, done, st))
         note("measured: failovers %.1f s and %.1f s after the kills; old masters rejoined "
              "%.1f s and %.1f s after their restarts" % (failover1, failover2, rejoin1, rejoin2))
     finally:
