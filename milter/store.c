@@ -94,15 +94,17 @@ static int load_script(struct pd_store *s, char *err, size_t errlen)
     return rc;
 }
 
-/* Connect to one server and AUTH: 0, or -1 with err set (s->c may be set). */
+/* Connect to one server (within connect_tv) and AUTH: 0, or -1 with err
+ * set (s->c may be set).  tv bounds each command. */
 static int open_server(struct pd_store *s, const struct pd_config *cfg, const char *host,
-                       int port, struct timeval tv, char *err, size_t errlen)
+                       int port, struct timeval connect_tv, struct timeval tv, char *err,
+                       size_t errlen)
 {
     if (cfg->redis_path && !host) {
-        s->c = redisConnectUnixWithTimeout(cfg->redis_path, tv);
+        s->c = redisConnectUnixWithTimeout(cfg->redis_path, connect_tv);
         snprintf(s->addr, sizeof s->addr, "unix:%s", cfg->redis_path);
     } else {
-        s->c = redisConnectWithTimeout(host, port, tv);
+        s->c = redisConnectWithTimeout(host, port, connect_tv);
         snprintf(s->addr, sizeof s->addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
     }
     if (!s->c || s->c->err) {
@@ -151,7 +153,9 @@ static int open_sentinel_master(struct pd_store *s, const struct pd_config *cfg,
         int per_sentinel = timeout_ms < 1000 ? timeout_ms : 1000;
         if (pd_sentinel_master(cfg, per_sentinel, host, sizeof host, &port, err, errlen) < 0)
             continue;
-        if (open_server(s, cfg, host, port, tv, err, errlen) < 0)
+        /* a dead master is asked about again soon, not waited for */
+        struct timeval ctv = tv.tv_sec >= 2 ? (struct timeval){ 2, 0 } : tv;
+        if (open_server(s, cfg, host, port, ctv, tv, err, errlen) < 0)
             continue;   /* the named master is gone: ask again */
         int m = pd_sentinel_role_is_master(s->c, role, sizeof role, err, errlen);
         if (m == 1)
@@ -176,7 +180,7 @@ int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int tim
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     int rc = cfg->sentinel_master
              ? open_sentinel_master(s, cfg, tv, timeout_ms, err, errlen)
-             : open_server(s, cfg, cfg->redis_host, cfg->redis_port, tv, err, errlen);
+             : open_server(s, cfg, cfg->redis_host, cfg->redis_port, tv, tv, err, errlen);
     if (rc < 0) {
         pd_store_free(s);
         return -1;
