@@ -34,6 +34,8 @@ LIB_SRCS := util log config rfc2047 mime mail classify record journal store writ
 LIB_SRCS += outcome
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+# Redis Sentinel: the master asked of the sentinels (issue 19)
+LIB_OBJS += $(BUILD)/obj/sentinel.o
 
 .PHONY: all deps check demo sanitize fuzz fuzz-deps fuzz-bins torture install clean unit integration
 

@@ -39,6 +39,14 @@ struct pd_config {
     int redis_port;
     char *redis_password;    /* NULL when unset; never logged */
     int redis_database;
+    /* RedisSentinel <master-name> <host:port>...: the master is asked of
+     * the sentinels (pd_sentinel.h) instead of Redis's fixed address */
+    char *sentinel_master;   /* NULL: no sentinels, Redis names the server */
+    char **sentinel_hosts;   /* nsentinels hosts and ports */
+    int *sentinel_ports;
+    size_t nsentinels;
+    char *sentinel_password; /* SentinelPassword; NULL when unset; never logged */
+    int redis_replicas;      /* RedisReplicas: WAIT for this many replicas (0: none) */
 
     char *key_prefix;
 

@@ -19,6 +19,12 @@
  * it, then only finishes pending windows: the other flush did the close.
  * The lock of a flush that died on this host is taken over at once; one of
  * another host expires after lock_ttl_ms.
+ *
+ * With RedisReplicas N > 0, no digest is sent before WAIT says N replicas
+ * have the closed windows; else they stay pending for the next flush.  So
+ * a master killed during a flush either leaves the window closed on the
+ * replica that takes over (the next flush sends the same digest) or open
+ * there (the next flush closes it): one digest per window either way.
  */
 #ifndef PD_FLUSH_H
 #define PD_FLUSH_H

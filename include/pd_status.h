@@ -50,11 +50,18 @@ enum pd_status_field {
     PD_ST_REFUSED,             /* ... that Redis refused as malformed */
     PD_ST_ROUND_TRIPS,         /* Redis round trips of the writer */
     PD_ST_LAST_SHIPPED,        /* unix time of the last batch Redis took, 0 never */
+    /* Redis Sentinel and replicas (issue 19) */
+    PD_ST_FAILOVERS,           /* times the sentinels' master changed */
+    PD_ST_LAST_FAILOVER,       /* unix time of the last change, 0 never */
+    PD_ST_REPLICAS_WAITING,    /* 1 while records wait for RedisReplicas replicas */
     PD_ST_COUNT
 };
 
 struct pd_status {
     long long v[PD_ST_COUNT];
+    /* the Redis (master) the writer uses or last used: "host:port", "" none;
+     * the line "redis_master <address>" of the file */
+    char redis_master[300];
 };
 
 /* The field's name in the file and in JSON, e.g. "journal_errors". */

@@ -55,6 +55,22 @@ int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n,
                     char *err, size_t errlen);
 uint64_t pd_store_round_trips(const struct pd_store *s);
 
+/* ---- Redis Sentinel and replicas (issue 19) ----
+ * With RedisSentinel, pd_store_connect() asks the sentinels for the master
+ * and checks its ROLE (pd_sentinel.h); a READONLY or MASTERDOWN reply
+ * later is an error like a lost connection: free the store and connect
+ * again, which asks the sentinels again. */
+/* The server connected to: "host:port", "[v6]:port" or "unix:/path". */
+const char *pd_store_address(const struct pd_store *s);
+/* WAIT n timeout_ms: how many replicas have every write made so far (the
+ * replication stream is one, so this covers other clients' earlier writes
+ * too); -1 with err set on an error (the connection is then unusable). */
+int pd_store_wait_replicas(struct pd_store *s, int n, int timeout_ms, char *err, size_t errlen);
+/* Whether the sentinels now name another master than the one s is
+ * connected to: 1 yes, 0 no (or no sentinels configured), -1 none answered. */
+int pd_store_master_moved(struct pd_store *s, const struct pd_config *cfg, char *err,
+                          size_t errlen);
+
 /* One counted table: rows ordered by count, then label in byte order. */
 struct pd_row {
     char *label;        /* what the digest shows */

@@ -23,6 +23,12 @@
  * opened at start is tried again every 10 s.  Records still in memory at
  * exit are lost and logged.
  *
+ * With RedisReplicas N > 0 the position moves only once WAIT says that N
+ * replicas have the batch; until then the thread asks WAIT again (and the
+ * sentinels whether the master moved), records wait in the journal and
+ * are sent again to the next master (a replay changes nothing).  The
+ * records the journal could not take are freed only then too.
+ *
  * After pd_writer_stop() the writer stays valid: a mail thread libmilter
  * has not finished may still call pd_writer_journal() (the journal stays
  * open) and pd_writer_direct() (which then refuses).  The milter never
@@ -56,6 +62,11 @@ struct pd_writer_stats {
     uint64_t direct_dropped;   /* ... not kept: memory limit reached (lost) */
     uint64_t direct_waiting;   /* ... in memory now */
     bool journal_open;         /* false while JournalDir cannot be opened */
+    /* Redis Sentinel and replicas (issue 19) */
+    char master[300];          /* the Redis last connected to ("host:port"), "" never */
+    uint64_t failovers;        /* times the master named by the sentinels changed */
+    int64_t last_failover;     /* unix time of the last change, 0 never */
+    bool replicas_waiting;     /* RedisReplicas not confirmed: records wait in the journal */
     struct pd_journal_stats journal;
 };
 

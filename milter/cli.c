@@ -474,6 +474,20 @@ out:
         pthread_cond_destroy(&x->cv);
         pthread_mutex_destroy(&x->mu);
     }
+    /* RedisReplicas (issue 19): the records count once the replicas have them */
+    if (status == 0 && x->store && cfg.redis_replicas > 0) {
+        int got = pd_store_wait_replicas(x->store, cfg.redis_replicas, 10000, err, sizeof err);
+        if (got < cfg.redis_replicas) {
+            if (got < 0)
+                fprintf(stderr, "patchdigest import: %s\n", err);
+            else
+                fprintf(stderr, "patchdigest import: %d of the %d replicas (RedisReplicas) "
+                        "confirmed the records\n", got, cfg.redis_replicas);
+            fprintf(stderr, "patchdigest import: a failover may lose them: import again once "
+                    "the replicas are back (Redis counts a mail once)\n");
+            status = 1;
+        }
+    }
     pd_store_free(x->store);
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < IMPORT_BATCH; i++)
@@ -617,17 +631,34 @@ static int cmd_flush(const struct options *o)
                                                     : o->wait_s == 0 ? 1 : o->wait_s * 1000 };
         struct pd_flush_result r;
         char err[1024];
-        if (pd_flush_list(s, &cfg, &lists[i], &fo, &r, err, sizeof err) < 0) {
-            fprintf(stderr, "patchdigest flush: list %s: %s\n", lists[i].id, err);
-            status = 1;
+        /* with sentinels, a flush cut by a failover is tried again on the
+         * new master (issue 19): it finds the window pending or still open */
+        int tries = cfg.sentinel_master ? 3 : 1;
+        for (int t = 1; t <= tries; t++) {
+            if (pd_flush_list(s, &cfg, &lists[i], &fo, &r, err, sizeof err) == 0)
+                break;
+            if (strncmp(err, "redis", 5) != 0)
+                t = tries;   /* not Redis's trouble: trying again would not help */
+            fprintf(stderr, "patchdigest flush: list %s: %s%s\n", lists[i].id, err,
+                    t < tries ? "; asking the sentinels and trying again" : "");
+            if (t == tries)
+                status = 1;
             /* a Redis error leaves the connection unusable: reconnect */
             pd_store_free(s);
+            s = NULL;
+            if (t < tries) {
+                struct timespec pause = { 1, 0 };
+                nanosleep(&pause, NULL);
+            }
             if (pd_store_connect(&s, &cfg, 10000, err, sizeof err) < 0) {
                 fprintf(stderr, "patchdigest flush: %s\n", err);
                 s = NULL;
+                status = 1;
                 break;
             }
         }
+        if (!s)
+            break;
     }
     if (fflush(stdout) != 0)
         status = 1;

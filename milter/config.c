@@ -43,6 +43,12 @@ void pd_config_clear(struct pd_config *cfg)
     free(cfg->redis_path);
     free(cfg->redis_host);
     free(cfg->redis_password);
+    free(cfg->sentinel_master);
+    for (size_t i = 0; i < cfg->nsentinels; i++)
+        free(cfg->sentinel_hosts[i]);
+    free(cfg->sentinel_hosts);
+    free(cfg->sentinel_ports);
+    free(cfg->sentinel_password);
     free(cfg->key_prefix);
     for (size_t i = 0; i < cfg->nlists; i++) {
         free(cfg->lists[i].id);
@@ -155,6 +161,63 @@ static const char *set_redis(struct pd_config *cfg, const char *v)
             return "out of memory";
     }
     return set_string(&cfg->redis, v);
+}
+
+/* RedisSentinel <master-name> <host:port> [<host:port>...] */
+static const char *set_sentinel(struct pd_config *cfg, const char *v)
+{
+    size_t nl = strcspn(v, " \t");
+    const char *p = v + nl;
+    p += strspn(p, " \t");
+    if (!*p)
+        return "RedisSentinel needs a master name and at least one sentinel: "
+               "RedisSentinel <master-name> <host:port> [<host:port>...]";
+    if (!(cfg->sentinel_master = pd_strndup(v, nl)))
+        return "out of memory";
+    while (*p) {
+        size_t n = strcspn(p, " \t");
+        char *hp = pd_strndup(p, n);
+        if (!hp)
+            return "out of memory";
+        char *colon = strrchr(hp, ':');
+        int port;
+        if (!colon || colon == hp || check_port(colon + 1, &port)) {
+            free(hp);
+            return "RedisSentinel: each sentinel must be host:port, the port from 1 to 65535";
+        }
+        *colon = '\0';
+        char *h = hp;
+        size_t hl = strlen(h);
+        if (h[0] == '[' && hl >= 3 && h[hl - 1] == ']') {   /* [::1]:26379 */
+            h[hl - 1] = '\0';
+            h++;
+        }
+        char *host = strdup(h);
+        free(hp);
+        char **nh = host ? realloc(cfg->sentinel_hosts, (cfg->nsentinels + 1) * sizeof *nh) : NULL;
+        if (nh)
+            cfg->sentinel_hosts = nh;
+        int *np = nh ? realloc(cfg->sentinel_ports, (cfg->nsentinels + 1) * sizeof *np) : NULL;
+        if (!np) {
+            free(host);
+            return "out of memory";
+        }
+        cfg->sentinel_ports = np;
+        cfg->sentinel_hosts[cfg->nsentinels] = host;
+        cfg->sentinel_ports[cfg->nsentinels] = port;
+        cfg->nsentinels++;
+        p += n;
+        p += strspn(p, " \t");
+    }
+    /* what messages name the Redis by */
+    pd_buf b = PD_BUF_INIT;
+    if (pd_buf_printf(&b, "sentinel master %s", cfg->sentinel_master) < 0) {
+        pd_buf_free(&b);
+        return "out of memory";
+    }
+    free(cfg->redis);
+    cfg->redis = pd_buf_steal(&b);
+    return cfg->redis ? NULL : "out of memory";
 }
 
 static const char *set_int(int *dst, const char *v, long lo, long hi, const char *what)
@@ -329,7 +392,8 @@ enum { K_ARCHIVEURL, K_LISTDIGESTTO,   /* outcomes (DESIGN.md "Outcomes") */
        K_SOCKET, K_REDIS, K_REDISPASSWORD, K_REDISDATABASE, K_KEYPREFIX, K_LIST,
        K_DIGESTFROM, K_DIGESTTO, K_TOPN, K_JOURNALDIR, K_MAXMESSAGEBYTES,
        K_SENDMAIL, K_RETENTION, K_USER, K_PIDFILE, K_LOGLEVEL, K_DOMAINMAP, K_STATUSFILE,
-       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS, K_COUNT };
+       K_SOCKETMODE, K_SOCKETGROUP, K_DIGESTFORMAT, K_DIGESTPAGE, K_PAGEHEADERS,
+       K_REDISSENTINEL, K_SENTINELPASSWORD, K_REDISREPLICAS, K_COUNT };
 
 static const char *const key_names[K_COUNT] = {
     "ArchiveURL", "ListDigestTo",
@@ -337,6 +401,7 @@ static const char *const key_names[K_COUNT] = {
     "DigestFrom", "DigestTo", "TopN", "JournalDir", "MaxMessageBytes",
     "Sendmail", "Retention", "User", "PidFile", "LogLevel", "DomainMap", "StatusFile",
     "SocketMode", "SocketGroup", "DigestFormat", "DigestPage", "PageHeaders",
+    "RedisSentinel", "SentinelPassword", "RedisReplicas",
 };
 
 static const char *apply(struct pd_config *cfg, int key, const char *v)
@@ -347,6 +412,10 @@ static const char *apply(struct pd_config *cfg, int key, const char *v)
     case K_SOCKET: return set_socket(cfg, v);
     case K_REDIS: return set_redis(cfg, v);
     case K_REDISPASSWORD: return set_string(&cfg->redis_password, v);
+    case K_REDISSENTINEL: return set_sentinel(cfg, v);
+    case K_SENTINELPASSWORD: return set_string(&cfg->sentinel_password, v);
+    case K_REDISREPLICAS:
+        return set_int(&cfg->redis_replicas, v, 0, 100, "RedisReplicas must be a number from 0 to 100");
     case K_REDISDATABASE:
         return set_int(&cfg->redis_database, v, 0, 1000000,
                        "RedisDatabase must be a number from 0");
@@ -493,12 +562,22 @@ int pd_config_load(const char *path, struct pd_config *cfg, char *err, size_t er
         rc = fail(err, errlen, "%s: read error: %s", path, strerror(errno));
     free(line);
     fclose(f);
+    if (rc == 0 && seen[K_REDIS] && seen[K_REDISSENTINEL])
+        rc = fail(err, errlen, "%s:%d: Redis and RedisSentinel exclude each other (Redis is on "
+                  "line %d): give one", path, seen[K_REDISSENTINEL] > seen[K_REDIS] ?
+                  seen[K_REDISSENTINEL] : seen[K_REDIS], seen[K_REDIS]);
+    if (rc == 0 && seen[K_SENTINELPASSWORD] && !seen[K_REDISSENTINEL])
+        rc = fail(err, errlen, "%s:%d: SentinelPassword needs RedisSentinel", path,
+                  seen[K_SENTINELPASSWORD]);
+    if (rc == 0 && !seen[K_REDIS] && seen[K_REDISSENTINEL])
+        seen[K_REDIS] = seen[K_REDISSENTINEL];   /* it names the Redis */
     if (rc == 0) {
         static const int required[] = { K_SOCKET, K_REDIS, K_LIST };
         for (size_t i = 0; i < sizeof required / sizeof required[0]; i++)
             if (!seen[required[i]]) {
-                rc = fail(err, errlen, "%s:%d: missing required key %s", path, lineno,
-                          key_names[required[i]]);
+                rc = fail(err, errlen, "%s:%d: missing required key %s%s", path, lineno,
+                          key_names[required[i]],
+                          required[i] == K_REDIS ? " (or RedisSentinel)" : "");
                 break;
             }
     }

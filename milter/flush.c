@@ -43,6 +43,10 @@ static bool holder_is_dead(const char *holder, const char *mine)
     long pid = strtol(sp + 1, &end, 10);
     if (end == sp + 1 || *end != ' ' || pid <= 0)
         return false;
+    /* this process, another token: an earlier attempt of ours that failed
+     * (a Redis failover cut it; the lock came over with the data) */
+    if ((pid_t)pid == getpid())
+        return strcmp(holder, mine) != 0;
     return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
 }
 
@@ -192,6 +196,20 @@ int pd_flush_list(struct pd_store *s, const struct pd_config *cfg, const struct 
     if (pd_store_close_window(s, l->id, token, time(NULL), mode, &res->closed, &pending,
                               &npending, err, errlen) < 0)
         goto out;
+    /* RedisReplicas (issue 19): no digest goes out before the replicas hold
+     * the closed window, so a failover cannot bring back a master on which
+     * the window is still open, or holds other mail */
+    if (cfg->redis_replicas > 0 && npending) {
+        int got = pd_store_wait_replicas(s, cfg->redis_replicas, 5000, err, errlen);
+        if (got < 0)
+            goto out;
+        if (got < cfg->redis_replicas) {
+            snprintf(err, errlen, "%d of the %d replicas (RedisReplicas) confirmed the closed "
+                     "window(s); no digest sent: they stay pending for the next flush", got,
+                     cfg->redis_replicas);
+            goto out;
+        }
+    }
     if (o->report && !res->closed && !npending)
         fprintf(o->report, "%s: nothing to send (%s)\n", l->id,
                 res->waited ? "another flush sent it" : "the window holds no mail");

@@ -434,7 +434,8 @@ static void write_status(void)
     static bool failed;   /* log a failure once, until it works again */
     struct pd_writer_stats ws;
     pd_writer_get_stats(writer, &ws);
-    struct pd_status st = { { 0 } };
+    struct pd_status st;
+    memset(&st, 0, sizeof st);
     long long *v = st.v;
     v[PD_ST_PID] = (long long)getpid();
     v[PD_ST_STARTED] = started;
@@ -463,6 +464,10 @@ static void write_status(void)
     v[PD_ST_REFUSED] = (long long)ws.refused;
     v[PD_ST_ROUND_TRIPS] = (long long)ws.round_trips;
     v[PD_ST_LAST_SHIPPED] = ws.last_shipped;
+    v[PD_ST_FAILOVERS] = (long long)ws.failovers;
+    v[PD_ST_LAST_FAILOVER] = ws.last_failover;
+    v[PD_ST_REPLICAS_WAITING] = ws.replicas_waiting;
+    snprintf(st.redis_master, sizeof st.redis_master, "%s", ws.master);
     if (pd_status_write(boot->status_file, &st) < 0) {
         if (!failed)
             pd_log(PD_LOG_WARNING, "cannot write StatusFile %s: %s (\"patchdigest stats\" "
@@ -551,6 +556,42 @@ static int keep_num(long long *now, long long was, const char *key)
     return 0;
 }
 
+/* RedisSentinel's list of sentinels (issue 19): kept from the start when a
+ * reload changes it, and said once.  0, or -1 out of memory. */
+static int keep_sentinels(struct pd_config *n, const struct pd_config *b)
+{
+    bool same = n->nsentinels == b->nsentinels;
+    for (size_t i = 0; same && i < n->nsentinels; i++)
+        same = strcmp(n->sentinel_hosts[i], b->sentinel_hosts[i]) == 0 &&
+               n->sentinel_ports[i] == b->sentinel_ports[i];
+    if (same)
+        return 0;
+    pd_log(PD_LOG_WARNING, "reload: the sentinels of RedisSentinel changed; they take effect at "
+           "restart");
+    char **hosts = calloc(b->nsentinels ? b->nsentinels : 1, sizeof *hosts);
+    int *ports = calloc(b->nsentinels ? b->nsentinels : 1, sizeof *ports);
+    bool oom = !hosts || !ports;
+    for (size_t i = 0; !oom && i < b->nsentinels; i++) {
+        ports[i] = b->sentinel_ports[i];
+        oom = !(hosts[i] = strdup(b->sentinel_hosts[i]));
+    }
+    if (oom) {
+        for (size_t i = 0; hosts && i < b->nsentinels; i++)
+            free(hosts[i]);
+        free(hosts);
+        free(ports);
+        return -1;
+    }
+    for (size_t i = 0; i < n->nsentinels; i++)
+        free(n->sentinel_hosts[i]);
+    free(n->sentinel_hosts);
+    free(n->sentinel_ports);
+    n->sentinel_hosts = hosts;
+    n->sentinel_ports = ports;
+    n->nsentinels = b->nsentinels;
+    return 0;
+}
+
 static int keep_restart_settings(struct pd_config *n, const struct pd_config *b)
 {
     long long port = n->redis_port, db = n->redis_database, mode = n->socket_mode;
@@ -565,8 +606,15 @@ static int keep_restart_settings(struct pd_config *n, const struct pd_config *b)
         keep_str(&n->redis_path, b->redis_path, "Redis (path)", true) < 0 ||
         keep_str(&n->redis_host, b->redis_host, "Redis (host)", true) < 0 ||
         keep_str(&n->redis_password, b->redis_password, "RedisPassword", true) < 0 ||
-        keep_str(&n->key_prefix, b->key_prefix, "KeyPrefix", false) < 0)
+        keep_str(&n->key_prefix, b->key_prefix, "KeyPrefix", false) < 0 ||
+        keep_str(&n->sentinel_master, b->sentinel_master, "RedisSentinel (master name)",
+                 false) < 0 ||
+        keep_str(&n->sentinel_password, b->sentinel_password, "SentinelPassword", true) < 0 ||
+        keep_sentinels(n, b) < 0)
         return -1;
+    long long replicas = n->redis_replicas;
+    keep_num(&replicas, b->redis_replicas, "RedisReplicas");
+    n->redis_replicas = (int)replicas;
     keep_num(&port, b->redis_port, "Redis (port)");
     keep_num(&db, b->redis_database, "RedisDatabase");
     keep_num(&mode, b->socket_mode, "SocketMode");

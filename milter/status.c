@@ -2,12 +2,15 @@
  * status.c - the milter's status file.  See pd_status.h.
  */
 #include "pd_status.h"
+#include "pd_stats.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *const names[PD_ST_COUNT] = {
@@ -16,6 +19,7 @@ static const char *const names[PD_ST_COUNT] = {
     "direct_shipped", "direct_waiting", "direct_lost", "journal_backlog_bytes",
     "journal_backlog_records", "journal_skipped_bytes", "shipped", "new_mails", "duplicates",
     "replays", "refused", "redis_round_trips", "last_shipped",
+    "failovers", "last_failover", "replicas_waiting",
 };
 
 /* For Prometheus: the metric (NULL: not exported), its type and help. */
@@ -66,7 +70,23 @@ static const struct {
                             "Redis round trips of the writer." },
     [PD_ST_LAST_SHIPPED] = { "patchdigest_last_shipped_time_seconds", "gauge",
                              "When Redis last took a batch (unix time, 0 never)." },
+    [PD_ST_FAILOVERS] = { "patchdigest_redis_failovers_total", "counter",
+                          "Times the master the sentinels name changed." },
+    [PD_ST_LAST_FAILOVER] = { "patchdigest_redis_last_failover_time_seconds", "gauge",
+                              "When the milter last saw the master change (unix time, 0 never)." },
+    [PD_ST_REPLICAS_WAITING] = { "patchdigest_redis_replicas_waiting", "gauge",
+                                 "1 while records wait in the journal for RedisReplicas replicas." },
 };
+
+/* The master's address as it may stand in a line, a JSON string and a
+ * Prometheus label: printable ASCII without blanks, quotes or backslashes. */
+static bool address_ok(const char *a)
+{
+    for (; *a; a++)
+        if (*a <= ' ' || *a >= 127 || *a == '"' || *a == '\\')
+            return false;
+    return true;
+}
 
 const char *pd_status_name(enum pd_status_field f)
 {
@@ -82,6 +102,12 @@ int pd_status_write(const char *path, const struct pd_status *st)
             errno = ENOMEM;
             return -1;
         }
+    if (st->redis_master[0] && address_ok(st->redis_master) &&
+        pd_buf_printf(&b, "redis_master %s\n", st->redis_master) < 0) {
+        pd_buf_free(&b);
+        errno = ENOMEM;
+        return -1;
+    }
     pd_buf tmp = PD_BUF_INIT;
     if (pd_buf_printf(&tmp, "%s.tmp", path) < 0) {
         pd_buf_free(&b);
@@ -129,6 +155,8 @@ int pd_status_read(const char *path, struct pd_status *st)
         if (!sp)
             continue;
         *sp = '\0';
+        if (strcmp(line, "redis_master") == 0 && address_ok(sp + 1))
+            snprintf(st->redis_master, sizeof st->redis_master, "%s", sp + 1);
         for (int i = 0; i < PD_ST_COUNT; i++)
             if (strcmp(line, names[i]) == 0)
                 st->v[i] = strtoll(sp + 1, NULL, 10);
@@ -144,10 +172,13 @@ int pd_status_json(pd_buf *out, const struct pd_status *st, int64_t now)
     for (int i = 0; i < PD_ST_COUNT; i++)
         if (pd_buf_printf(out, ",\"%s\":%lld", names[i], st->v[i]) < 0)
             return -1;
+    if (pd_buf_puts(out, ",\"redis_master\":") < 0 ||
+        (st->redis_master[0] ? pd_json_string(out, st->redis_master) : pd_buf_puts(out, "null")) < 0)
+        return -1;
     return pd_buf_putc(out, '}');
 }
 
-int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now)
+static int status_text_main(pd_buf *out, const struct pd_status *st, int64_t now)
 {
     const long long *v = st->v;
     long long age = (long long)now - v[PD_ST_UPDATED];
@@ -170,6 +201,34 @@ int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now)
         v[PD_ST_REFUSED], v[PD_ST_ROUND_TRIPS]) < 0 ? -1 : 0;
 }
 
+/* Redis Sentinel (issue 19): the master in use, failovers seen. */
+static int status_text_master(pd_buf *out, const struct pd_status *st)
+{
+    const long long *v = st->v;
+    if (!st->redis_master[0] && !v[PD_ST_FAILOVERS])
+        return 0;
+    if (pd_buf_printf(out, "  Redis master %s; failovers seen %lld",
+                      st->redis_master[0] ? st->redis_master : "(none yet)",
+                      v[PD_ST_FAILOVERS]) < 0)
+        return -1;
+    if (v[PD_ST_LAST_FAILOVER]) {
+        time_t t = (time_t)v[PD_ST_LAST_FAILOVER];
+        struct tm tm;
+        char when[64];
+        if (!gmtime_r(&t, &tm) || !strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", &tm))
+            snprintf(when, sizeof when, "%lld", v[PD_ST_LAST_FAILOVER]);
+        if (pd_buf_printf(out, ", the last at %s", when) < 0)
+            return -1;
+    }
+    return pd_buf_printf(out, "%s\n", v[PD_ST_REPLICAS_WAITING]
+                         ? "; records wait for the replicas (RedisReplicas)" : "") < 0 ? -1 : 0;
+}
+
+int pd_status_text(pd_buf *out, const struct pd_status *st, int64_t now)
+{
+    return status_text_main(out, st, now) < 0 || status_text_master(out, st) < 0 ? -1 : 0;
+}
+
 int pd_status_prometheus(pd_buf *out, const struct pd_status *st, int64_t now)
 {
     long long age = st ? (long long)now - st->v[PD_ST_UPDATED] : -1;
@@ -187,5 +246,11 @@ int pd_status_prometheus(pd_buf *out, const struct pd_status *st, int64_t now)
                           prom[i].help, prom[i].metric, prom[i].type, prom[i].metric,
                           st->v[i]) < 0)
             return -1;
+    if (st->redis_master[0] &&
+        pd_buf_printf(out, "# HELP patchdigest_redis_master The Redis master the milter uses "
+                           "(the label), always 1.\n"
+                           "# TYPE patchdigest_redis_master gauge\n"
+                           "patchdigest_redis_master{address=\"%s\"} 1\n", st->redis_master) < 0)
+        return -1;
     return 0;
 }

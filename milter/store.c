@@ -7,6 +7,7 @@
 #include "pd_store.h"
 #include "pd_log.h"
 #include "pd_record.h"
+#include "pd_sentinel.h"
 
 #include "record_lua.h"
 #include "window_lua.h"
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <stdarg.h>
 #include <strings.h>
+#include <time.h>
 
 struct pd_store {
     redisContext *c;
@@ -27,6 +29,7 @@ struct pd_store {
     uint64_t round_trips;
     uint64_t retention;
     char *prefix;
+    char addr[300];     /* the server connected to: "host:port" or the unix path */
 };
 
 static void set_err(char *err, size_t errlen, const char *what, const redisContext *c)
@@ -93,6 +96,78 @@ static int load_script(struct pd_store *s, char *err, size_t errlen)
     return rc;
 }
 
+/* Connect to one server (within connect_tv) and AUTH: 0, or -1 with err
+ * set (s->c may be set).  tv bounds each command. */
+static int open_server(struct pd_store *s, const struct pd_config *cfg, const char *host,
+                       int port, struct timeval connect_tv, struct timeval tv, char *err,
+                       size_t errlen)
+{
+    if (cfg->redis_path && !host) {
+        s->c = redisConnectUnixWithTimeout(cfg->redis_path, connect_tv);
+        snprintf(s->addr, sizeof s->addr, "unix:%s", cfg->redis_path);
+    } else {
+        s->c = redisConnectWithTimeout(host, port, connect_tv);
+        snprintf(s->addr, sizeof s->addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    }
+    if (!s->c || s->c->err) {
+        snprintf(err, errlen, "redis: cannot connect to %s%s%s: %s", cfg->redis,
+                 cfg->sentinel_master ? ", at " : "", cfg->sentinel_master ? s->addr : "",
+                 s->c ? s->c->errstr : "out of memory");
+        return -1;
+    }
+    if (redisSetTimeout(s->c, tv) != REDIS_OK) {
+        set_err(err, errlen, "set timeout", s->c);
+        return -1;
+    }
+    redisReply *r;
+    if (cfg->redis_password) {
+        if (!(r = command(s, "AUTH", err, errlen, "AUTH %s", cfg->redis_password)))
+            return -1;
+        freeReplyObject(r);
+    }
+    return 0;
+}
+
+/* ---- Redis Sentinel (issue 19): the master is asked of the sentinels ---- */
+
+/* Ask the sentinels for the master, connect, AUTH, and check its ROLE; a
+ * server that is gone or is not (or no longer) the master sends us back to
+ * the sentinels: during a failover they name the old master until they
+ * agree on the new one.  Tries for up to timeout_ms in all (at least three
+ * times).  0, or -1 with err set. */
+static int open_sentinel_master(struct pd_store *s, const struct pd_config *cfg,
+                                struct timeval tv, int timeout_ms, char *err, size_t errlen)
+{
+    uint64_t deadline = pd_now_us() + (uint64_t)timeout_ms * 1000;
+    for (int attempt = 0;; attempt++) {
+        if (attempt) {
+            if (attempt >= 3 && pd_now_us() >= deadline)
+                return -1;
+            struct timespec pause = { 0, 250 * 1000 * 1000 };
+            nanosleep(&pause, NULL);
+        }
+        if (s->c) {
+            redisFree(s->c);
+            s->c = NULL;
+        }
+        char host[256], role[32];
+        int port;
+        int per_sentinel = timeout_ms < 1000 ? timeout_ms : 1000;
+        if (pd_sentinel_master(cfg, per_sentinel, host, sizeof host, &port, err, errlen) < 0)
+            continue;
+        /* a dead master is asked about again soon, not waited for */
+        struct timeval ctv = tv.tv_sec >= 2 ? (struct timeval){ 2, 0 } : tv;
+        if (open_server(s, cfg, host, port, ctv, tv, err, errlen) < 0)
+            continue;   /* the named master is gone: ask again */
+        int m = pd_sentinel_role_is_master(s->c, role, sizeof role, err, errlen);
+        if (m == 1)
+            return 0;
+        if (m == 0)
+            snprintf(err, errlen, "redis: %s, named master of %s by the sentinels, is a %s",
+                     s->addr, cfg->sentinel_master, role);
+    }
+}
+
 int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int timeout_ms,
                      char *err, size_t errlen)
 {
@@ -111,29 +186,14 @@ int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int tim
         return -1;
     }
     struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-    if (cfg->redis_path)
-        s->c = redisConnectUnixWithTimeout(cfg->redis_path, tv);
-    else
-        s->c = redisConnectWithTimeout(cfg->redis_host, cfg->redis_port, tv);
-    if (!s->c || s->c->err) {
-        snprintf(err, errlen, "redis: cannot connect to %s: %s", cfg->redis,
-                 s->c ? s->c->errstr : "out of memory");
-        pd_store_free(s);
-        return -1;
-    }
-    if (redisSetTimeout(s->c, tv) != REDIS_OK) {
-        set_err(err, errlen, "set timeout", s->c);
+    int rc = cfg->sentinel_master
+             ? open_sentinel_master(s, cfg, tv, timeout_ms, err, errlen)
+             : open_server(s, cfg, cfg->redis_host, cfg->redis_port, tv, tv, err, errlen);
+    if (rc < 0) {
         pd_store_free(s);
         return -1;
     }
     redisReply *r;
-    if (cfg->redis_password) {
-        if (!(r = command(s, "AUTH", err, errlen, "AUTH %s", cfg->redis_password))) {
-            pd_store_free(s);
-            return -1;
-        }
-        freeReplyObject(r);
-    }
     if (cfg->redis_database) {
         if (!(r = command(s, "SELECT", err, errlen, "SELECT %d", cfg->redis_database))) {
             pd_store_free(s);
@@ -147,6 +207,38 @@ int pd_store_connect(struct pd_store **out, const struct pd_config *cfg, int tim
     }
     *out = s;
     return 0;
+}
+
+const char *pd_store_address(const struct pd_store *s)
+{
+    return s->addr;
+}
+
+int pd_store_wait_replicas(struct pd_store *s, int n, int timeout_ms, char *err, size_t errlen)
+{
+    redisReply *r = command(s, "WAIT", err, errlen, "WAIT %d %d", n, timeout_ms);
+    if (!r)
+        return -1;
+    int rc = -1;
+    if (r->type == REDIS_REPLY_INTEGER)
+        rc = r->integer > 1000 ? 1000 : (int)r->integer;
+    else
+        snprintf(err, errlen, "redis: unexpected reply to WAIT");
+    freeReplyObject(r);
+    return rc;
+}
+
+int pd_store_master_moved(struct pd_store *s, const struct pd_config *cfg, char *err,
+                          size_t errlen)
+{
+    if (!cfg->sentinel_master)
+        return 0;
+    char host[256], addr[300];
+    int port;
+    if (pd_sentinel_master(cfg, 1000, host, sizeof host, &port, err, errlen) < 0)
+        return -1;
+    snprintf(addr, sizeof addr, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
+    return strcmp(addr, s->addr) != 0;
 }
 
 void pd_store_free(struct pd_store *s)

@@ -29,6 +29,9 @@
  * first, shipping can wait (the records are in the journal). */
 #define WRITER_NICE 10
 
+/* RedisReplicas: how long one WAIT blocks the writer (not the mail) */
+#define WAIT_TIMEOUT_MS 1000
+
 /* A record the journal could not take, waiting in memory for Redis. */
 struct direct {
     struct direct *next;
@@ -155,11 +158,87 @@ static void put_back_direct(struct pd_writer *w, struct batch *b)
     b->n = 0;
 }
 
+/* ---- RedisReplicas (issue 19) ---- */
+
+/* Wait until cfg->redis_replicas replicas have every write so far: 1 they
+ * do; 0 the writer stops first (the records stay where they are); -1 the
+ * connection failed, or the sentinels name another master (err set): the
+ * caller drops the connection and sends the records again.  Logs once when
+ * records start waiting for the replicas and once when they stop. */
+static int confirm_replicas(struct pd_writer *w, struct pd_store *store, size_t n, char *err,
+                            size_t errlen)
+{
+    int want = w->cfg->redis_replicas;
+    if (want <= 0)
+        return 1;
+    for (;;) {
+        int got = pd_store_wait_replicas(store, want, WAIT_TIMEOUT_MS, err, errlen);
+        if (got < 0)
+            return -1;
+        pthread_mutex_lock(&w->mu);
+        bool was_waiting = w->st.replicas_waiting;
+        w->st.replicas_waiting = got < want;
+        pthread_mutex_unlock(&w->mu);
+        if (got >= want) {
+            if (was_waiting)
+                pd_log(PD_LOG_NOTICE, "redis %s: %d replica(s) have the records again; the "
+                       "journal ships on", pd_store_address(store), got);
+            return 1;
+        }
+        if (!was_waiting)
+            pd_log(PD_LOG_WARNING, "redis %s: %d of the %d replicas (RedisReplicas) have the "
+                   "last %zu records; they stay in the journal until enough do (no mail waits)",
+                   pd_store_address(store), got, want, n);
+        if (should_quit(w, false))
+            return 0;
+        int moved = pd_store_master_moved(store, w->cfg, err, errlen);
+        if (moved == 1) {
+            snprintf(err, errlen, "redis %s: the sentinels name another master now",
+                     pd_store_address(store));
+            return -1;
+        }
+    }
+}
+
+/* A connection is up: note which master it is; a change is a failover,
+ * logged once. */
+static void note_master(struct pd_writer *w, struct pd_store *store)
+{
+    const char *addr = pd_store_address(store);
+    pthread_mutex_lock(&w->mu);
+    bool first = !w->st.master[0];
+    bool changed = !first && strcmp(w->st.master, addr) != 0;
+    char was[sizeof w->st.master];
+    snprintf(was, sizeof was, "%s", w->st.master);
+    snprintf(w->st.master, sizeof w->st.master, "%s", addr);
+    if (changed) {
+        w->st.failovers++;
+        w->st.last_failover = (int64_t)time(NULL);
+    }
+    pthread_mutex_unlock(&w->mu);
+    if (!w->cfg->sentinel_master)
+        return;
+    if (first)
+        pd_log(PD_LOG_NOTICE, "redis master %s, named by the sentinels of %s", addr,
+               w->cfg->sentinel_master);
+    else if (changed)
+        pd_log(PD_LOG_NOTICE, "redis master of %s is now %s (was %s): a failover; records "
+               "not yet confirmed are sent again", w->cfg->sentinel_master, addr, was);
+}
+
 /* Ship the direct batch b; 0 sent, -1 Redis failed (records put back). */
 static int ship_direct(struct pd_writer *w, struct pd_store *store, struct batch *b,
                        char *err, size_t errlen)
 {
     if (pd_store_record(store, b->items, b->n, err, errlen) < 0) {
+        put_back_direct(w, b);
+        return -1;
+    }
+    /* they exist nowhere else: kept until the replicas have them */
+    int c = confirm_replicas(w, store, b->n, err, errlen);
+    if (c <= 0) {
+        if (c == 0)
+            snprintf(err, errlen, "stopping before the replicas confirmed");
         put_back_direct(w, b);
         return -1;
     }
@@ -230,6 +309,7 @@ static void *writer_main(void *arg)
                     break;
                 continue;
             }
+            note_master(w, store);
             if (down_logged)
                 pd_log(PD_LOG_NOTICE, "redis %s is back; shipping the journal", w->cfg->redis);
             down_logged = false;
@@ -316,6 +396,23 @@ static void *writer_main(void *arg)
             store = NULL;
             pos = start;
             b->n = 0;
+            down_logged = true;
+            if (back_off(w, &backoff))
+                break;
+            continue;
+        }
+        /* RedisReplicas: the position moves only once the replicas have the batch */
+        int confirmed = confirm_replicas(w, store, b->n, err, sizeof err);
+        if (confirmed <= 0) {
+            if (confirmed < 0)
+                pd_log(PD_LOG_WARNING, "%s; %zu records wait in the journal and are sent again",
+                       err, b->n);
+            pd_store_free(store);
+            store = NULL;
+            pos = start;
+            b->n = 0;
+            if (confirmed == 0)
+                break;   /* stopping: they stay in the journal for the next start */
             down_logged = true;
             if (back_off(w, &backoff))
                 break;

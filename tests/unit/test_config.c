@@ -471,6 +471,64 @@ static void test_missing_file(void **state)
     assert_null(cfg.path);
 }
 
+/* ---- Redis Sentinel (issue 19) ---- */
+
+static void test_sentinel_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct pd_config cfg;
+    load_ok(f, "Socket unix:/run/pd.sock\n"
+               "RedisSentinel  mymaster 10.0.0.1:26379\t[::1]:26380  sentinel.example.org:26381\n"
+               "RedisPassword  s3cret\n"
+               "SentinelPassword  sp\n"
+               "RedisReplicas  1\n"
+               "List kvm.vger.kernel.org KVM\n", &cfg);
+    assert_string_equal(cfg.sentinel_master, "mymaster");
+    assert_int_equal(cfg.nsentinels, 3);
+    assert_string_equal(cfg.sentinel_hosts[0], "10.0.0.1");
+    assert_int_equal(cfg.sentinel_ports[0], 26379);
+    assert_string_equal(cfg.sentinel_hosts[1], "::1");
+    assert_int_equal(cfg.sentinel_ports[1], 26380);
+    assert_string_equal(cfg.sentinel_hosts[2], "sentinel.example.org");
+    assert_int_equal(cfg.sentinel_ports[2], 26381);
+    assert_string_equal(cfg.sentinel_password, "sp");
+    assert_string_equal(cfg.redis_password, "s3cret");
+    assert_int_equal(cfg.redis_replicas, 1);
+    assert_null(cfg.redis_path);
+    assert_null(cfg.redis_host);
+    assert_non_null(strstr(cfg.redis, "mymaster"));
+    pd_config_clear(&cfg);
+
+    load_ok(f, MINIMAL, &cfg);
+    assert_null(cfg.sentinel_master);
+    assert_int_equal(cfg.nsentinels, 0);
+    assert_int_equal(cfg.redis_replicas, 0);   /* the default */
+    pd_config_clear(&cfg);
+}
+
+static void test_error_bad_sentinel(void **state)
+{
+    struct fixture *f = *state;
+    CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedisSentinel mymaster\n", 2, "RedisSentinel");
+    CHECK_ERROR(f, "Socket unix:/run/pd.sock\n#\nRedisSentinel mymaster localhost\n", 3,
+                "host:port");
+    CHECK_ERROR(f, "RedisSentinel m a:1 b:0\n", 1, "host:port");
+    CHECK_ERROR(f, "RedisSentinel m a:1 :26379\n", 1, "host:port");
+    CHECK_ERROR(f, "RedisSentinel m a:1 b:http\n", 1, "host:port");
+    CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedis localhost:6379\nList a.b A\n"
+                   "RedisSentinel m a:1\n", 4, "exclude");
+    CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedisSentinel m a:1\nList a.b A\n"
+                   "Redis localhost:6379\n", 4, "exclude");
+    CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedisSentinel m a:1\nRedisSentinel n b:2\n", 3,
+                "given twice");
+    CHECK_ERROR(f, MINIMAL "SentinelPassword x\n", 4, "SentinelPassword needs RedisSentinel");
+    CHECK_ERROR(f, MINIMAL "RedisReplicas -1\n", 4, "RedisReplicas");
+    CHECK_ERROR(f, MINIMAL "RedisReplicas 101\n", 4, "RedisReplicas");
+    CHECK_ERROR(f, MINIMAL "RedisReplicas one\n", 4, "RedisReplicas");
+    CHECK_ERROR(f, "Socket unix:/run/pd.sock\nList a.b A\n", 2,
+                "missing required key Redis (or RedisSentinel)");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -498,6 +556,8 @@ int main(void)
         T(test_error_nul_byte),
         T(test_world_writable_refused),
         T(test_missing_file),
+        T(test_sentinel_keys),
+        T(test_error_bad_sentinel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
