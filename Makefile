@@ -60,12 +60,14 @@ deps:
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-# the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua
+# the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua,
+# pd_mails_lua
 $(BUILD)/%_lua.h: milter/%.lua | $(BUILD)/obj
 	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h
+$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h \
+                      $(BUILD)/mails_lua.h
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@

@@ -11,6 +11,7 @@
 #include "record_lua.h"
 #include "window_lua.h"
 #include "outcomes_lua.h"
+#include "mails_lua.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -167,50 +168,121 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 
 /* ---- recording ---- */
 
-#define NARGS (7 + PD_F_COUNT)
+/* One EVALSHA of record.lua per list of a batch, carrying that list's
+ * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>,
+ * then per record its id and its PD_F_COUNT fields. */
+#define HEAD_ARGS 7
+#define PER_RECORD (1 + PD_F_COUNT)
 
-/* Queue one EVALSHA; 1 queued, 0 record malformed (skipped), -1 failure. */
-static int append_record(struct pd_store *s, struct pd_store_item *it, char *err, size_t errlen)
+/* A batch's records of one list. */
+struct group {
+    char *base;          /* <prefix>{<list>}: */
+    size_t *idx;         /* the items it carries, in order */
+    size_t n;
+};
+
+/* Queue the EVALSHA of one group; 0, or -1 with err set. */
+static int append_group(struct pd_store *s, const struct group *g, struct pd_store_item *items,
+                        char *err, size_t errlen)
 {
-    struct pd_record r;
-    if (pd_record_decode(it->payload, it->len, &r) < 0) {
-        pd_log(PD_LOG_ERR, "record %s is malformed and was skipped", it->record_id);
-        it->result = -1;
-        return 0;
-    }
-    char *list = pd_strndup(r.f[PD_F_LIST].p, r.f[PD_F_LIST].len);
-    char *base = list ? pd_store_base(s->prefix, list) : NULL;
+    size_t argc = HEAD_ARGS + g->n * PER_RECORD;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
-    free(list);
-    if (!base || pd_buf_printf(&meta, "%smeta", base) < 0) {
-        free(base);
-        pd_buf_free(&meta);
+    int rc = -1;
+    if (!argv || !lens || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
-        return -1;
+        goto out;
     }
-    char ttl[32];
+    char ttl[32], nf[16];
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
-    const char *argv[NARGS];
-    size_t lens[NARGS];
+    snprintf(nf, sizeof nf, "%d", PD_F_COUNT);
     argv[0] = "EVALSHA";
     argv[1] = s->sha;
     argv[2] = "1";
     argv[3] = meta.data;
-    argv[4] = base;
-    argv[5] = it->record_id;
-    argv[6] = ttl;
-    for (int i = 0; i < 7; i++)
+    argv[4] = g->base;
+    argv[5] = ttl;
+    argv[6] = nf;
+    for (size_t i = 0; i < HEAD_ARGS; i++)
         lens[i] = strlen(argv[i]);
-    for (int i = 0; i < PD_F_COUNT; i++) {
-        argv[7 + i] = r.f[i].p;
-        lens[7 + i] = r.f[i].len;
+    size_t a = HEAD_ARGS;
+    for (size_t k = 0; k < g->n; k++) {
+        struct pd_store_item *it = &items[g->idx[k]];
+        struct pd_record r;
+        if (pd_record_decode(it->payload, it->len, &r) < 0) {   /* decoded before */
+            snprintf(err, errlen, "redis: a record changed while queued");
+            goto out;
+        }
+        argv[a] = it->record_id;
+        lens[a++] = strlen(it->record_id);
+        for (int i = 0; i < PD_F_COUNT; i++) {
+            argv[a] = r.f[i].p;
+            lens[a++] = r.f[i].len;
+        }
     }
-    int rc = redisAppendCommandArgv(s->c, NARGS, argv, lens) == REDIS_OK ? 1 : -1;
-    if (rc < 0)
+    if (redisAppendCommandArgv(s->c, (int)argc, argv, lens) == REDIS_OK)
+        rc = 0;
+    else
         set_err(err, errlen, "queue EVALSHA", s->c);
-    free(base);
+out:
+    free(argv);
+    free(lens);
     pd_buf_free(&meta);
     return rc;
+}
+
+static void groups_free(struct group *g, size_t ng)
+{
+    for (size_t i = 0; i < ng; i++) {
+        free(g[i].base);
+        free(g[i].idx);
+    }
+    free(g);
+}
+
+/* Split the batch by list, in order; malformed records are marked and left
+ * out.  0, or -1 out of memory. */
+static int group_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
+                       struct group **out, size_t *nout)
+{
+    struct group *g = calloc(n ? n : 1, sizeof *g);
+    size_t ng = 0;
+    if (!g)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct pd_record r;
+        if (pd_record_decode(items[i].payload, items[i].len, &r) < 0) {
+            pd_log(PD_LOG_ERR, "record %s is malformed and was skipped", items[i].record_id);
+            items[i].result = -1;
+            continue;
+        }
+        char *list = pd_strndup(r.f[PD_F_LIST].p, r.f[PD_F_LIST].len);
+        char *base = list ? pd_store_base(s->prefix, list) : NULL;
+        free(list);
+        if (!base) {
+            groups_free(g, ng);
+            return -1;
+        }
+        size_t k = 0;
+        while (k < ng && strcmp(g[k].base, base) != 0)
+            k++;
+        if (k == ng) {
+            if (!(g[k].idx = calloc(n, sizeof *g[k].idx))) {
+                free(base);
+                groups_free(g, ng);
+                return -1;
+            }
+            g[k].base = base;
+            ng++;
+        } else {
+            free(base);
+        }
+        g[k].idx[g[k].n++] = i;
+    }
+    *out = g;
+    *nout = ng;
+    return 0;
 }
 
 /* A reply error that says the record itself is bad, not the server's state. */
@@ -223,41 +295,48 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
                       bool *noscript, char *err, size_t errlen)
 {
     *noscript = false;
-    size_t queued = 0;
-    bool *sent = calloc(n ? n : 1, sizeof *sent);
-    if (!sent) {
+    struct group *g;
+    size_t ng;
+    if (group_batch(s, items, n, &g, &ng) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        int q = append_record(s, &items[i], err, errlen);
-        if (q < 0) {
-            free(sent);
+    for (size_t k = 0; k < ng; k++) {
+        if (append_group(s, &g[k], items, err, errlen) < 0) {
+            groups_free(g, ng);
             return -1;
         }
-        sent[i] = q == 1;
-        queued += (size_t)q;
     }
     int rc = 0;
-    if (queued)
+    if (ng)
         s->round_trips++;
-    for (size_t i = 0; i < n; i++) {
-        if (!sent[i])
-            continue;
+    for (size_t k = 0; k < ng; k++) {
         redisReply *r = NULL;
         if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
             set_err(err, errlen, "EVALSHA", s->c);
-            free(sent);
+            groups_free(g, ng);
             return -1;   /* the connection is gone; the caller drops it */
         }
-        if (r->type == REDIS_REPLY_INTEGER) {
-            items[i].result = (int)r->integer;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == g[k].n) {
+            for (size_t i = 0; i < g[k].n; i++) {
+                struct pd_store_item *it = &items[g[k].idx[i]];
+                const redisReply *e = r->element[i];
+                if (e->type == REDIS_REPLY_INTEGER) {
+                    it->result = (int)e->integer;
+                } else {
+                    pd_log(PD_LOG_ERR, "record %s refused by Redis and skipped: %s",
+                           it->record_id, e->type == REDIS_REPLY_ERROR ? e->str : "no result");
+                    it->result = -1;
+                }
+            }
         } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             *noscript = true;
         } else if (r->type == REDIS_REPLY_ERROR && record_error(r->str)) {
-            pd_log(PD_LOG_ERR, "record %s refused by Redis and skipped: %s", items[i].record_id,
-                   r->str);
-            items[i].result = -1;
+            /* the script failed outside any one record: nothing of the
+             * group can be told apart; its records are skipped */
+            pd_log(PD_LOG_ERR, "%zu records refused by Redis and skipped: %s", g[k].n, r->str);
+            for (size_t i = 0; i < g[k].n; i++)
+                items[g[k].idx[i]].result = -1;
         } else {
             snprintf(err, errlen, "redis: EVALSHA: %s",
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -265,7 +344,7 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
         }
         freeReplyObject(r);
     }
-    free(sent);
+    groups_free(g, ng);
     return rc;
 }
 
@@ -475,13 +554,19 @@ out:
 
 /* ---- what a digest shows: posts, series, threads ---- */
 
+static int mails_each(struct pd_store *s, const char *base, const redisReply *ids,
+                      const char *const *fields, size_t nf, redisReply ***out, char *err,
+                      size_t errlen);
+
 /* HMGET <base><prefix><id> fields... for every id of ids (an array reply),
  * pipelined; out[i] is the reply for ids->element[i] (caller frees each and
- * the array).  0, or -1 with err set. */
+ * the array).  0, or -1 with err set.  Mails ("m:") are read by mails.lua. */
 static int hmget_each(struct pd_store *s, const char *base, const char *prefix,
                       const redisReply *ids, const char *const *fields, size_t nf,
                       redisReply ***out, char *err, size_t errlen)
 {
+    if (strcmp(prefix, "m:") == 0)
+        return mails_each(s, base, ids, fields, nf, out, err, errlen);
     size_t n = ids->elements;
     *out = calloc(n ? n : 1, sizeof **out);
     const char **argv = calloc(nf + 2, sizeof *argv);
@@ -535,6 +620,66 @@ static int hmget_each(struct pd_store *s, const char *base, const char *prefix,
         done += chunk;
     }
     pd_buf_free(&key);
+    free(argv);
+    return rc;
+}
+
+/* The fields of recorded mails (record.lua packs them; mails.lua unpacks
+ * them, and reads mails recorded before as hashes): one EVAL per 512 ids,
+ * out[i] an array reply like HMGET's for ids->element[i].  0, or -1 with err
+ * set (the caller frees out with free_each). */
+#define MAILS_CHUNK 512
+static int mails_each(struct pd_store *s, const char *base, const redisReply *ids,
+                      const char *const *fields, size_t nf, redisReply ***out, char *err,
+                      size_t errlen)
+{
+    size_t n = ids->elements;
+    char nfs[24];
+    snprintf(nfs, sizeof nfs, "%zu", nf);
+    size_t fixed = 5 + nf;
+    *out = calloc(n ? n : 1, sizeof **out);
+    const char **argv = calloc(fixed + MAILS_CHUNK, sizeof *argv);
+    if (!*out || !argv) {
+        free(*out);
+        free(argv);
+        *out = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    argv[0] = "EVAL";
+    argv[1] = pd_mails_lua;
+    argv[2] = "0";
+    argv[3] = base;
+    argv[4] = nfs;
+    for (size_t f = 0; f < nf; f++)
+        argv[5 + f] = fields[f];
+    int rc = 0;
+    for (size_t done = 0; done < n && rc == 0;) {
+        size_t chunk = n - done < MAILS_CHUNK ? n - done : MAILS_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            const redisReply *id = ids->element[done + i];
+            argv[fixed + i] = id->type == REDIS_REPLY_STRING ? id->str : "";
+        }
+        redisReply *r = redisCommandArgv(s->c, (int)(fixed + chunk), argv, NULL);
+        s->round_trips++;
+        if (!r) {
+            set_err(err, errlen, "mails", s->c);
+            rc = -1;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis: mails refused: %s", r->str);
+            rc = -1;
+        } else if (r->type != REDIS_REPLY_ARRAY || r->elements != chunk) {
+            snprintf(err, errlen, "redis: unexpected reply to mails");
+            rc = -1;
+        } else {
+            for (size_t i = 0; i < chunk; i++) {
+                (*out)[done + i] = r->element[i];   /* taken over; freed by the caller */
+                r->element[i] = NULL;
+            }
+        }
+        freeReplyObject(r);
+        done += chunk;
+    }
     free(argv);
     return rc;
 }

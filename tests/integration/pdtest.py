@@ -115,6 +115,13 @@ class Env:
                            capture_output=True, text=True)
         return r.stdout
 
+    def mail_field(self, base, h, field):
+        """A field of a recorded mail (h: the sha1 of its Message-ID), read as the
+        digest reads it (milter/mails.lua); "" when the mail or field is missing."""
+        with open(os.path.join(ROOT, "milter", "mails.lua")) as f:
+            script = f.read()
+        return self.redis_cli("EVAL", script, "0", base, "1", field, h).rstrip("\n")
+
     # how long a milter may take to start and to stop (more under valgrind)
     start_timeout = 10
     stop_timeout = 30

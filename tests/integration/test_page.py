@@ -325,11 +325,11 @@ def hostile(env, work):
            "hostile: rendered even with raw HTML allowed, no sender HTML, link or image "
            "gets through (links: the From autolinks only)", "%r" % leaks)
     base = "pd:{%s}:" % LIST
-    k2 = base + "m:" + hashlib.sha1(b"c2-2@x.example").hexdigest()
-    k1 = base + "m:" + hashlib.sha1(b"c2-1@x.example").hexdigest()
-    e2 = env.redis_cli("HEXISTS", k2, "headers").strip()
-    e1 = env.redis_cli("HEXISTS", k1, "headers").strip()
-    c2 = env.redis_cli("HEXISTS", k2, "class").strip()
+    h2 = hashlib.sha1(b"c2-2@x.example").hexdigest()
+    h1 = hashlib.sha1(b"c2-1@x.example").hexdigest()
+    e2 = "1" if env.mail_field(base, h2, "headers") else "0"
+    e1 = "1" if env.mail_field(base, h1, "headers") else "0"
+    c2 = "1" if env.mail_field(base, h2, "class") else "0"
     result(e1 == "1" and e2 == "0" and c2 == "1",
            "hostile: Redis keeps the header block of patch 1/2 (an entry), not of patch 2/2",
            "patch 1 %r, patch 2 %r (class %r)" % (e1, e2, c2))
