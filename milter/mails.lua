@@ -32,6 +32,7 @@ for a = 3 + nf, #ARGV do
     m.ident = ident_of(m.name, m.addr)
     if m.author == true then m.author = m.ident end
     if m.root == true then m.root = m.mid end
+    if m.parent == true then m.parent = m.root end
     for i = 1, nf do row[i] = m[fields[i]] or false end
   else
     row = redis.call('HMGET', base .. 'm:' .. h, unpack(fields))

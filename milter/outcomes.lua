@@ -41,6 +41,7 @@ local function mail(h)
     m.ident = ident_of(m.name, m.addr)
     if m.author == true then m.author = m.ident end
     if m.root == true then m.root = m.mid end
+    if m.parent == true then m.parent = m.root end
   else
     local h2 = redis.call('HGETALL', base .. 'm:' .. h)
     if #h2 > 0 then

@@ -17,6 +17,10 @@
 --
 -- Keys (all under <base>):
 --   meta                 hash: window (open window number), head (chain head), list
+--                        layout ("2": mails are M: keys), legacy (unix time until
+--                        which m:/mid: keys of an older version may exist: set
+--                        when a list recorded before the packed layout is first
+--                        recorded into, to now + twice the retention)
 --   w:<N>                hash: from, to, opened, mails, duplicates, resends,
 --                              truncated, class:<class>
 --   w:<N>:contributors   zset addr -> mails      w:<N>:names   hash addr -> "Name <addr>"
@@ -31,11 +35,14 @@
 --   w:<N>:s:<sha1>       hash index -> sha1(mid) of the series' mails in the window
 --   M:<sha1(mid)>        string: the mail, written once, expires after the
 --                        retention (see "The mail" below).  It also holds the
---                        record id that first recorded the Message-ID: its
---                        existence is what makes a Message-ID counted once.
+--                        record that first recorded the Message-ID (rid: the
+--                        first 16 hex digits of sha1(record id)): its existence
+--                        is what makes a Message-ID counted once, and a record
+--                        with that rid is a replay.
 --   s:<sha1(series key)> hash: version, root, total, subject, ident, cover
 --   rid:<sha1(record id)> a duplicate delivery already counted
---   subj:<sha1(subject)> Message-ID of the first cover/patch with this subject
+--   subj:<sha1(subject)> "1": a cover or patch had this subject (before 0.2: its
+--                        Message-ID; nothing reads it)
 -- Outcomes (DESIGN.md "Outcomes"; read at the flush by milter/outcomes.lua):
 --   meta gseq            the list's mail counter across windows (mail: gseq, s: first)
 --   s:<sha1(series key)> also: first (gseq of its first mail), p<index> ->
@@ -79,7 +86,7 @@
 --
 -- Results: 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
 -- 3 new mail that resends a known subject.
-local meta, base, ttl, NF = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local meta, base, ttl, NF = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
 
 -- Blanks collapsed: runs of blanks made one space, trimmed.
 local function collapse(t)
@@ -109,6 +116,7 @@ local function pack(m)
   local t, s = m.title, m.subject
   if t and t ~= '' and s and #t <= #s and s:sub(-#t) == t then v[MFN.title] = #t end
   if m.author and m.author == ident_of(m.name, m.addr) then v[MFN.author] = true end
+  if m.parent and m.parent == m.root then v[MFN.parent] = true end
   if m.root and m.root == m.mid then v[MFN.root] = true end
   return cmsgpack.pack(unpack(v))
 end
@@ -117,7 +125,9 @@ end
 -- Redis does not have the mail.  Decoded mails are kept for the batch (a
 -- mail never changes once written); a missing one is asked again.
 local mails = {}
+local legacy = false   -- the list may hold mails of the hash layout (m:, mid:)
 local function mail(h, n)
+  if n and n < MFN.root then n = MFN.root end
   local m = mails[h]
   if m and (m._n >= (n or #MF)) then return m end
   local s = redis.call('GET', base .. 'M:' .. h)
@@ -134,13 +144,16 @@ local function mail(h, n)
       m.ident = ident_of(m.name, m.addr)
     end
     if m.root == true then m.root = m.mid end
-  else
+    if m.parent == true then m.parent = m.root end
+  elseif legacy then
     local h2 = redis.call('HGETALL', base .. 'm:' .. h)
     if #h2 == 0 then return nil end
     m = { _n = #MF }
     for i = 1, #h2, 2 do m[h2[i]] = h2[i + 1] end
     local rid = redis.call('GET', base .. 'mid:' .. h)
     if rid then m.rid = rid end
+  else
+    return nil
   end
   mails[h] = m
   return m
@@ -153,7 +166,8 @@ local function recorded(h)
     local _, rid = cmsgpack.unpack_limit(s, 1)
     return rid
   end
-  return redis.call('GET', base .. 'mid:' .. h)
+  if legacy then return redis.call('GET', base .. 'mid:' .. h) end
+  return nil
 end
 
 -- ---- the batch's state, written once at the end ----
@@ -166,19 +180,42 @@ local function count(tbl, k, n)
 end
 
 do
-  local v = redis.call('HMGET', meta, 'window', 'head', 'gseq')
+  local v = redis.call('HMGET', meta, 'window', 'head', 'gseq', 'layout', 'legacy')
   win, head, gseq = v[1], v[2], tonumber(v[3]) or 0
+  if v[1] and not v[4] then
+    -- recorded by a version before the packed layout: its m: and mid: keys
+    -- live until they expire; look for them until twice the retention from
+    -- now (hosts not yet upgraded may still write some)
+    local now = tonumber(redis.call('TIME')[1])
+    redis.call('HSET', meta, 'layout', '2', 'legacy', tostring(now + 2 * tonumber(ttl)))
+    legacy = true
+  elseif v[5] then
+    legacy = tonumber(redis.call('TIME')[1]) < (tonumber(v[5]) or 0)
+  end
 end
 
 local function open_window(list, time)
   if win then return end
   local h0 = redis.sha1hex(list)
-  redis.call('HSET', meta, 'window', '1', 'head', h0, 'list', list)
+  redis.call('HSET', meta, 'window', '1', 'head', h0, 'list', list, 'layout', '2')
   redis.call('HSET', base .. 'w:1', 'from', h0, 'to', h0, 'opened', time)
   win, head = '1', h0
 end
 
 local wk
+local scache, sorder = {}, {}   -- series touched by the batch: their hash, cached
+
+-- The title and thread indexes the batch added to: ZADD NX (the score is
+-- the series' first mail, fixed) and their expiry, once.
+local function write_indexes()
+  for _, sh in ipairs(sorder) do
+    for k, first in pairs(scache[sh].zadd) do
+      redis.call('ZADD', k, 'NX', first, sh)
+      redis.call('EXPIRE', k, ttl)
+    end
+    scache[sh].zadd = {}
+  end
+end
 
 -- The cover or patch a reply answering <parent> is attributed to (sha1 of
 -- its Message-ID), from what was recorded before; nil when none.
@@ -253,6 +290,7 @@ local function record_outcomes(mk, midh, F)
   if #lines > 2 then
     -- listed entries: matched by title in the attributed series, else in
     -- the most recent series of the thread holding that title
+    write_indexes()
     local thread = redis.call('ZREVRANGE', base .. 'r:' .. redis.sha1hex(ROOT), 0, -1)
     for k = 3, #lines do
       local i, nn, commit, title = lines[k]:match('^(%d+)\t(%d+)\t(%x*)\t(.*)$')
@@ -312,8 +350,9 @@ local function record(rid, F)
   -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
   local midh = redis.sha1hex(MID)
   local prev = recorded(midh)
+  local ridh = redis.sha1hex(rid):sub(1, 16)
   if prev then
-    if prev == rid then return 0 end
+    if prev == ridh or prev == rid then return 0 end
     if redis.call('SET', base .. 'rid:' .. redis.sha1hex(rid), '1', 'NX', 'EX', ttl) then
       count(acc.counters, 'duplicates')
       return 1
@@ -342,7 +381,7 @@ local function record(rid, F)
   end
 
   -- The mail itself, for the digest.
-  local mk = { rid = rid, mid = MID, class = CLASS, window = win, seq = tostring(seq),
+  local mk = { rid = ridh, mid = MID, class = CLASS, window = win, seq = tostring(seq),
                subject = SUBJ, title = TITLE, version = VER, index = IDX, total = TOT,
                name = NAME, addr = ADDR, author = AUTHOR, root = ROOT, time = TIME,
                flags = FLAGS, prefixes = PREFIXES, gseq = tostring(gseq) }
@@ -353,27 +392,38 @@ local function record(rid, F)
   if CLASS == 'cover' or CLASS == 'patch' then
     -- Resends: a new Message-ID with a cover or patch subject seen before.
     local sk = base .. 'subj:' .. redis.sha1hex(SUBJ)
-    if not redis.call('SET', sk, MID, 'NX', 'EX', ttl) then
+    if not redis.call('SET', sk, '1', 'NX', 'EX', ttl) then
       count(acc.counters, 'resends')
       mk.resend = '1'
       result = 3
     end
-    -- Series: keyed by version and thread root.
+    -- Series: keyed by version and thread root; its hash and the window's
+    -- index hash are read once a batch, written as they change.
     local sh = redis.sha1hex(VER .. ' ' .. ROOT)
     local skey = base .. 's:' .. sh
     local idx = IDX
     if idx == '' then idx = '1' end
-    local cur = redis.call('HMGET', skey, 'version', 'root', 'ident', 'subject', 'cover', 'total',
-                           'first', 'p' .. idx)
+    local sc = scache[sh]
+    if not sc then
+      local h = redis.call('HGETALL', skey)
+      local f = {}
+      for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+      local w = {}
+      for _, k in ipairs(redis.call('HKEYS', wk .. ':s:' .. sh)) do w[k] = true end
+      sc = { f = f, w = w, zadd = {} }
+      scache[sh] = sc
+      sorder[#sorder + 1] = sh
+    end
+    local cur = sc.f
     local set = {}
-    local function put(k, v) set[#set + 1] = k; set[#set + 1] = v end
-    if not cur[1] then put('version', VER) end
-    if not cur[2] then put('root', ROOT) end
+    local function put(k, v) set[#set + 1] = k; set[#set + 1] = v; cur[k] = v end
+    if not cur.version then put('version', VER) end
+    if not cur.root then put('root', ROOT) end
     if HEADERS ~= '' and result == 2 then
       local keep = true
       if CLASS == 'patch' and IDX ~= '' then
         local n = tonumber(IDX) or 1
-        for _, k in ipairs(redis.call('HKEYS', wk .. ':s:' .. sh)) do
+        for k in pairs(sc.w) do
           local ki = tonumber(k)
           if ki and ki >= 1 and ki < n then keep = false; break end
         end
@@ -383,31 +433,30 @@ local function record(rid, F)
     if CLASS == 'cover' then
       put('subject', SUBJ); put('cover', midh); put('ident', ident)
     else
-      if not cur[3] then put('ident', ident) end
-      if (idx == '1' and not cur[5]) or not cur[4] then put('subject', SUBJ) end
+      if not cur.ident then put('ident', ident) end
+      if (idx == '1' and not cur.cover) or not cur.subject then put('subject', SUBJ) end
     end
     local total = tonumber(TOT) or 1
-    if total > (tonumber(cur[6]) or 0) then put('total', total) end
+    if total > (tonumber(cur.total) or 0) then put('total', tostring(total)) end
     -- outcomes: the series' mails across windows, its titles, its thread
-    local first = tonumber(cur[7])
-    if not first then first = gseq; put('first', gseq) end
-    if not cur[8] then put('p' .. idx, midh) end
+    if not cur.first then put('first', tostring(gseq)) end
+    local first = cur.first
+    if not cur['p' .. idx] then put('p' .. idx, midh) end
     if #set > 0 then redis.call('HSET', skey, unpack(set)) end
-    redis.call('EXPIRE', skey, ttl)
     if not acc.series[sh] then
       acc.series[sh] = seq
       acc.sorder[#acc.sorder + 1] = sh
     end
-    redis.call('HSETNX', wk .. ':s:' .. sh, idx, midh)
-    mk.series = sh
-    if CLASS == 'cover' or idx == '1' then
-      local tk = base .. 't:' .. redis.sha1hex(collapse(TITLE))
-      redis.call('ZADD', tk, 'NX', first, sh)
-      redis.call('EXPIRE', tk, ttl)
+    if not sc.w[idx] then
+      sc.w[idx] = true
+      redis.call('HSET', wk .. ':s:' .. sh, idx, midh)
     end
-    local rk = base .. 'r:' .. redis.sha1hex(ROOT)
-    redis.call('ZADD', rk, 'NX', first, sh)
-    redis.call('EXPIRE', rk, ttl)
+    mk.series = sh
+    -- the title and thread indexes: once a batch per series and key
+    if CLASS == 'cover' or idx == '1' then
+      sc.zadd[base .. 't:' .. redis.sha1hex(collapse(TITLE))] = first
+    end
+    sc.zadd[base .. 'r:' .. redis.sha1hex(ROOT)] = first
     acc.posts[#acc.posts + 1] = midh
   elseif CLASS == 'reply' then
     local rh = redis.sha1hex(ROOT)
@@ -444,6 +493,10 @@ for a = 4, #ARGV - NF, per do
     results[#results + 1] = { err = type(res) == 'table' and res.err or tostring(res) }
   end
 end
+
+-- The series the batch touched: their expiry and indexes.
+for _, sh in ipairs(sorder) do redis.call('EXPIRE', base .. 's:' .. sh, ttl) end
+write_indexes()
 
 -- The batch's sums, once.
 if win then
