@@ -19,7 +19,7 @@ PD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lmilter -pthread
+LDLIBS  += $(PKG_LIBS) -lz -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need.
 DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
@@ -29,6 +29,8 @@ LIB_SRCS := util log config rfc2047 mime mail classify record journal store writ
             domainmap digest page sendmail flush
 # the review, version and applied outcomes of replies (DESIGN.md "Outcomes")
 LIB_SRCS += outcome
+# header blocks and excerpts kept compressed in Redis (issue 20)
+LIB_SRCS += textz
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 

@@ -2,7 +2,12 @@
 --
 -- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields>
 -- then, per mail in arrival order, <record-id> <field 0> ... <field nfields-1>
--- with the fields of include/pd_record.h in order.  <base> is
+-- with the fields of include/pd_record.h in order, but for the header block
+-- (PD_F_HEADERS): "1" when the mail has one, which the writer sent ahead in
+-- the same round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention>.
+-- The script keeps it where the page can show it and deletes it elsewhere:
+-- the block (often 2-4 KB) never passes through Lua, whose strings cost
+-- Redis about 5 ns a byte (hashed, allocated, collected).  <base> is
 -- "<KeyPrefix>{<list>}:", so every key of a list shares one hash tag (one
 -- Redis Cluster slot).  Returns one result per mail, in order (below); a
 -- mail Redis refused (a key of the wrong type) gives an error element, and
@@ -33,6 +38,8 @@
 --   w:<N>:posts          list of sha1(mid) of the covers and patches, arrival order
 --   w:<N>:series         zset sha1(series key) -> arrival number of its first mail
 --   w:<N>:s:<sha1>       hash index -> sha1(mid) of the series' mails in the window
+--   H:<sha1(mid)>        string: the mail's header block, where the page shows it
+--                        (below; the mail's headers field is then true)
 --   M:<sha1(mid)>        string: the mail, written once, expires after the
 --                        retention (see "The mail" below).  It also holds the
 --                        record that first recorded the Message-ID (rid: the
@@ -69,7 +76,8 @@
 -- key: covers and patches), resend ("1"), parent (replies: the id they
 -- answer), tr (trailers, "kind\taddr\tname" lines), nb (notices: branch),
 -- napp (what a notice applies, JSON [[series, index, commit, label], ...],
--- index 0 for a whole series); headers (for the patch page) only where the
+-- index 0 for a whole series); headers (true: the block for the patch page
+-- is H:<sha1(mid)>) only where the
 -- page can show them: covers, patches without i/n, and a patch no
 -- lower-numbered patch of its series preceded in the window; never for
 -- resends.
@@ -159,14 +167,15 @@ local function mail(h, n)
   return m
 end
 
--- The record id that first recorded the Message-ID whose sha1 is h, or nil.
+-- The record id that first recorded the Message-ID whose sha1 is h, or
+-- nil; and whether that mail kept its header block (H:<h>).
 local function recorded(h)
   local s = redis.call('GET', base .. 'M:' .. h)
   if s then
-    local _, rid = cmsgpack.unpack_limit(s, 1)
-    return rid
+    local v = { cmsgpack.unpack(s) }
+    return v[1], v[MFN.headers] == true
   end
-  if legacy then return redis.call('GET', base .. 'mid:' .. h) end
+  if legacy then return redis.call('GET', base .. 'mid:' .. h), false end
   return nil
 end
 
@@ -349,8 +358,10 @@ local function record(rid, F)
 
   -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
   local midh = redis.sha1hex(MID)
-  local prev = recorded(midh)
+  local prev, kept = recorded(midh)
   local ridh = redis.sha1hex(rid):sub(1, 16)
+  -- the writer sent the header block ahead (SET H:<h> NX); not ours to keep
+  if prev and HEADERS ~= '' and not kept then redis.call('DEL', base .. 'H:' .. midh) end
   if prev then
     if prev == ridh or prev == rid then return 0 end
     if redis.call('SET', base .. 'rid:' .. redis.sha1hex(rid), '1', 'NX', 'EX', ttl) then
@@ -428,7 +439,7 @@ local function record(rid, F)
           if ki and ki >= 1 and ki < n then keep = false; break end
         end
       end
-      if keep then mk.headers = HEADERS end
+      if keep then mk.headers = true end
     end
     if CLASS == 'cover' then
       put('subject', SUBJ); put('cover', midh); put('ident', ident)
@@ -478,6 +489,7 @@ local function record(rid, F)
     end
     record_outcomes(mk, midh, F)
   end
+  if HEADERS ~= '' and not mk.headers then redis.call('DEL', base .. 'H:' .. midh) end
   redis.call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
   return result
 end

@@ -7,6 +7,7 @@
 #include "pd_store.h"
 #include "pd_log.h"
 #include "pd_record.h"
+#include "pd_textz.h"
 
 #include "record_lua.h"
 #include "window_lua.h"
@@ -170,7 +171,9 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 
 /* One EVALSHA of record.lua per list of a batch, carrying that list's
  * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>,
- * then per record its id and its PD_F_COUNT fields. */
+ * then per record its id and its PD_F_COUNT fields, the header block as "1"
+ * (has one) or "": the block goes ahead of the call, SET <base>H:<sha1(mid)>
+ * <block> NX EX <ttl>, and record.lua keeps or deletes it (see there). */
 #define HEAD_ARGS 7
 #define PER_RECORD (1 + PD_F_COUNT)
 
@@ -179,18 +182,21 @@ struct group {
     char *base;          /* <prefix>{<list>}: */
     size_t *idx;         /* the items it carries, in order */
     size_t n;
+    size_t nsets;        /* SETs of header blocks queued ahead of its EVALSHA */
 };
 
 /* Queue the EVALSHA of one group; 0, or -1 with err set. */
-static int append_group(struct pd_store *s, const struct group *g, struct pd_store_item *items,
+static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
                         char *err, size_t errlen)
 {
+    pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
+    pd_buf *ez = calloc(g->n ? g->n : 1, sizeof *ez);   /* the excerpts, packed */
     size_t argc = HEAD_ARGS + g->n * PER_RECORD;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !ez || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
@@ -220,6 +226,36 @@ static int append_group(struct pd_store *s, const struct group *g, struct pd_sto
             argv[a] = r.f[i].p;
             lens[a++] = r.f[i].len;
         }
+        /* the long texts travel and stay compressed (pd_textz.h) */
+        if (pd_textz_pack(&ez[k], r.f[PD_F_EXCERPT].p, r.f[PD_F_EXCERPT].len) < 0) {
+            snprintf(err, errlen, "redis: out of memory");
+            goto out;
+        }
+        argv[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].data ? ez[k].data : "";
+        lens[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].len;
+        if (r.f[PD_F_HEADERS].len) {
+            char midh[41];
+            pd_sha1_hex(r.f[PD_F_MID].p, r.f[PD_F_MID].len, midh);
+            const char *sv[] = { "SET", key.data, NULL, "NX", "EX", ttl };
+            size_t sl[] = { 3, 0, 0, 2, 2, strlen(ttl) };
+            key.len = 0;
+            if (pd_buf_printf(&key, "%sH:%s", g->base, midh) < 0 ||
+                pd_textz_pack(&hz, r.f[PD_F_HEADERS].p, r.f[PD_F_HEADERS].len) < 0) {
+                snprintf(err, errlen, "redis: out of memory");
+                goto out;
+            }
+            sv[1] = key.data;
+            sl[1] = key.len;
+            sv[2] = hz.data;
+            sl[2] = hz.len;
+            if (redisAppendCommandArgv(s->c, 6, sv, sl) != REDIS_OK) {
+                set_err(err, errlen, "queue SET", s->c);
+                goto out;
+            }
+            g->nsets++;
+            argv[a - PD_F_COUNT + PD_F_HEADERS] = "1";
+            lens[a - PD_F_COUNT + PD_F_HEADERS] = 1;
+        }
     }
     if (redisAppendCommandArgv(s->c, (int)argc, argv, lens) == REDIS_OK)
         rc = 0;
@@ -229,6 +265,11 @@ out:
     free(argv);
     free(lens);
     pd_buf_free(&meta);
+    pd_buf_free(&key);
+    pd_buf_free(&hz);
+    for (size_t k = 0; ez && k < g->n; k++)
+        pd_buf_free(&ez[k]);
+    free(ez);
     return rc;
 }
 
@@ -312,6 +353,19 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
         s->round_trips++;
     for (size_t k = 0; k < ng; k++) {
         redisReply *r = NULL;
+        for (size_t i = 0; i < g[k].nsets; i++) {
+            if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+                set_err(err, errlen, "SET", s->c);
+                groups_free(g, ng);
+                return -1;
+            }
+            if (r->type == REDIS_REPLY_ERROR) {   /* out of memory, read only: try later */
+                snprintf(err, errlen, "redis: SET of a header block: %s", r->str);
+                rc = -1;
+            }
+            freeReplyObject(r);
+            r = NULL;
+        }
         if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
             set_err(err, errlen, "EVALSHA", s->c);
             groups_free(g, ng);
@@ -711,6 +765,25 @@ static char *dup_field(const redisReply *r, size_t i, bool *oom)
     return d;
 }
 
+/* A text field kept packed (pd_textz.h), unpacked; "" when missing or
+ * corrupt (logged). */
+static char *text_field(const redisReply *r, size_t i, bool *oom)
+{
+    const redisReply *e = r && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+    if (!e || e->type != REDIS_REPLY_STRING)
+        return dup_field(r, i, oom);
+    pd_buf b = PD_BUF_INIT;
+    if (pd_textz_unpack(&b, e->str, e->len) < 0) {
+        pd_log(PD_LOG_ERR, "a text kept in Redis cannot be unpacked; shown empty");
+        pd_buf_free(&b);
+        return dup_field(NULL, 0, oom);
+    }
+    char *t = pd_buf_steal(&b);
+    if (!t)
+        *oom = true;
+    return t;
+}
+
 static int num_field(const redisReply *r, size_t i, int none)
 {
     const char *v = field(r, i);
@@ -776,7 +849,7 @@ static int read_post_list(struct pd_store *s, const char *base, struct pd_window
         p->title = dup_field(x.m[i], 2, &oom);
         p->author = dup_field(x.m[i], 3, &oom);
         p->ident = dup_field(x.m[i], 4, &oom);
-        p->excerpt = dup_field(x.m[i], 5, &oom);
+        p->excerpt = text_field(x.m[i], 5, &oom);
         p->series = dup_field(x.m[i], 6, &oom);
         p->version = num_field(x.m[i], 7, 1);
         p->index = num_field(x.m[i], 8, -1);
@@ -785,7 +858,7 @@ static int read_post_list(struct pd_store *s, const char *base, struct pd_window
         p->resend = resend && strcmp(resend, "1") == 0;
         const char *flags = field(x.m[i], 11);
         p->inbody_from = flags && strchr(flags, 'i');
-        p->headers = dup_field(x.m[i], 12, &oom);
+        p->headers = text_field(x.m[i], 12, &oom);
     }
     fetched_clear(&x);
     if (oom)
