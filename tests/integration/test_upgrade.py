@@ -287,5 +287,6 @@ def main():
         env.close()
 
 
-main()
-pdtest.finish()
+if __name__ == "__main__":
+    main()
+    pdtest.finish()
