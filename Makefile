@@ -22,7 +22,7 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 LDLIBS  += $(PKG_LIBS) -lz -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need.
-DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
+DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev \
             redis-server libcmocka-dev python3 groff-base git postfix cmark
 
 LIB_SRCS := util log config rfc2047 mime mail classify record journal store writer ingest mailbox inbox stats status \
@@ -179,7 +179,7 @@ valgrind: deps
 # Leaves build/deb/patchdigest_0.1-1_<arch>.deb; does nothing while that is
 # newer than every source file.  tests/integration/test_package.py checks it.
 DEB_DIR        := build/deb
-DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
+DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev \
                   debhelper dpkg-dev lintian
 DEB_ARCH       := $(shell dpkg --print-architecture 2>/dev/null)
 DEB_FILE       := $(DEB_DIR)/patchdigest_$(VERSION)-1_$(DEB_ARCH).deb

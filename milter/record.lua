@@ -7,7 +7,9 @@
 -- the same round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention>.
 -- The script keeps it where the page can show it and deletes it elsewhere:
 -- the block (often 2-4 KB) never passes through Lua, whose strings cost
--- Redis about 5 ns a byte (hashed, allocated, collected).  <base> is
+-- Redis about 5 ns a byte (hashed, allocated, collected).  When two hosts record
+-- one Message-ID at the same moment, the block kept may be the one the
+-- other host sent (the same mail, with its own Received lines).  <base> is
 -- "<KeyPrefix>{<list>}:", so every key of a list shares one hash tag (one
 -- Redis Cluster slot).  Returns one result per mail, in order (below); a
 -- mail Redis refused (a key of the wrong type) gives an error element, and
