@@ -116,19 +116,19 @@ local function ident_of(name, addr)
   return '<' .. addr .. '>'
 end
 
+-- (one field after the other, in MF's order: no loop, no table)
 local function pack(m)
-  local v = {}
-  for i, f in ipairs(MF) do
-    local x = m[f]
-    if x == nil then x = false end
-    v[i] = x
-  end
   local t, s = m.title, m.subject
-  if t and t ~= '' and s and #t <= #s and s:sub(-#t) == t then v[MFN.title] = #t end
-  if m.author and m.author == ident_of(m.name, m.addr) then v[MFN.author] = true end
-  if m.parent and m.parent == m.root then v[MFN.parent] = true end
-  if m.root and m.root == m.mid then v[MFN.root] = true end
-  return cmsgpack.pack(unpack(v))
+  if t ~= '' and #t <= #s and s:find(t, #s - #t + 1, true) then t = #t end
+  local author = m.author
+  if author == m.ident then author = true end
+  local parent, root = m.parent or false, m.root
+  if parent == root then parent = true end
+  if root == m.mid then root = true end
+  return cmsgpack.pack(m.rid, m.class, parent, m.series or false, m.index, m.total, s, t,
+    m.mid, m.addr, m.name, author, root, m.window, m.seq, m.gseq, m.version, m.time,
+    m.flags, m.prefixes, m.resend or false, m.tr or false, m.nb or false, m.napp or false,
+    m.excerpt or false, m.headers or false)
 end
 
 -- The mail's fields up to field number n (all when nil), by name; nil when
@@ -186,6 +186,7 @@ local win, head, gseq, seq
 local acc = { counters = {}, contributors = {}, domains = {}, reviewers = {}, threads = {},
               mails = {}, posts = {}, notices = {}, series = {}, sorder = {},
               names = {}, rnames = {}, troots = {}, tsubj = {}, new = 0 }
+local fmt = string.format
 local function count(tbl, k, n)
   tbl[k] = (tbl[k] or 0) + (n or 1)
 end
@@ -278,9 +279,9 @@ end
 
 -- A reply: what it answers, its trailers, and what its notice applies,
 -- decided now from what was recorded before it.
-local function record_outcomes(mk, midh, F)
-  local IRT, REFS, ROOT = F(13), F(14), F(12)
-  local TRAILERS, NOTICE = F(21), F(22)
+local function record_outcomes(mk, midh, b)
+  local IRT, REFS, ROOT = ARGV[b + 13], ARGV[b + 14], ARGV[b + 12]
+  local TRAILERS, NOTICE = ARGV[b + 21], ARGV[b + 22]
   local parent = IRT
   if parent == '' then parent = REFS:match('([^\n]+)$') or '' end
   if parent ~= '' then mk.parent = parent end
@@ -347,12 +348,13 @@ local function record_outcomes(mk, midh, F)
   if n > 0 then count(acc.counters, 'applied', n) end
 end
 
--- One mail; F(i) is its field i.
-local function record(rid, F)
-  local LIST, MID, CLASS, VER, IDX, TOT = F(1), F(2), F(3), F(4), F(5), F(6)
-  local NAME, ADDR, SUBJ, TITLE, AUTHOR = F(7), F(8), F(9), F(10), F(11)
-  local ROOT, REVS, TIME, FLAGS = F(12), F(15), F(16), F(17)
-  local EXCERPT, HEADERS, PREFIXES = F(18), F(19), F(20)
+-- One mail: its record id, then field i is ARGV[b + i].
+local function record(rid, b)
+  local A = ARGV
+  local LIST, MID, CLASS, VER, IDX, TOT = A[b + 1], A[b + 2], A[b + 3], A[b + 4], A[b + 5], A[b + 6]
+  local NAME, ADDR, SUBJ, TITLE, AUTHOR = A[b + 7], A[b + 8], A[b + 9], A[b + 10], A[b + 11]
+  local ROOT, REVS, TIME, FLAGS = A[b + 12], A[b + 15], A[b + 16], A[b + 17]
+  local EXCERPT, HEADERS, PREFIXES = A[b + 18], A[b + 19], A[b + 20]
   titles = {}
   open_window(LIST, TIME)
   wk = base .. 'w:' .. win
@@ -394,10 +396,10 @@ local function record(rid, F)
   end
 
   -- The mail itself, for the digest.
-  local mk = { rid = ridh, mid = MID, class = CLASS, window = win, seq = tostring(seq),
+  local mk = { rid = ridh, mid = MID, class = CLASS, window = win, seq = fmt('%d', seq),
                subject = SUBJ, title = TITLE, version = VER, index = IDX, total = TOT,
                name = NAME, addr = ADDR, author = AUTHOR, root = ROOT, time = TIME,
-               flags = FLAGS, prefixes = PREFIXES, gseq = tostring(gseq) }
+               flags = FLAGS, prefixes = PREFIXES, gseq = fmt('%d', gseq), ident = ident }
   if EXCERPT ~= '' then mk.excerpt = EXCERPT end
   acc.mails[#acc.mails + 1] = midh
 
@@ -450,9 +452,9 @@ local function record(rid, F)
       if (idx == '1' and not cur.cover) or not cur.subject then put('subject', SUBJ) end
     end
     local total = tonumber(TOT) or 1
-    if total > (tonumber(cur.total) or 0) then put('total', tostring(total)) end
+    if total > (tonumber(cur.total) or 0) then put('total', fmt('%d', total)) end
     -- outcomes: the series' mails across windows, its titles, its thread
-    if not cur.first then put('first', tostring(gseq)) end
+    if not cur.first then put('first', fmt('%d', gseq)) end
     local first = cur.first
     if not cur['p' .. idx] then put('p' .. idx, midh) end
     if #set > 0 then redis.call('HSET', skey, unpack(set)) end
@@ -489,7 +491,7 @@ local function record(rid, F)
         end
       end
     end
-    record_outcomes(mk, midh, F)
+    record_outcomes(mk, midh, b)
   end
   if HEADERS ~= '' and not mk.headers then redis.call('DEL', base .. 'H:' .. midh) end
   redis.call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
@@ -500,7 +502,7 @@ local results = {}
 local per = NF + 1
 for a = 4, #ARGV - NF, per do
   local rid = ARGV[a]
-  local ok, res = pcall(record, rid, function(i) return ARGV[a + 1 + i] or '' end)
+  local ok, res = pcall(record, rid, a + 1)
   if ok then
     results[#results + 1] = res
   else
@@ -519,9 +521,9 @@ if win then
     redis.call('HSET', meta, 'head', head, 'gseq', gseq)
     redis.call('HSET', wk, 'to', head)
   end
-  for k, n in pairs(acc.counters) do redis.call('HINCRBY', wk, k, n) end
+  for k, n in pairs(acc.counters) do redis.call('HINCRBY', wk, k, fmt('%d', n)) end
   local function zsum(key, tbl)
-    for member, n in pairs(tbl) do redis.call('ZINCRBY', key, n, member) end
+    for member, n in pairs(tbl) do redis.call('ZINCRBY', key, fmt('%d', n), member) end
   end
   zsum(wk .. ':contributors', acc.contributors)
   zsum(wk .. ':domains', acc.domains)
