@@ -97,6 +97,7 @@
 -- Results: 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
 -- 3 new mail that resends a known subject.
 local meta, base, ttl, NF = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+local call, sha1hex = redis.call, redis.sha1hex   -- (locals: no table lookups)
 
 -- Blanks collapsed: runs of blanks made one space, trimmed.
 local function collapse(t)
@@ -140,7 +141,7 @@ local function mail(h, n)
   if n and n < MFN.root then n = MFN.root end
   local m = mails[h]
   if m and (m._n >= (n or #MF)) then return m end
-  local s = redis.call('GET', base .. 'M:' .. h)
+  local s = call('GET', base .. 'M:' .. h)
   if s then
     local v = { cmsgpack.unpack_limit(s, n or #MF) }
     m = { _n = n or #MF }
@@ -156,11 +157,11 @@ local function mail(h, n)
     if m.root == true then m.root = m.mid end
     if m.parent == true then m.parent = m.root end
   elseif legacy then
-    local h2 = redis.call('HGETALL', base .. 'm:' .. h)
+    local h2 = call('HGETALL', base .. 'm:' .. h)
     if #h2 == 0 then return nil end
     m = { _n = #MF }
     for i = 1, #h2, 2 do m[h2[i]] = h2[i + 1] end
-    local rid = redis.call('GET', base .. 'mid:' .. h)
+    local rid = call('GET', base .. 'mid:' .. h)
     if rid then m.rid = rid end
   else
     return nil
@@ -172,12 +173,12 @@ end
 -- The record id that first recorded the Message-ID whose sha1 is h, or
 -- nil; and whether that mail kept its header block (H:<h>).
 local function recorded(h)
-  local s = redis.call('GET', base .. 'M:' .. h)
+  local s = call('GET', base .. 'M:' .. h)
   if s then
     local v = { cmsgpack.unpack(s) }
     return v[1], v[MFN.headers] == true
   end
-  if legacy then return redis.call('GET', base .. 'mid:' .. h), false end
+  if legacy then return call('GET', base .. 'mid:' .. h), false end
   return nil
 end
 
@@ -192,25 +193,25 @@ local function count(tbl, k, n)
 end
 
 do
-  local v = redis.call('HMGET', meta, 'window', 'head', 'gseq', 'layout', 'legacy')
+  local v = call('HMGET', meta, 'window', 'head', 'gseq', 'layout', 'legacy')
   win, head, gseq = v[1], v[2], tonumber(v[3]) or 0
   if v[1] and not v[4] then
     -- recorded by a version before the packed layout: its m: and mid: keys
     -- live until they expire; look for them until twice the retention from
     -- now (hosts not yet upgraded may still write some)
-    local now = tonumber(redis.call('TIME')[1])
-    redis.call('HSET', meta, 'layout', '2', 'legacy', tostring(now + 2 * tonumber(ttl)))
+    local now = tonumber(call('TIME')[1])
+    call('HSET', meta, 'layout', '2', 'legacy', tostring(now + 2 * tonumber(ttl)))
     legacy = true
   elseif v[5] then
-    legacy = tonumber(redis.call('TIME')[1]) < (tonumber(v[5]) or 0)
+    legacy = tonumber(call('TIME')[1]) < (tonumber(v[5]) or 0)
   end
 end
 
 local function open_window(list, time)
   if win then return end
-  local h0 = redis.sha1hex(list)
-  redis.call('HSET', meta, 'window', '1', 'head', h0, 'list', list, 'layout', '2')
-  redis.call('HSET', base .. 'w:1', 'from', h0, 'to', h0, 'opened', time)
+  local h0 = sha1hex(list)
+  call('HSET', meta, 'window', '1', 'head', h0, 'list', list, 'layout', '2')
+  call('HSET', base .. 'w:1', 'from', h0, 'to', h0, 'opened', time)
   win, head = '1', h0
 end
 
@@ -222,8 +223,8 @@ local scache, sorder = {}, {}   -- series touched by the batch: their hash, cach
 local function write_indexes()
   for _, sh in ipairs(sorder) do
     for k, first in pairs(scache[sh].zadd) do
-      redis.call('ZADD', k, 'NX', first, sh)
-      redis.call('EXPIRE', k, ttl)
+      call('ZADD', k, 'NX', first, sh)
+      call('EXPIRE', k, ttl)
     end
     scache[sh].zadd = {}
   end
@@ -234,7 +235,7 @@ end
 local function attribute(parent)
   for _ = 1, 200 do
     if parent == nil or parent == '' then return nil end
-    local ph = redis.sha1hex(parent)
+    local ph = sha1hex(parent)
     local v = mail(ph, MFN.parent)
     if not v then return nil end
     if v.class == 'cover' or v.class == 'patch' then return ph end
@@ -250,7 +251,7 @@ local function patch_with_title(sh, key)
   local t = titles[sh]
   if not t then
     t = {}
-    local h = redis.call('HGETALL', base .. 's:' .. sh)
+    local h = call('HGETALL', base .. 's:' .. sh)
     for i = 1, #h, 2 do
       local n = h[i]:match('^p(%d+)$')
       if n and tonumber(n) >= 1 then
@@ -303,7 +304,7 @@ local function record_outcomes(mk, midh, b)
     -- listed entries: matched by title in the attributed series, else in
     -- the most recent series of the thread holding that title
     write_indexes()
-    local thread = redis.call('ZREVRANGE', base .. 'r:' .. redis.sha1hex(ROOT), 0, -1)
+    local thread = call('ZREVRANGE', base .. 'r:' .. sha1hex(ROOT), 0, -1)
     for k = 3, #lines do
       local i, nn, commit, title = lines[k]:match('^(%d+)\t(%d+)\t(%x*)\t(.*)$')
       if i then
@@ -326,7 +327,7 @@ local function record_outcomes(mk, midh, b)
   elseif nums ~= '' then
     if ash then
       for num in nums:gmatch('%d+') do
-        local ph = redis.call('HGET', base .. 's:' .. ash, 'p' .. num)
+        local ph = call('HGET', base .. 's:' .. ash, 'p' .. num)
         if ph and num ~= '0' then
           local _, l = label(ph)
           applied[#applied + 1] = { ash, num, '', l }
@@ -338,7 +339,7 @@ local function record_outcomes(mk, midh, b)
     local i, l = label(att)
     applied[#applied + 1] = { ash, i, '', l }
     if i == '0' then
-      n = n + (tonumber(redis.call('HGET', base .. 's:' .. ash, 'total')) or 1)
+      n = n + (tonumber(call('HGET', base .. 's:' .. ash, 'total')) or 1)
     else
       n = n + 1
     end
@@ -358,17 +359,17 @@ local function record(rid, b)
   titles = {}
   open_window(LIST, TIME)
   wk = base .. 'w:' .. win
-  if not seq then seq = tonumber(redis.call('HGET', wk, 'mails')) or 0 end
+  if not seq then seq = tonumber(call('HGET', wk, 'mails')) or 0 end
 
   -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
-  local midh = redis.sha1hex(MID)
+  local midh = sha1hex(MID)
   local prev, kept = recorded(midh)
-  local ridh = redis.sha1hex(rid):sub(1, 16)
+  local ridh = sha1hex(rid):sub(1, 16)
   -- the writer sent the header block ahead (SET H:<h> NX); not ours to keep
-  if prev and HEADERS ~= '' and not kept then redis.call('DEL', base .. 'H:' .. midh) end
+  if prev and HEADERS ~= '' and not kept then call('DEL', base .. 'H:' .. midh) end
   if prev then
     if prev == ridh or prev == rid then return 0 end
-    if redis.call('SET', base .. 'rid:' .. redis.sha1hex(rid), '1', 'NX', 'EX', ttl) then
+    if call('SET', base .. 'rid:' .. sha1hex(rid), '1', 'NX', 'EX', ttl) then
       count(acc.counters, 'duplicates')
       return 1
     end
@@ -376,11 +377,13 @@ local function record(rid, b)
   end
 
   -- The chain head.
-  head = redis.sha1hex((head or redis.sha1hex(LIST)) .. '\n' .. MID)
+  head = sha1hex((head or sha1hex(LIST)) .. '\n' .. MID)
   seq, gseq = seq + 1, gseq + 1
   acc.new = acc.new + 1
-  count(acc.counters, 'mails')
-  count(acc.counters, 'class:' .. CLASS)
+  local c = acc.counters
+  c.mails = (c.mails or 0) + 1
+  local ck = 'class:' .. CLASS
+  c[ck] = (c[ck] or 0) + 1
   if FLAGS:find('t', 1, true) then count(acc.counters, 'truncated') end
 
   local ident = ident_of(NAME, ADDR)
@@ -389,7 +392,7 @@ local function record(rid, b)
     -- shown with the first name seen in the window
     if NAME ~= '' and not acc.names[ADDR] then
       acc.names[ADDR] = true
-      redis.call('HSETNX', wk .. ':names', ADDR, ident)
+      call('HSETNX', wk .. ':names', ADDR, ident)
     end
     local dom = ADDR:match('@([^@]*)$')
     if dom and dom ~= '' then count(acc.domains, dom) end
@@ -406,25 +409,25 @@ local function record(rid, b)
   local result = 2
   if CLASS == 'cover' or CLASS == 'patch' then
     -- Resends: a new Message-ID with a cover or patch subject seen before.
-    local sk = base .. 'subj:' .. redis.sha1hex(SUBJ)
-    if not redis.call('SET', sk, '1', 'NX', 'EX', ttl) then
+    local sk = base .. 'subj:' .. sha1hex(SUBJ)
+    if not call('SET', sk, '1', 'NX', 'EX', ttl) then
       count(acc.counters, 'resends')
       mk.resend = '1'
       result = 3
     end
     -- Series: keyed by version and thread root; its hash and the window's
     -- index hash are read once a batch, written as they change.
-    local sh = redis.sha1hex(VER .. ' ' .. ROOT)
+    local sh = sha1hex(VER .. ' ' .. ROOT)
     local skey = base .. 's:' .. sh
     local idx = IDX
     if idx == '' then idx = '1' end
     local sc = scache[sh]
     if not sc then
-      local h = redis.call('HGETALL', skey)
+      local h = call('HGETALL', skey)
       local f = {}
       for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
       local w = {}
-      for _, k in ipairs(redis.call('HKEYS', wk .. ':s:' .. sh)) do w[k] = true end
+      for _, k in ipairs(call('HKEYS', wk .. ':s:' .. sh)) do w[k] = true end
       sc = { f = f, w = w, zadd = {} }
       scache[sh] = sc
       sorder[#sorder + 1] = sh
@@ -457,29 +460,29 @@ local function record(rid, b)
     if not cur.first then put('first', fmt('%d', gseq)) end
     local first = cur.first
     if not cur['p' .. idx] then put('p' .. idx, midh) end
-    if #set > 0 then redis.call('HSET', skey, unpack(set)) end
+    if #set > 0 then call('HSET', skey, unpack(set)) end
     if not acc.series[sh] then
       acc.series[sh] = seq
       acc.sorder[#acc.sorder + 1] = sh
     end
     if not sc.w[idx] then
       sc.w[idx] = true
-      redis.call('HSET', wk .. ':s:' .. sh, idx, midh)
+      call('HSET', wk .. ':s:' .. sh, idx, midh)
     end
     mk.series = sh
     -- the title and thread indexes: once a batch per series and key
     if CLASS == 'cover' or idx == '1' then
-      sc.zadd[base .. 't:' .. redis.sha1hex(collapse(TITLE))] = first
+      sc.zadd[base .. 't:' .. sha1hex(collapse(TITLE))] = first
     end
-    sc.zadd[base .. 'r:' .. redis.sha1hex(ROOT)] = first
+    sc.zadd[base .. 'r:' .. sha1hex(ROOT)] = first
     acc.posts[#acc.posts + 1] = midh
   elseif CLASS == 'reply' then
-    local rh = redis.sha1hex(ROOT)
+    local rh = sha1hex(ROOT)
     count(acc.threads, rh)
     if not acc.troots[rh] then
       acc.troots[rh] = true
-      redis.call('HSETNX', wk .. ':troots', rh, ROOT)
-      redis.call('HSETNX', wk .. ':tsubj', rh, TITLE)
+      call('HSETNX', wk .. ':troots', rh, ROOT)
+      call('HSETNX', wk .. ':tsubj', rh, TITLE)
     end
     for line in string.gmatch(REVS, '[^\n]+') do
       local a, n = line:match('^([^\t]*)\t(.*)$')
@@ -487,14 +490,14 @@ local function record(rid, b)
         count(acc.reviewers, a)
         if n ~= '' and not acc.rnames[a] then
           acc.rnames[a] = true
-          redis.call('HSETNX', wk .. ':rnames', a, n .. ' <' .. a .. '>')
+          call('HSETNX', wk .. ':rnames', a, n .. ' <' .. a .. '>')
         end
       end
     end
     record_outcomes(mk, midh, b)
   end
-  if HEADERS ~= '' and not mk.headers then redis.call('DEL', base .. 'H:' .. midh) end
-  redis.call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
+  if HEADERS ~= '' and not mk.headers then call('DEL', base .. 'H:' .. midh) end
+  call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
   return result
 end
 
@@ -511,19 +514,19 @@ for a = 4, #ARGV - NF, per do
 end
 
 -- The series the batch touched: their expiry and indexes.
-for _, sh in ipairs(sorder) do redis.call('EXPIRE', base .. 's:' .. sh, ttl) end
+for _, sh in ipairs(sorder) do call('EXPIRE', base .. 's:' .. sh, ttl) end
 write_indexes()
 
 -- The batch's sums, once.
 if win then
   local wk = base .. 'w:' .. win
   if acc.new > 0 then
-    redis.call('HSET', meta, 'head', head, 'gseq', gseq)
-    redis.call('HSET', wk, 'to', head)
+    call('HSET', meta, 'head', head, 'gseq', gseq)
+    call('HSET', wk, 'to', head)
   end
-  for k, n in pairs(acc.counters) do redis.call('HINCRBY', wk, k, fmt('%d', n)) end
+  for k, n in pairs(acc.counters) do call('HINCRBY', wk, k, fmt('%d', n)) end
   local function zsum(key, tbl)
-    for member, n in pairs(tbl) do redis.call('ZINCRBY', key, fmt('%d', n), member) end
+    for member, n in pairs(tbl) do call('ZINCRBY', key, fmt('%d', n), member) end
   end
   zsum(wk .. ':contributors', acc.contributors)
   zsum(wk .. ':domains', acc.domains)
@@ -531,7 +534,7 @@ if win then
   zsum(wk .. ':threads', acc.threads)
   local function push(key, list)
     for i = 1, #list, 1000 do
-      redis.call('RPUSH', key, unpack(list, i, math.min(i + 999, #list)))
+      call('RPUSH', key, unpack(list, i, math.min(i + 999, #list)))
     end
   end
   push(wk .. ':mails', acc.mails)
@@ -541,7 +544,7 @@ if win then
     local z = {}
     for _, sh in ipairs(acc.sorder) do z[#z + 1] = acc.series[sh]; z[#z + 1] = sh end
     for i = 1, #z, 1000 do
-      redis.call('ZADD', wk .. ':series', 'NX', unpack(z, i, math.min(i + 999, #z)))
+      call('ZADD', wk .. ':series', 'NX', unpack(z, i, math.min(i + 999, #z)))
     end
   end
 end
