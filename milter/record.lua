@@ -1,8 +1,12 @@
 -- record.lua - record a batch of mails of one list in Redis, atomically.
 --
--- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields>
+-- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields> 6
 -- then, per mail in arrival order, <record-id> <field 0> ... <field nfields-1>
--- with the fields of include/pd_record.h in order, but for the header block
+-- <sha1(mid)> <sha1(record id), 16 digits> <sha1(subject)> <sha1(series key)>
+-- <sha1(title, blanks collapsed)> <sha1(root)> (the writer hashes what it
+-- can; subject, series and title only for covers and patches, "" for other
+-- mail: it costs the writer a microsecond, Redis's Lua more), with the
+-- fields of include/pd_record.h in order, but for the header block
 -- (PD_F_HEADERS): "1" when the mail has one, which the writer sent ahead in
 -- the same round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention>.
 -- The script keeps it where the page can show it and deletes it elsewhere:
@@ -96,13 +100,9 @@
 --
 -- Results: 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
 -- 3 new mail that resends a known subject.
-local meta, base, ttl, NF = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
+local meta, base, ttl, NF, NX = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local call, sha1hex = redis.call, redis.sha1hex   -- (locals: no table lookups)
 
--- Blanks collapsed: runs of blanks made one space, trimmed.
-local function collapse(t)
-  return (t:gsub('%s+', ' '):gsub('^ ', ''):gsub(' $', ''))
-end
 
 -- ---- the mail: M:<h> (packed), else m:<h> (a hash, before the upgrade) ----
 local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
@@ -280,7 +280,7 @@ end
 
 -- A reply: what it answers, its trailers, and what its notice applies,
 -- decided now from what was recorded before it.
-local function record_outcomes(mk, midh, b)
+local function record_outcomes(mk, midh, b, rooth)
   local IRT, REFS, ROOT = ARGV[b + 13], ARGV[b + 14], ARGV[b + 12]
   local TRAILERS, NOTICE = ARGV[b + 21], ARGV[b + 22]
   local parent = IRT
@@ -304,7 +304,7 @@ local function record_outcomes(mk, midh, b)
     -- listed entries: matched by title in the attributed series, else in
     -- the most recent series of the thread holding that title
     write_indexes()
-    local thread = call('ZREVRANGE', base .. 'r:' .. sha1hex(ROOT), 0, -1)
+    local thread = call('ZREVRANGE', base .. 'r:' .. rooth, 0, -1)
     for k = 3, #lines do
       local i, nn, commit, title = lines[k]:match('^(%d+)\t(%d+)\t(%x*)\t(.*)$')
       if i then
@@ -356,15 +356,15 @@ local function record(rid, b)
   local NAME, ADDR, SUBJ, TITLE, AUTHOR = A[b + 7], A[b + 8], A[b + 9], A[b + 10], A[b + 11]
   local ROOT, REVS, TIME, FLAGS = A[b + 12], A[b + 15], A[b + 16], A[b + 17]
   local EXCERPT, HEADERS, PREFIXES = A[b + 18], A[b + 19], A[b + 20]
+  local x = b + NF
+  local midh, ridh, subjh, sh, titleh, rooth = A[x], A[x + 1], A[x + 2], A[x + 3], A[x + 4], A[x + 5]
   titles = {}
   open_window(LIST, TIME)
   wk = base .. 'w:' .. win
   if not seq then seq = tonumber(call('HGET', wk, 'mails')) or 0 end
 
   -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
-  local midh = sha1hex(MID)
   local prev, kept = recorded(midh)
-  local ridh = sha1hex(rid):sub(1, 16)
   -- the writer sent the header block ahead (SET H:<h> NX); not ours to keep
   if prev and HEADERS ~= '' and not kept then call('DEL', base .. 'H:' .. midh) end
   if prev then
@@ -409,7 +409,7 @@ local function record(rid, b)
   local result = 2
   if CLASS == 'cover' or CLASS == 'patch' then
     -- Resends: a new Message-ID with a cover or patch subject seen before.
-    local sk = base .. 'subj:' .. sha1hex(SUBJ)
+    local sk = base .. 'subj:' .. subjh
     if not call('SET', sk, '1', 'NX', 'EX', ttl) then
       count(acc.counters, 'resends')
       mk.resend = '1'
@@ -417,7 +417,6 @@ local function record(rid, b)
     end
     -- Series: keyed by version and thread root; its hash and the window's
     -- index hash are read once a batch, written as they change.
-    local sh = sha1hex(VER .. ' ' .. ROOT)
     local skey = base .. 's:' .. sh
     local idx = IDX
     if idx == '' then idx = '1' end
@@ -472,12 +471,12 @@ local function record(rid, b)
     mk.series = sh
     -- the title and thread indexes: once a batch per series and key
     if CLASS == 'cover' or idx == '1' then
-      sc.zadd[base .. 't:' .. sha1hex(collapse(TITLE))] = first
+      sc.zadd[base .. 't:' .. titleh] = first
     end
-    sc.zadd[base .. 'r:' .. sha1hex(ROOT)] = first
+    sc.zadd[base .. 'r:' .. rooth] = first
     acc.posts[#acc.posts + 1] = midh
   elseif CLASS == 'reply' then
-    local rh = sha1hex(ROOT)
+    local rh = rooth
     count(acc.threads, rh)
     if not acc.troots[rh] then
       acc.troots[rh] = true
@@ -494,7 +493,7 @@ local function record(rid, b)
         end
       end
     end
-    record_outcomes(mk, midh, b)
+    record_outcomes(mk, midh, b, rooth)
   end
   if HEADERS ~= '' and not mk.headers then call('DEL', base .. 'H:' .. midh) end
   call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
@@ -502,8 +501,8 @@ local function record(rid, b)
 end
 
 local results = {}
-local per = NF + 1
-for a = 4, #ARGV - NF, per do
+local per = NF + 1 + NX
+for a = 5, #ARGV - NF - NX, per do
   local rid = ARGV[a]
   local ok, res = pcall(record, rid, a + 1)
   if ok then

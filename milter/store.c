@@ -171,11 +171,13 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 
 /* One EVALSHA of record.lua per list of a batch, carrying that list's
  * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>,
- * then per record its id and its PD_F_COUNT fields, the header block as "1"
+ * then per record its id, its PD_F_COUNT fields and HASHES sha1s, the
+ * header block as "1"
  * (has one) or "": the block goes ahead of the call, SET <base>H:<sha1(mid)>
  * <block> NX EX <ttl>, and record.lua keeps or deletes it (see there). */
-#define HEAD_ARGS 7
-#define PER_RECORD (1 + PD_F_COUNT)
+#define HEAD_ARGS 8
+#define HASHES 6          /* the sha1s record.lua would compute (see there) */
+#define PER_RECORD (1 + PD_F_COUNT + HASHES)
 
 /* A batch's records of one list. */
 struct group {
@@ -185,24 +187,70 @@ struct group {
     size_t nsets;        /* SETs of header blocks queued ahead of its EVALSHA */
 };
 
+/* The sha1s record.lua takes with a record: of the Message-ID, of the
+ * record id (16 digits), and for covers and patches of the subject, the
+ * series key ("<version> <root>") and the title with its blanks collapsed
+ * (runs of blanks one space, trimmed: Lua's %s is C's isspace); of the
+ * root.  0, or -1 out of memory. */
+static int record_hashes(const struct pd_record *r, const char *rid, char h[HASHES][41],
+                         pd_buf *tmp)
+{
+    const struct pd_field_view *f = r->f;
+    pd_sha1_hex(f[PD_F_MID].p, f[PD_F_MID].len, h[0]);
+    pd_sha1_hex(rid, strlen(rid), h[1]);
+    h[1][16] = '\0';
+    pd_sha1_hex(f[PD_F_ROOT].p, f[PD_F_ROOT].len, h[5]);
+    bool post = (f[PD_F_CLASS].len == 5 && memcmp(f[PD_F_CLASS].p, "cover", 5) == 0) ||
+                (f[PD_F_CLASS].len == 5 && memcmp(f[PD_F_CLASS].p, "patch", 5) == 0);
+    if (!post) {
+        h[2][0] = h[3][0] = h[4][0] = '\0';
+        return 0;
+    }
+    pd_sha1_hex(f[PD_F_SUBJECT].p, f[PD_F_SUBJECT].len, h[2]);
+    pd_buf_reset(tmp);
+    if (pd_buf_append(tmp, f[PD_F_VERSION].p, f[PD_F_VERSION].len) < 0 ||
+        pd_buf_putc(tmp, ' ') < 0 || pd_buf_append(tmp, f[PD_F_ROOT].p, f[PD_F_ROOT].len) < 0)
+        return -1;
+    pd_sha1_hex(tmp->data, tmp->len, h[3]);
+    pd_buf_reset(tmp);
+    bool blank = false;
+    for (size_t i = 0; i < f[PD_F_TITLE].len; i++) {
+        unsigned char c = (unsigned char)f[PD_F_TITLE].p[i];
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            blank = true;
+            continue;
+        }
+        if (blank && tmp->len && pd_buf_putc(tmp, ' ') < 0)
+            return -1;
+        blank = false;
+        if (pd_buf_putc(tmp, (char)c) < 0)
+            return -1;
+    }
+    pd_sha1_hex(tmp->data ? tmp->data : "", tmp->len, h[4]);
+    return 0;
+}
+
 /* Queue the EVALSHA of one group; 0, or -1 with err set. */
 static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
                         char *err, size_t errlen)
 {
     pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
     pd_buf *ez = calloc(g->n ? g->n : 1, sizeof *ez);   /* the excerpts, packed */
+    char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
+    pd_buf tmp = PD_BUF_INIT;
     size_t argc = HEAD_ARGS + g->n * PER_RECORD;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || !ez || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !ez || !hx || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
-    char ttl[32], nf[16];
+    char ttl[32], nf[16], nx[16];
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
     snprintf(nf, sizeof nf, "%d", PD_F_COUNT);
+    snprintf(nx, sizeof nx, "%d", HASHES);
     argv[0] = "EVALSHA";
     argv[1] = s->sha;
     argv[2] = "1";
@@ -210,6 +258,7 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
     argv[4] = g->base;
     argv[5] = ttl;
     argv[6] = nf;
+    argv[7] = nx;
     for (size_t i = 0; i < HEAD_ARGS; i++)
         lens[i] = strlen(argv[i]);
     size_t a = HEAD_ARGS;
@@ -233,6 +282,15 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
         }
         argv[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].data ? ez[k].data : "";
         lens[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].len;
+        size_t fa = a - PD_F_COUNT;   /* the record's field 0 */
+        if (record_hashes(&r, it->record_id, hx[k], &tmp) < 0) {
+            snprintf(err, errlen, "redis: out of memory");
+            goto out;
+        }
+        for (int i = 0; i < HASHES; i++) {
+            argv[a] = hx[k][i];
+            lens[a++] = strlen(hx[k][i]);
+        }
         if (r.f[PD_F_HEADERS].len) {
             char midh[41];
             pd_sha1_hex(r.f[PD_F_MID].p, r.f[PD_F_MID].len, midh);
@@ -262,8 +320,8 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
                 goto out;
             }
             g->nsets++;
-            argv[a - PD_F_COUNT + PD_F_HEADERS] = "1";
-            lens[a - PD_F_COUNT + PD_F_HEADERS] = 1;
+            argv[fa + PD_F_HEADERS] = "1";
+            lens[fa + PD_F_HEADERS] = 1;
         }
     }
     if (redisAppendCommandArgv(s->c, (int)argc, argv, lens) == REDIS_OK)
@@ -276,6 +334,8 @@ out:
     pd_buf_free(&meta);
     pd_buf_free(&key);
     pd_buf_free(&hz);
+    pd_buf_free(&tmp);
+    free(hx);
     for (size_t k = 0; ez && k < g->n; k++)
         pd_buf_free(&ez[k]);
     free(ez);

@@ -13,7 +13,9 @@ the model (tests/refoutcomes.py, tests/refclassify.py):
 - a "Queued 2, thanks." for a patch of that batch, and a cover's trailer;
 - the same Message-ID twice in the batch: counted once, a duplicate;
 - patches 1/2 and 2/2 of one series in the batch: only 1/2's header block
-  is kept (H:<sha1>)."""
+  is kept (H:<sha1>);
+- a v2 whose title differs from v1's only in blanks supersedes it (the
+  writer hashes titles with their blanks collapsed, as the script did)."""
 import hashlib
 import os
 
@@ -63,6 +65,9 @@ def mails(d):
                     "[3/3] q: part 3\n      commit: 89abcdef0123456789\n",
                     frm=MAINT, parent="never-recorded@pdtest", refs=(root, "never-recorded@pdtest")))
     out.append(out[1])   # d1 again: a duplicate in the same batch
+    # Supersedes matches titles with their blanks collapsed (the writer hashes them)
+    out.append(mail(d, "s1@pdtest", "[PATCH] s:  spaced   title", "One.\n" + DIFF))
+    out.append(mail(d, "s2@pdtest", "[PATCH v2] s: spaced title", "Two.\n" + DIFF))
     return out
 
 
@@ -74,9 +79,11 @@ def check(tag, env, sent, files):
     omodel = tu.refoutcomes.model_windows(pdtest.LIST_ID, files, (), tu.ARCHIVE)[0]
     tu.compare(tag, tu.digest_text(ds[0]), cmodel, omodel)
     applied = sum(1 for x in omodel["applied"] if x.startswith("  "))
-    result(applied == 3 and cmodel["duplicates"] == 1,
-           "%s: the model sees 3 applied patches and 1 duplicate (the case is exercised)" % tag,
-           "%d applied, %d duplicates" % (applied, cmodel["duplicates"]))
+    sup = sum(1 for _, ls in omodel["series"] for x in ls if x.startswith("Supersedes:"))
+    result(applied == 3 and cmodel["duplicates"] == 1 and sup == 1,
+           "%s: the model sees 3 applied patches, 1 duplicate, 1 Supersedes (the cases are "
+           "exercised)" % tag,
+           "%d applied, %d duplicates, %d Supersedes" % (applied, cmodel["duplicates"], sup))
     base = "pd:{%s}:" % pdtest.LIST_ID
     k = [env.redis_cli("EXISTS", base + "H:" + hashlib.sha1(m).hexdigest()).strip()
          for m in (b"e1@pdtest", b"e2@pdtest")]
