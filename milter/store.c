@@ -170,11 +170,11 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 /* ---- recording ---- */
 
 /* One EVALSHA of record.lua per list of a batch, carrying that list's
- * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>,
- * then per record its id, its PD_F_COUNT fields and HASHES sha1s, the
- * header block as "1"
- * (has one) or "": the block goes ahead of the call, SET <base>H:<sha1(mid)>
- * <block> NX EX <ttl>, and record.lua keeps or deletes it (see there). */
+ * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>
+ * <nhashes>, then per record its id, its PD_F_COUNT fields and HASHES sha1s.
+ * The header block field is "1" (has one) or "": the block goes ahead of the
+ * call, SET <base>H:<sha1(mid)> <block> NX EX <ttl>, and record.lua keeps or
+ * deletes it; the excerpt and kept blocks are compressed (pd_textz.h). */
 #define HEAD_ARGS 8
 #define HASHES 6          /* the sha1s record.lua would compute (see there) */
 #define PER_RECORD (1 + PD_F_COUNT + HASHES)
@@ -292,8 +292,7 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             lens[a++] = strlen(hx[k][i]);
         }
         if (r.f[PD_F_HEADERS].len) {
-            char midh[41];
-            pd_sha1_hex(r.f[PD_F_MID].p, r.f[PD_F_MID].len, midh);
+            const char *midh = hx[k][0];
             const char *sv[] = { "SET", key.data, NULL, "NX", "EX", ttl };
             size_t sl[] = { 3, 0, 0, 2, 2, strlen(ttl) };
             key.len = 0;
