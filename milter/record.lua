@@ -75,9 +75,10 @@
 --   rid class parent series index total subject title mid addr name author
 --   root window seq gseq version time flags prefixes resend tr nb napp
 --   excerpt headers
--- title is a number n when it is the last n bytes of subject; author and
--- root are true when they equal the identity ("name <addr>", "<addr>"
--- without a name) and mid.  The fields: the record's (pd_record.h), plus
+-- title is a number n when it is the last n bytes of subject; author,
+-- root and parent are true when they equal the identity ("name <addr>",
+-- "<addr>" without a name), mid and root.  rid is the first 16 hex digits
+-- of sha1(record id).  The fields: the record's (pd_record.h), plus
 -- window, seq (arrival in the window), gseq, series (sha1 of its series
 -- key: covers and patches), resend ("1"), parent (replies: the id they
 -- answer), tr (trailers, "kind\taddr\tname" lines), nb (notices: branch),
