@@ -19,12 +19,12 @@ PD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lmilter -pthread
+LDLIBS  += $(PKG_LIBS) -lz -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need (valgrind for
 # test_valgrind, systemd for test_package's systemd-analyze), so that "make
 # check" on a fresh machine skips nothing it could run.
-DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
+DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev \
             redis-server libcmocka-dev python3 groff-base git postfix cmark valgrind \
             systemd
 
@@ -32,6 +32,8 @@ LIB_SRCS := util log config rfc2047 mime mail classify record journal store writ
             domainmap digest page sendmail flush
 # the review, version and applied outcomes of replies (DESIGN.md "Outcomes")
 LIB_SRCS += outcome
+# header blocks and excerpts kept compressed in Redis (issue 20)
+LIB_SRCS += textz
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 # Redis Sentinel: the master asked of the sentinels (issue 19)
@@ -65,12 +67,14 @@ deps:
 $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
-# the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua
+# the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua,
+# pd_mails_lua
 $(BUILD)/%_lua.h: milter/%.lua | $(BUILD)/obj
 	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
 	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h
+$(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h \
+                      $(BUILD)/mails_lua.h
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
@@ -180,7 +184,7 @@ valgrind: deps
 # Leaves build/deb/patchdigest_0.1-1_<arch>.deb; does nothing while that is
 # newer than every source file.  tests/integration/test_package.py checks it.
 DEB_DIR        := build/deb
-DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev \
+DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev \
                   debhelper dpkg-dev lintian
 DEB_ARCH       := $(shell dpkg --print-architecture 2>/dev/null)
 DEB_FILE       := $(DEB_DIR)/patchdigest_$(VERSION)-1_$(DEB_ARCH).deb

@@ -15,7 +15,47 @@
 local base, win, url = ARGV[1], ARGV[2], ARGV[3] or ''
 local wk = base .. 'w:' .. win
 
-local function m(h) return base .. 'm:' .. h end
+-- The mail whose Message-ID has sha1 h, by field name, or nil: M:<h> as
+-- record.lua packs it, else the hash m:<h> mails recorded before the
+-- packed form were kept in.  Keep in step with record.lua's mail().
+local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
+             'addr', 'name', 'author', 'root', 'window', 'seq', 'gseq', 'version', 'time',
+             'flags', 'prefixes', 'resend', 'tr', 'nb', 'napp', 'excerpt', 'headers' }
+local function ident_of(name, addr)
+  if not addr or addr == '' then return '' end
+  if name and name ~= '' then return name .. ' <' .. addr .. '>' end
+  return '<' .. addr .. '>'
+end
+local mails = {}
+local function mail(h)
+  if mails[h] ~= nil then return mails[h] or nil end
+  local m = false
+  local s = redis.call('GET', base .. 'M:' .. h)
+  if s then
+    local v = { cmsgpack.unpack(s) }
+    m = {}
+    for i, f in ipairs(MF) do
+      if v[i] ~= false then m[f] = v[i] end
+    end
+    if type(m.title) == 'number' then m.title = m.subject:sub(-m.title) end
+    m.ident = ident_of(m.name, m.addr)
+    if m.author == true then m.author = m.ident end
+    if m.root == true then m.root = m.mid end
+    if m.parent == true then m.parent = m.root end
+  else
+    local h2 = redis.call('HGETALL', base .. 'm:' .. h)
+    if #h2 > 0 then
+      m = {}
+      for i = 1, #h2, 2 do m[h2[i]] = h2[i + 1] end
+    end
+  end
+  mails[h] = m
+  return m or nil
+end
+local function mf(h, f)
+  local x = mail(h)
+  return x and x[f] or nil
+end
 
 local function collapse(t)
   return (t:gsub('%s+', ' '):gsub('^ ', ''):gsub(' $', ''))
@@ -28,11 +68,11 @@ local function attribute(h)
   local seen, cur, res = {}, h, false
   for _ = 1, 200 do
     seen[#seen + 1] = cur
-    local parent = redis.call('HGET', m(cur), 'parent')
+    local parent = mf(cur, 'parent')
     if not parent or parent == '' then break end
     local ph = redis.sha1hex(parent)
     if memo[ph] ~= nil then res = memo[ph]; break end
-    local c = redis.call('HGET', m(ph), 'class')
+    local c = mf(ph, 'class')
     if c == 'cover' or c == 'patch' then res = ph; break end
     if c ~= 'reply' then break end
     cur = ph
@@ -69,7 +109,8 @@ local function series(sh)
   s.head = s.p[0] or s.p[1] or (low and s.p[low])
   s.linkmail = s.p[0] or (low and s.p[low])
   if s.head then
-    local v = redis.call('HMGET', m(s.head), 'subject', 'addr', 'ident')
+    local hm = mail(s.head) or {}
+    local v = { hm.subject, hm.addr, hm.ident }
     s.headsubj = v[1] or s.subject or ''
     s.addr = v[2] or ((v[3] or ''):match('<([^<>]*)>$')) or ''
     s.author = v[3] or s.ident
@@ -81,7 +122,7 @@ local function series(sh)
   s.exists = #h > 0
   -- its own title for Supersedes: the cover's, else patch 1's
   local own = s.p[0] or s.p[1]
-  if own then s.title = redis.call('HGET', m(own), 'title') end
+  if own then s.title = mf(own, 'title') end
   cache[sh] = s
   return s
 end
@@ -100,10 +141,11 @@ end
 local review = {}
 local mails = redis.call('LRANGE', wk .. ':mails', 0, -1)
 for seq, h in ipairs(mails) do
-  local v = redis.call('HMGET', m(h), 'class', 'tr')
+  local hm = mail(h) or {}
+  local v = { hm.class, hm.tr }
   if v[1] == 'reply' then
     local att = attribute(h)
-    local sh = att and redis.call('HGET', m(att), 'series')
+    local sh = att and mf(att, 'series')
     if sh then
       local r = review[sh]
       if not r then
@@ -127,7 +169,8 @@ end
 local groups, gorder = {}, {}
 local applied = {}                 -- sha1 -> group key -> { index -> true, all }
 for _, h in ipairs(redis.call('LRANGE', wk .. ':notices', 0, -1)) do
-  local v = redis.call('HMGET', m(h), 'nb', 'napp', 'ident', 'seq')
+  local hm = mail(h) or {}
+  local v = { hm.nb, hm.napp, hm.ident, hm.seq }
   local entries = v[2] and cjson.decode(v[2]) or {}
   local who = v[3] or ''
   if who == '' then who = '(no sender address)' end
@@ -206,7 +249,7 @@ local function lines_of(sh)
     end
   end
   if url ~= '' and s.linkmail then
-    local mid = redis.call('HGET', m(s.linkmail), 'mid')
+    local mid = mf(s.linkmail, 'mid')
     if mid then
       out[#out + 1] = 'Link: ' .. url:gsub('%%m', function() return encode(mid) end)
     end

@@ -1,10 +1,37 @@
--- record.lua - record one mail of one list in Redis, atomically.
+-- record.lua - record a batch of mails of one list in Redis, atomically.
 --
--- Called as EVALSHA <sha> 1 <base>meta <base> <record-id> <retention-seconds>
--- <field 0> ... <field N> with the fields of include/pd_record.h in order.
--- <base> is "<KeyPrefix>{<list>}:", so every key of a list shares one hash
--- tag (one Redis Cluster slot).  Keys (all under <base>):
+-- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields> 6
+-- then, per mail in arrival order, <record-id> <field 0> ... <field nfields-1>
+-- <sha1(mid)> <sha1(record id), 16 digits> <sha1(subject)> <sha1(series key)>
+-- <sha1(title, blanks collapsed)> <sha1(root)> (the writer hashes what it
+-- can; subject, series and title only for covers and patches, "" for other
+-- mail: it costs the writer a microsecond, Redis's Lua more), with the
+-- fields of include/pd_record.h in order, but for the header block
+-- (PD_F_HEADERS): "1" when the mail has one, which the writer sent ahead in
+-- the same round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention>.
+-- The script keeps it where the page can show it and deletes it elsewhere:
+-- the block (often 2-4 KB) never passes through Lua, whose strings cost
+-- Redis about 5 ns a byte (hashed, allocated, collected).  When two hosts record
+-- one Message-ID at the same moment, the block kept may be the one the
+-- other host sent (the same mail, with its own Received lines).  <base> is
+-- "<KeyPrefix>{<list>}:", so every key of a list shares one hash tag (one
+-- Redis Cluster slot).  Returns one result per mail, in order (below); a
+-- mail Redis refused (a key of the wrong type) gives an error element, and
+-- the mails after it are still recorded.
+--
+-- One call records the whole batch (the writer sends up to 128 mails, import
+-- 256): the window's counters, tables and lists are summed in the script and
+-- written once per batch, so a mail costs about a third of the Redis
+-- commands it cost when each mail was its own call.  The batch is one
+-- script, so a window's close (window.lua) happens before or after all of
+-- it, never inside.
+--
+-- Keys (all under <base>):
 --   meta                 hash: window (open window number), head (chain head), list
+--                        layout ("2": mails are M: keys), legacy (unix time until
+--                        which m:/mid: keys of an older version may exist: set
+--                        when a list recorded before the packed layout is first
+--                        recorded into, to now + twice the retention)
 --   w:<N>                hash: from, to, opened, mails, duplicates, resends,
 --                              truncated, class:<class>
 --   w:<N>:contributors   zset addr -> mails      w:<N>:names   hash addr -> "Name <addr>"
@@ -17,23 +44,21 @@
 --   w:<N>:posts          list of sha1(mid) of the covers and patches, arrival order
 --   w:<N>:series         zset sha1(series key) -> arrival number of its first mail
 --   w:<N>:s:<sha1>       hash index -> sha1(mid) of the series' mails in the window
---   m:<sha1(mid)>        hash: the mail (subject, title, class, ident, author,
---                        excerpt, headers ...), expires after the retention;
---                        headers (for the patch page) only where the page can
---                        show them: covers, patches without i/n, and a patch
---                        no lower-numbered patch of its series preceded in
---                        the window; never for resends
+--   H:<sha1(mid)>        string: the mail's header block, where the page shows it
+--                        (below; the mail's headers field is then true)
+--   M:<sha1(mid)>        string: the mail, written once, expires after the
+--                        retention (see "The mail" below).  It also holds the
+--                        record that first recorded the Message-ID (rid: the
+--                        first 16 hex digits of sha1(record id)): its existence
+--                        is what makes a Message-ID counted once, and a record
+--                        with that rid is a replay.
 --   s:<sha1(series key)> hash: version, root, total, subject, ident, cover, hidx
 --                        (subject and ident are the head's, hidx its index)
---   mid:<sha1(mid)>      the record id that first recorded the Message-ID
 --   rid:<sha1(record id)> a duplicate delivery already counted
---   subj:<sha1(subject)> Message-ID of the first cover/patch with this subject
+--   subj:<sha1(subject)> "1": a cover or patch had this subject (before 0.2: its
+--                        Message-ID; nothing reads it)
 -- Outcomes (DESIGN.md "Outcomes"; read at the flush by milter/outcomes.lua):
---   meta gseq            the list's mail counter across windows (m: gseq, s: first)
---   m:<sha1(mid)>        also: gseq, addr; replies: parent (the id they answer),
---                        tr (trailers, "kind\taddr\tname" lines); notices: nb
---                        (branch), napp (what it applies, JSON [[series, index,
---                        commit, label], ...], index 0 for a whole series)
+--   meta gseq            the list's mail counter across windows (mail: gseq, s: first)
 --   s:<sha1(series key)> also: first (gseq of its first mail), p<index> ->
 --                        sha1(mid) of its cover (p0) and patches (unnumbered: p1)
 --   t:<sha1(title)>      zset series -> first: series whose cover or patch 1
@@ -43,20 +68,168 @@
 --   w:<N>                also: applied (patches applied by notices), trailers
 -- A window's own state (open, closed, sent) and the flush lock are kept by
 -- milter/window.lua.
--- Returns 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
+--
+-- The mail (M:<sha1(mid)>): the values below, in this order, each a
+-- MessagePack object (cmsgpack.pack of the list; false for a field the mail
+-- has not), so a reader that needs the first few decodes only those
+-- (cmsgpack.unpack_limit):
+--   rid class parent series index total subject title mid addr name author
+--   root window seq gseq version time flags prefixes resend tr nb napp
+--   excerpt headers
+-- title is a number n when it is the last n bytes of subject; author,
+-- root and parent are true when they equal the identity ("name <addr>",
+-- "<addr>" without a name), mid and root.  rid is the first 16 hex digits
+-- of sha1(record id).  The fields: the record's (pd_record.h), plus
+-- window, seq (arrival in the window), gseq, series (sha1 of its series
+-- key: covers and patches), resend ("1"), parent (replies: the id they
+-- answer), tr (trailers, "kind\taddr\tname" lines), nb (notices: branch),
+-- napp (what a notice applies, JSON [[series, index, commit, label], ...],
+-- index 0 for a whole series); headers (true: the block for the patch page
+-- is H:<sha1(mid)>) only where the
+-- page can show them: covers, patches without i/n, and a patch no
+-- lower-numbered patch of its series preceded in the window; never for
+-- resends.
+--
+-- Why a string and not the hash earlier versions kept (m:<sha1(mid)>, with
+-- mid:<sha1(mid)> holding the record id): a mail is written once and never
+-- changed, and a hash whose values exceed 64 bytes (a subject, the excerpt,
+-- the headers) is a hash table, about 1.2 KB of overhead a mail; the string
+-- holds the same values in about half the memory, in one key instead of
+-- two, written by one command instead of five.  Mails recorded before the
+-- upgrade keep their m:/mid: keys until they expire with the retention:
+-- every reader here, in outcomes.lua and in mails.lua looks up M: first,
+-- then m:, and a Message-ID recorded under mid: is a duplicate as before.
+--
+-- Results: 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
 -- 3 new mail that resends a known subject.
-local base, rid, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local function F(i) return ARGV[4 + i] end
-local LIST, MID, CLASS, VER, IDX, TOT = F(1), F(2), F(3), F(4), F(5), F(6)
-local NAME, ADDR, SUBJ, TITLE, AUTHOR = F(7), F(8), F(9), F(10), F(11)
-local ROOT, REVS, TIME, FLAGS = F(12), F(15), F(16), F(17)
-local EXCERPT, HEADERS, PREFIXES = F(18), F(19), F(20)
-local IRT, REFS, TRAILERS, NOTICE = F(13), F(14), F(21) or '', F(22) or ''
-local meta = KEYS[1]
+local meta, base, ttl, NF, NX = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local call, sha1hex = redis.call, redis.sha1hex   -- (locals: no table lookups)
 
--- Blanks collapsed: runs of blanks made one space, trimmed.
-local function collapse(t)
-  return (t:gsub('%s+', ' '):gsub('^ ', ''):gsub(' $', ''))
+
+-- ---- the mail: M:<h> (packed), else m:<h> (a hash, before the upgrade) ----
+local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
+             'addr', 'name', 'author', 'root', 'window', 'seq', 'gseq', 'version', 'time',
+             'flags', 'prefixes', 'resend', 'tr', 'nb', 'napp', 'excerpt', 'headers' }
+local MFN = {}
+for i, f in ipairs(MF) do MFN[f] = i end
+
+local function ident_of(name, addr)
+  if not addr or addr == '' then return '' end
+  if name and name ~= '' then return name .. ' <' .. addr .. '>' end
+  return '<' .. addr .. '>'
+end
+
+-- (one field after the other, in MF's order: no loop, no table)
+local function pack(m)
+  local t, s = m.title, m.subject
+  if t ~= '' and #t <= #s and s:find(t, #s - #t + 1, true) then t = #t end
+  local author = m.author
+  if author == m.ident then author = true end
+  local parent, root = m.parent or false, m.root
+  if parent == root then parent = true end
+  if root == m.mid then root = true end
+  return cmsgpack.pack(m.rid, m.class, parent, m.series or false, m.index, m.total, s, t,
+    m.mid, m.addr, m.name, author, root, m.window, m.seq, m.gseq, m.version, m.time,
+    m.flags, m.prefixes, m.resend or false, m.tr or false, m.nb or false, m.napp or false,
+    m.excerpt or false, m.headers or false)
+end
+
+-- The mail's fields up to field number n (all when nil), by name; nil when
+-- Redis does not have the mail.  Decoded mails are kept for the batch (a
+-- mail never changes once written); a missing one is asked again.
+local mails = {}
+local legacy = false   -- the list may hold mails of the hash layout (m:, mid:)
+local function mail(h, n)
+  if n and n < MFN.root then n = MFN.root end
+  local m = mails[h]
+  if m and (m._n >= (n or #MF)) then return m end
+  local s = call('GET', base .. 'M:' .. h)
+  if s then
+    local v = { cmsgpack.unpack_limit(s, n or #MF) }
+    m = { _n = n or #MF }
+    for i = 1, m._n do
+      local x = v[i + 1]
+      if x ~= false then m[MF[i]] = x end
+    end
+    if type(m.title) == 'number' then m.title = m.subject:sub(-m.title) end
+    if m._n >= MFN.author then
+      if m.author == true then m.author = ident_of(m.name, m.addr) end
+      m.ident = ident_of(m.name, m.addr)
+    end
+    if m.root == true then m.root = m.mid end
+    if m.parent == true then m.parent = m.root end
+  elseif legacy then
+    local h2 = call('HGETALL', base .. 'm:' .. h)
+    if #h2 == 0 then return nil end
+    m = { _n = #MF }
+    for i = 1, #h2, 2 do m[h2[i]] = h2[i + 1] end
+    local rid = call('GET', base .. 'mid:' .. h)
+    if rid then m.rid = rid end
+  else
+    return nil
+  end
+  mails[h] = m
+  return m
+end
+
+-- The record id that first recorded the Message-ID whose sha1 is h, or
+-- nil; and whether that mail kept its header block (H:<h>).
+local function recorded(h)
+  local s = call('GET', base .. 'M:' .. h)
+  if s then
+    local v = { cmsgpack.unpack(s) }
+    return v[1], v[MFN.headers] == true
+  end
+  if legacy then return call('GET', base .. 'mid:' .. h), false end
+  return nil
+end
+
+-- ---- the batch's state, written once at the end ----
+local win, head, gseq, seq
+local acc = { counters = {}, contributors = {}, domains = {}, reviewers = {}, threads = {},
+              mails = {}, posts = {}, notices = {}, series = {}, sorder = {},
+              names = {}, rnames = {}, troots = {}, tsubj = {}, new = 0 }
+local fmt = string.format
+local function count(tbl, k, n)
+  tbl[k] = (tbl[k] or 0) + (n or 1)
+end
+
+do
+  local v = call('HMGET', meta, 'window', 'head', 'gseq', 'layout', 'legacy')
+  win, head, gseq = v[1], v[2], tonumber(v[3]) or 0
+  if v[1] and not v[4] then
+    -- recorded by a version before the packed layout: its m: and mid: keys
+    -- live until they expire; look for them until twice the retention from
+    -- now (hosts not yet upgraded may still write some)
+    local now = tonumber(call('TIME')[1])
+    call('HSET', meta, 'layout', '2', 'legacy', tostring(now + 2 * tonumber(ttl)))
+    legacy = true
+  elseif v[5] then
+    legacy = tonumber(call('TIME')[1]) < (tonumber(v[5]) or 0)
+  end
+end
+
+local function open_window(list, time)
+  if win then return end
+  local h0 = sha1hex(list)
+  call('HSET', meta, 'window', '1', 'head', h0, 'list', list, 'layout', '2')
+  call('HSET', base .. 'w:1', 'from', h0, 'to', h0, 'opened', time)
+  win, head = '1', h0
+end
+
+local wk
+local scache, sorder = {}, {}   -- series touched by the batch: their hash, cached
+
+-- The title and thread indexes the batch added to: ZADD NX (the score is
+-- the series' first mail, fixed) and their expiry, once.
+local function write_indexes()
+  for _, sh in ipairs(sorder) do
+    for k, first in pairs(scache[sh].zadd) do
+      call('ZADD', k, 'NX', first, sh)
+      call('EXPIRE', k, ttl)
+    end
+    scache[sh].zadd = {}
+  end
 end
 
 -- The cover or patch a reply answering <parent> is attributed to (sha1 of
@@ -64,26 +237,28 @@ end
 local function attribute(parent)
   for _ = 1, 200 do
     if parent == nil or parent == '' then return nil end
-    local ph = redis.sha1hex(parent)
-    local v = redis.call('HMGET', base .. 'm:' .. ph, 'class', 'parent')
-    if v[1] == 'cover' or v[1] == 'patch' then return ph end
-    if v[1] ~= 'reply' then return nil end
-    parent = v[2]
+    local ph = sha1hex(parent)
+    local v = mail(ph, MFN.parent)
+    if not v then return nil end
+    if v.class == 'cover' or v.class == 'patch' then return ph end
+    if v.class ~= 'reply' then return nil end
+    parent = v.parent
   end
   return nil
 end
 
 -- A series' patch whose title, blanks removed, is key: its index, or nil.
-local titles = {}
+local titles
 local function patch_with_title(sh, key)
   local t = titles[sh]
   if not t then
     t = {}
-    local h = redis.call('HGETALL', base .. 's:' .. sh)
+    local h = call('HGETALL', base .. 's:' .. sh)
     for i = 1, #h, 2 do
       local n = h[i]:match('^p(%d+)$')
       if n and tonumber(n) >= 1 then
-        local title = redis.call('HGET', base .. 'm:' .. h[i + 1], 'title')
+        local m = mail(h[i + 1], MFN.title)
+        local title = m and m.title
         if title then t[#t + 1] = { tonumber(n), (title:gsub('%s', '')) } end
       end
     end
@@ -98,38 +273,42 @@ end
 
 -- "[i/n] title" of a recorded cover or patch.
 local function label(ph)
-  local v = redis.call('HMGET', base .. 'm:' .. ph, 'class', 'index', 'total', 'title')
-  local i, n = v[2], v[3]
+  local v = mail(ph, MFN.title) or {}
+  local i, n = v.index, v.total
   if not i or i == '' then i, n = '1', '1' end
-  if v[1] == 'cover' then i = '0' end
-  return i, '[' .. i .. '/' .. (n or '1') .. '] ' .. (v[4] or '')
+  if v.class == 'cover' then i = '0' end
+  return i, '[' .. i .. '/' .. (n or '1') .. '] ' .. (v.title or '')
 end
 
 -- A reply: what it answers, its trailers, and what its notice applies,
 -- decided now from what was recorded before it.
-local function record_outcomes(mk, midh)
+local function record_outcomes(mk, midh, b, rooth)
+  local IRT, REFS, ROOT = ARGV[b + 13], ARGV[b + 14], ARGV[b + 12]
+  local TRAILERS, NOTICE = ARGV[b + 21], ARGV[b + 22]
   local parent = IRT
   if parent == '' then parent = REFS:match('([^\n]+)$') or '' end
-  if parent ~= '' then redis.call('HSET', mk, 'parent', parent) end
+  if parent ~= '' then mk.parent = parent end
   if TRAILERS ~= '' then
-    redis.call('HSET', mk, 'tr', TRAILERS)
+    mk.tr = TRAILERS
     local n = 0
     for _ in TRAILERS:gmatch('[^\n]+') do n = n + 1 end
-    redis.call('HINCRBY', base .. 'w:' .. redis.call('HGET', meta, 'window'), 'trailers', n)
+    count(acc.counters, 'trailers', n)
   end
   if NOTICE == '' then return end
   local lines = {}
   for l in (NOTICE .. '\n'):gmatch('([^\n]*)\n') do lines[#lines + 1] = l end
   local branch, nums = lines[1] or '', lines[2] or ''
   local att = attribute(parent)
-  local ash = att and redis.call('HGET', base .. 'm:' .. att, 'series') or nil
-  local applied, count = {}, 0
+  local am = att and mail(att, MFN.series)
+  local ash = am and am.series or nil
+  local applied, n = {}, 0
   if #lines > 2 then
     -- listed entries: matched by title in the attributed series, else in
     -- the most recent series of the thread holding that title
-    local thread = redis.call('ZREVRANGE', base .. 'r:' .. redis.sha1hex(ROOT), 0, -1)
+    write_indexes()
+    local thread = call('ZREVRANGE', base .. 'r:' .. rooth, 0, -1)
     for k = 3, #lines do
-      local i, n, commit, title = lines[k]:match('^(%d+)\t(%d+)\t(%x*)\t(.*)$')
+      local i, nn, commit, title = lines[k]:match('^(%d+)\t(%d+)\t(%x*)\t(.*)$')
       if i then
         local key = title:gsub('%s', '')
         local sh, idx = nil, nil
@@ -143,18 +322,18 @@ local function record_outcomes(mk, midh)
             if idx then sh = cand; break end
           end
         end
-        applied[#applied + 1] = { sh or '', idx or '', commit, '[' .. i .. '/' .. n .. '] ' .. title }
-        count = count + 1
+        applied[#applied + 1] = { sh or '', idx or '', commit, '[' .. i .. '/' .. nn .. '] ' .. title }
+        n = n + 1
       end
     end
   elseif nums ~= '' then
     if ash then
       for num in nums:gmatch('%d+') do
-        local ph = redis.call('HGET', base .. 's:' .. ash, 'p' .. num)
+        local ph = call('HGET', base .. 's:' .. ash, 'p' .. num)
         if ph and num ~= '0' then
           local _, l = label(ph)
           applied[#applied + 1] = { ash, num, '', l }
-          count = count + 1
+          n = n + 1
         end
       end
     end
@@ -162,144 +341,219 @@ local function record_outcomes(mk, midh)
     local i, l = label(att)
     applied[#applied + 1] = { ash, i, '', l }
     if i == '0' then
-      count = count + (tonumber(redis.call('HGET', base .. 's:' .. ash, 'total')) or 1)
+      n = n + (tonumber(call('HGET', base .. 's:' .. ash, 'total')) or 1)
     else
-      count = count + 1
+      n = n + 1
     end
   end
-  redis.call('HSET', mk, 'nb', branch, 'napp', cjson.encode(applied))
-  local wk = base .. 'w:' .. redis.call('HGET', meta, 'window')
-  redis.call('RPUSH', wk .. ':notices', midh)
-  if count > 0 then redis.call('HINCRBY', wk, 'applied', count) end
+  mk.nb, mk.napp = branch, cjson.encode(applied)
+  acc.notices[#acc.notices + 1] = midh
+  if n > 0 then count(acc.counters, 'applied', n) end
 end
 
-local win = redis.call('HGET', meta, 'window')
-if not win then
-  local h0 = redis.sha1hex(LIST)
-  redis.call('HSET', meta, 'window', '1', 'head', h0, 'list', LIST)
-  redis.call('HSET', base .. 'w:1', 'from', h0, 'to', h0, 'opened', TIME)
-  win = '1'
-end
-local wk = base .. 'w:' .. win
+-- One mail: its record id, then field i is ARGV[b + i].
+local function record(rid, b)
+  local A = ARGV
+  local LIST, MID, CLASS, VER, IDX, TOT = A[b + 1], A[b + 2], A[b + 3], A[b + 4], A[b + 5], A[b + 6]
+  local NAME, ADDR, SUBJ, TITLE, AUTHOR = A[b + 7], A[b + 8], A[b + 9], A[b + 10], A[b + 11]
+  local ROOT, REVS, TIME, FLAGS = A[b + 12], A[b + 15], A[b + 16], A[b + 17]
+  local EXCERPT, HEADERS, PREFIXES = A[b + 18], A[b + 19], A[b + 20]
+  local x = b + NF
+  local midh, ridh, subjh, sh, titleh, rooth = A[x], A[x + 1], A[x + 2], A[x + 3], A[x + 4], A[x + 5]
+  titles = {}
+  open_window(LIST, TIME)
+  wk = base .. 'w:' .. win
+  if not seq then seq = tonumber(call('HGET', wk, 'mails')) or 0 end
 
--- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
-local midh = redis.sha1hex(MID)
-local midkey = base .. 'mid:' .. midh
-local prev = redis.call('GET', midkey)
-if prev then
-  if prev == rid then return 0 end
-  if redis.call('SET', base .. 'rid:' .. redis.sha1hex(rid), '1', 'NX', 'EX', ttl) then
-    redis.call('HINCRBY', wk, 'duplicates', 1)
-    return 1
+  -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
+  local prev, kept = recorded(midh)
+  -- the writer sent the header block ahead (SET H:<h> NX); not ours to keep
+  if prev and HEADERS ~= '' and not kept then call('DEL', base .. 'H:' .. midh) end
+  if prev then
+    if prev == ridh or prev == rid then return 0 end
+    if call('SET', base .. 'rid:' .. sha1hex(rid), '1', 'NX', 'EX', ttl) then
+      count(acc.counters, 'duplicates')
+      return 1
+    end
+    return 0
   end
-  return 0
-end
-redis.call('SET', midkey, rid, 'EX', ttl)
 
--- The chain head.
-local head = redis.sha1hex((redis.call('HGET', meta, 'head') or redis.sha1hex(LIST)) .. '\n' .. MID)
-redis.call('HSET', meta, 'head', head)
+  -- The chain head.
+  head = sha1hex((head or sha1hex(LIST)) .. '\n' .. MID)
+  seq, gseq = seq + 1, gseq + 1
+  acc.new = acc.new + 1
+  local c = acc.counters
+  c.mails = (c.mails or 0) + 1
+  local ck = 'class:' .. CLASS
+  c[ck] = (c[ck] or 0) + 1
+  if FLAGS:find('t', 1, true) then count(acc.counters, 'truncated') end
 
-local seq = redis.call('HINCRBY', wk, 'mails', 1)
-local gseq = redis.call('HINCRBY', meta, 'gseq', 1)
-redis.call('HSET', wk, 'to', head)
-redis.call('HINCRBY', wk, 'class:' .. CLASS, 1)
-if FLAGS:find('t', 1, true) then redis.call('HINCRBY', wk, 'truncated', 1) end
-
-local ident = ''
-if ADDR ~= '' then
-  if NAME ~= '' then ident = NAME .. ' <' .. ADDR .. '>' else ident = '<' .. ADDR .. '>' end
-  redis.call('ZINCRBY', wk .. ':contributors', 1, ADDR)
-  -- shown with the first name seen in the window
-  if NAME ~= '' then redis.call('HSETNX', wk .. ':names', ADDR, ident) end
-  local dom = ADDR:match('@([^@]*)$')
-  if dom and dom ~= '' then redis.call('ZINCRBY', wk .. ':domains', 1, dom) end
-end
-
--- The mail itself, for the digest.
-local mk = base .. 'm:' .. midh
-redis.call('HSET', mk, 'mid', MID, 'class', CLASS, 'window', win, 'seq', seq,
-  'subject', SUBJ, 'title', TITLE, 'version', VER, 'index', IDX, 'total', TOT,
-  'ident', ident, 'author', AUTHOR, 'root', ROOT, 'time', TIME, 'flags', FLAGS,
-  'prefixes', PREFIXES, 'gseq', gseq, 'addr', ADDR)
-if EXCERPT ~= '' then redis.call('HSET', mk, 'excerpt', EXCERPT) end
-redis.call('EXPIRE', mk, ttl)
-redis.call('RPUSH', wk .. ':mails', midh)
-
-local result = 2
-if CLASS == 'cover' or CLASS == 'patch' then
-  -- Resends: a new Message-ID with a cover or patch subject seen before.
-  local sk = base .. 'subj:' .. redis.sha1hex(SUBJ)
-  if not redis.call('SET', sk, MID, 'NX', 'EX', ttl) then
-    redis.call('HINCRBY', wk, 'resends', 1)
-    redis.call('HSET', mk, 'resend', '1')
-    result = 3
+  local ident = ident_of(NAME, ADDR)
+  if ADDR ~= '' then
+    count(acc.contributors, ADDR)
+    -- shown with the first name seen in the window
+    if NAME ~= '' and not acc.names[ADDR] then
+      acc.names[ADDR] = true
+      call('HSETNX', wk .. ':names', ADDR, ident)
+    end
+    local dom = ADDR:match('@([^@]*)$')
+    if dom and dom ~= '' then count(acc.domains, dom) end
   end
-  -- Series: keyed by version and thread root.
-  local sh = redis.sha1hex(VER .. ' ' .. ROOT)
-  local skey = base .. 's:' .. sh
-  redis.call('HSETNX', skey, 'version', VER)
-  redis.call('HSETNX', skey, 'root', ROOT)
-  redis.call('HSETNX', skey, 'ident', ident)
-  local idx = IDX
-  if idx == '' then idx = '1' end
-  if HEADERS ~= '' and result == 2 then
-    local keep = true
-    if CLASS == 'patch' and IDX ~= '' then
-      local n = tonumber(IDX) or 1
-      for _, k in ipairs(redis.call('HKEYS', wk .. ':s:' .. sh)) do
-        local ki = tonumber(k)
-        if ki and ki >= 1 and ki < n then keep = false; break end
+
+  -- The mail itself, for the digest.
+  local mk = { rid = ridh, mid = MID, class = CLASS, window = win, seq = fmt('%d', seq),
+               subject = SUBJ, title = TITLE, version = VER, index = IDX, total = TOT,
+               name = NAME, addr = ADDR, author = AUTHOR, root = ROOT, time = TIME,
+               flags = FLAGS, prefixes = PREFIXES, gseq = fmt('%d', gseq), ident = ident }
+  if EXCERPT ~= '' then mk.excerpt = EXCERPT end
+  acc.mails[#acc.mails + 1] = midh
+
+  local result = 2
+  if CLASS == 'cover' or CLASS == 'patch' then
+    -- Resends: a new Message-ID with a cover or patch subject seen before.
+    local sk = base .. 'subj:' .. subjh
+    if not call('SET', sk, '1', 'NX', 'EX', ttl) then
+      count(acc.counters, 'resends')
+      mk.resend = '1'
+      result = 3
+    end
+    -- Series: keyed by version and thread root; its hash and the window's
+    -- index hash are read once a batch, written as they change.
+    local skey = base .. 's:' .. sh
+    local idx = IDX
+    if idx == '' then idx = '1' end
+    local sc = scache[sh]
+    if not sc then
+      local h = call('HGETALL', skey)
+      local f = {}
+      for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+      local w = {}
+      for _, k in ipairs(call('HKEYS', wk .. ':s:' .. sh)) do w[k] = true end
+      sc = { f = f, w = w, zadd = {} }
+      scache[sh] = sc
+      sorder[#sorder + 1] = sh
+    end
+    local cur = sc.f
+    local set = {}
+    local function put(k, v) set[#set + 1] = k; set[#set + 1] = v; cur[k] = v end
+    if not cur.version then put('version', VER) end
+    if not cur.root then put('root', ROOT) end
+    if HEADERS ~= '' and result == 2 then
+      local keep = true
+      if CLASS == 'patch' and IDX ~= '' then
+        local n = tonumber(IDX) or 1
+        for k in pairs(sc.w) do
+          local ki = tonumber(k)
+          if ki and ki >= 1 and ki < n then keep = false; break end
+        end
+      end
+      if keep then mk.headers = true end
+    end
+    -- The head (DESIGN.md): the latest cover, else the latest patch 1 (or
+    -- unnumbered patch), else the first of the lowest-numbered patches; the
+    -- series' subject and identity are the head's.  hidx: the head's index.
+    local n = CLASS == 'cover' and 0 or (tonumber(idx) or 1)
+    local hidx = tonumber(cur.hidx)
+    if not hidx and cur.subject then
+      -- recorded before hidx was kept: its head was a cover, else taken as patch 1
+      hidx = cur.cover and 0 or 1
+    end
+    if not hidx or n == 0 or (n == 1 and hidx ~= 0) or n < hidx then
+      put('subject', SUBJ); put('ident', ident); put('hidx', fmt('%d', n))
+    end
+    if CLASS == 'cover' then put('cover', midh) end
+    local total = tonumber(TOT) or 1
+    if total > (tonumber(cur.total) or 0) then put('total', fmt('%d', total)) end
+    -- outcomes: the series' mails across windows, its titles, its thread
+    if not cur.first then put('first', fmt('%d', gseq)) end
+    local first = cur.first
+    if not cur['p' .. idx] then put('p' .. idx, midh) end
+    if #set > 0 then call('HSET', skey, unpack(set)) end
+    if not acc.series[sh] then
+      acc.series[sh] = seq
+      acc.sorder[#acc.sorder + 1] = sh
+    end
+    if not sc.w[idx] then
+      sc.w[idx] = true
+      call('HSET', wk .. ':s:' .. sh, idx, midh)
+    end
+    mk.series = sh
+    -- the title and thread indexes: once a batch per series and key
+    if CLASS == 'cover' or idx == '1' then
+      sc.zadd[base .. 't:' .. titleh] = first
+    end
+    sc.zadd[base .. 'r:' .. rooth] = first
+    acc.posts[#acc.posts + 1] = midh
+  elseif CLASS == 'reply' then
+    local rh = rooth
+    count(acc.threads, rh)
+    if not acc.troots[rh] then
+      acc.troots[rh] = true
+      call('HSETNX', wk .. ':troots', rh, ROOT)
+      call('HSETNX', wk .. ':tsubj', rh, SUBJ)
+    end
+    for line in string.gmatch(REVS, '[^\n]+') do
+      local a, n = line:match('^([^\t]*)\t(.*)$')
+      if a and a ~= '' then
+        count(acc.reviewers, a)
+        if n ~= '' and not acc.rnames[a] then
+          acc.rnames[a] = true
+          call('HSETNX', wk .. ':rnames', a, n .. ' <' .. a .. '>')
+        end
       end
     end
-    if keep then redis.call('HSET', mk, 'headers', HEADERS) end
+    record_outcomes(mk, midh, b, rooth)
   end
-  -- The head (DESIGN.md): the latest cover, else the latest patch 1 (or
-  -- unnumbered patch), else the first of the lowest-numbered patches; the
-  -- series' subject and identity are the head's.  hidx: the head's index.
-  local n = CLASS == 'cover' and 0 or (tonumber(idx) or 1)
-  local hidx = tonumber(redis.call('HGET', skey, 'hidx'))
-  if not hidx and redis.call('HEXISTS', skey, 'subject') == 1 then
-    -- recorded before hidx was kept: its head was a cover, else taken as patch 1
-    hidx = redis.call('HEXISTS', skey, 'cover') == 1 and 0 or 1
+  if HEADERS ~= '' and not mk.headers then call('DEL', base .. 'H:' .. midh) end
+  call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
+  return result
+end
+
+local results = {}
+local per = NF + 1 + NX
+for a = 5, #ARGV - NF - NX, per do
+  local rid = ARGV[a]
+  local ok, res = pcall(record, rid, a + 1)
+  if ok then
+    results[#results + 1] = res
+  else
+    results[#results + 1] = { err = type(res) == 'table' and res.err or tostring(res) }
   end
-  if not hidx or n == 0 or (n == 1 and hidx ~= 0) or n < hidx then
-    redis.call('HSET', skey, 'subject', SUBJ, 'ident', ident, 'hidx', n)
+end
+
+-- The series the batch touched: their expiry and indexes.
+for _, sh in ipairs(sorder) do call('EXPIRE', base .. 's:' .. sh, ttl) end
+write_indexes()
+
+-- The batch's sums, once.
+if win then
+  local wk = base .. 'w:' .. win
+  if acc.new > 0 then
+    call('HSET', meta, 'head', head, 'gseq', gseq)
+    call('HSET', wk, 'to', head)
   end
-  if CLASS == 'cover' then redis.call('HSET', skey, 'cover', midh) end
-  local total = tonumber(TOT) or 1
-  if total > (tonumber(redis.call('HGET', skey, 'total')) or 0) then
-    redis.call('HSET', skey, 'total', total)
+  for k, n in pairs(acc.counters) do call('HINCRBY', wk, k, fmt('%d', n)) end
+  local function zsum(key, tbl)
+    for member, n in pairs(tbl) do call('ZINCRBY', key, fmt('%d', n), member) end
   end
-  redis.call('EXPIRE', skey, ttl)
-  redis.call('ZADD', wk .. ':series', 'NX', seq, sh)
-  redis.call('HSETNX', wk .. ':s:' .. sh, idx, midh)
-  redis.call('HSET', mk, 'series', sh)
-  -- outcomes: the series' mails across windows, its titles, its thread
-  redis.call('HSETNX', skey, 'first', gseq)
-  redis.call('HSETNX', skey, 'p' .. idx, midh)
-  local first = tonumber(redis.call('HGET', skey, 'first'))
-  if CLASS == 'cover' or idx == '1' then
-    local tk = base .. 't:' .. redis.sha1hex(collapse(TITLE))
-    redis.call('ZADD', tk, 'NX', first, sh)
-    redis.call('EXPIRE', tk, ttl)
-  end
-  local rk = base .. 'r:' .. redis.sha1hex(ROOT)
-  redis.call('ZADD', rk, 'NX', first, sh)
-  redis.call('EXPIRE', rk, ttl)
-  redis.call('RPUSH', wk .. ':posts', midh)
-elseif CLASS == 'reply' then
-  local rh = redis.sha1hex(ROOT)
-  redis.call('ZINCRBY', wk .. ':threads', 1, rh)
-  redis.call('HSETNX', wk .. ':troots', rh, ROOT)
-  redis.call('HSETNX', wk .. ':tsubj', rh, SUBJ)
-  for line in string.gmatch(REVS, '[^\n]+') do
-    local a, n = line:match('^([^\t]*)\t(.*)$')
-    if a and a ~= '' then
-      redis.call('ZINCRBY', wk .. ':reviewers', 1, a)
-      if n ~= '' then redis.call('HSETNX', wk .. ':rnames', a, n .. ' <' .. a .. '>') end
+  zsum(wk .. ':contributors', acc.contributors)
+  zsum(wk .. ':domains', acc.domains)
+  zsum(wk .. ':reviewers', acc.reviewers)
+  zsum(wk .. ':threads', acc.threads)
+  local function push(key, list)
+    for i = 1, #list, 1000 do
+      call('RPUSH', key, unpack(list, i, math.min(i + 999, #list)))
     end
   end
-  record_outcomes(mk, midh)
+  push(wk .. ':mails', acc.mails)
+  push(wk .. ':posts', acc.posts)
+  push(wk .. ':notices', acc.notices)
+  if #acc.sorder > 0 then
+    local z = {}
+    for _, sh in ipairs(acc.sorder) do z[#z + 1] = acc.series[sh]; z[#z + 1] = sh end
+    for i = 1, #z, 1000 do
+      call('ZADD', wk .. ':series', 'NX', unpack(z, i, math.min(i + 999, #z)))
+    end
+  end
 end
-return result
+return results

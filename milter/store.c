@@ -8,10 +8,12 @@
 #include "pd_log.h"
 #include "pd_record.h"
 #include "pd_sentinel.h"
+#include "pd_textz.h"
 
 #include "record_lua.h"
 #include "window_lua.h"
 #include "outcomes_lua.h"
+#include "mails_lua.h"
 
 #include <hiredis/hiredis.h>
 #include <inttypes.h>
@@ -259,50 +261,229 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 
 /* ---- recording ---- */
 
-#define NARGS (7 + PD_F_COUNT)
+/* One EVALSHA of record.lua per list of a batch, carrying that list's
+ * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>
+ * <nhashes>, then per record its id, its PD_F_COUNT fields and HASHES sha1s.
+ * The header block field is "1" (has one) or "": the block goes ahead of the
+ * call, SET <base>H:<sha1(mid)> <block> NX EX <ttl>, and record.lua keeps or
+ * deletes it; the excerpt and kept blocks are compressed (pd_textz.h). */
+#define HEAD_ARGS 8
+#define HASHES 6          /* the sha1s record.lua would compute (see there) */
+#define PER_RECORD (1 + PD_F_COUNT + HASHES)
 
-/* Queue one EVALSHA; 1 queued, 0 record malformed (skipped), -1 failure. */
-static int append_record(struct pd_store *s, struct pd_store_item *it, char *err, size_t errlen)
+/* A batch's records of one list. */
+struct group {
+    char *base;          /* <prefix>{<list>}: */
+    size_t *idx;         /* the items it carries, in order */
+    size_t n;
+    size_t nsets;        /* SETs of header blocks queued ahead of its EVALSHA */
+};
+
+/* The sha1s record.lua takes with a record: of the Message-ID, of the
+ * record id (16 digits), and for covers and patches of the subject, the
+ * series key ("<version> <root>") and the title with its blanks collapsed
+ * (runs of blanks one space, trimmed: Lua's %s is C's isspace); of the
+ * root.  0, or -1 out of memory. */
+static int record_hashes(const struct pd_record *r, const char *rid, char h[HASHES][41],
+                         pd_buf *tmp)
 {
-    struct pd_record r;
-    if (pd_record_decode(it->payload, it->len, &r) < 0) {
-        pd_log(PD_LOG_ERR, "record %s is malformed and was skipped", it->record_id);
-        it->result = -1;
+    const struct pd_field_view *f = r->f;
+    pd_sha1_hex(f[PD_F_MID].p, f[PD_F_MID].len, h[0]);
+    pd_sha1_hex(rid, strlen(rid), h[1]);
+    h[1][16] = '\0';
+    pd_sha1_hex(f[PD_F_ROOT].p, f[PD_F_ROOT].len, h[5]);
+    bool post = (f[PD_F_CLASS].len == 5 && memcmp(f[PD_F_CLASS].p, "cover", 5) == 0) ||
+                (f[PD_F_CLASS].len == 5 && memcmp(f[PD_F_CLASS].p, "patch", 5) == 0);
+    if (!post) {
+        h[2][0] = h[3][0] = h[4][0] = '\0';
         return 0;
     }
-    char *list = pd_strndup(r.f[PD_F_LIST].p, r.f[PD_F_LIST].len);
-    char *base = list ? pd_store_base(s->prefix, list) : NULL;
-    pd_buf meta = PD_BUF_INIT;
-    free(list);
-    if (!base || pd_buf_printf(&meta, "%smeta", base) < 0) {
-        free(base);
-        pd_buf_free(&meta);
-        snprintf(err, errlen, "redis: out of memory");
+    pd_sha1_hex(f[PD_F_SUBJECT].p, f[PD_F_SUBJECT].len, h[2]);
+    pd_buf_reset(tmp);
+    if (pd_buf_append(tmp, f[PD_F_VERSION].p, f[PD_F_VERSION].len) < 0 ||
+        pd_buf_putc(tmp, ' ') < 0 || pd_buf_append(tmp, f[PD_F_ROOT].p, f[PD_F_ROOT].len) < 0)
         return -1;
+    pd_sha1_hex(tmp->data, tmp->len, h[3]);
+    pd_buf_reset(tmp);
+    bool blank = false;
+    for (size_t i = 0; i < f[PD_F_TITLE].len; i++) {
+        unsigned char c = (unsigned char)f[PD_F_TITLE].p[i];
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            blank = true;
+            continue;
+        }
+        if (blank && tmp->len && pd_buf_putc(tmp, ' ') < 0)
+            return -1;
+        blank = false;
+        if (pd_buf_putc(tmp, (char)c) < 0)
+            return -1;
     }
-    char ttl[32];
+    pd_sha1_hex(tmp->data ? tmp->data : "", tmp->len, h[4]);
+    return 0;
+}
+
+/* Queue the EVALSHA of one group; 0, or -1 with err set. */
+static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
+                        char *err, size_t errlen)
+{
+    pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
+    pd_buf *ez = calloc(g->n ? g->n : 1, sizeof *ez);   /* the excerpts, packed */
+    char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
+    pd_buf tmp = PD_BUF_INIT;
+    size_t argc = HEAD_ARGS + g->n * PER_RECORD;
+    const char **argv = calloc(argc, sizeof *argv);
+    size_t *lens = calloc(argc, sizeof *lens);
+    pd_buf meta = PD_BUF_INIT;
+    int rc = -1;
+    if (!argv || !lens || !ez || !hx || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+        snprintf(err, errlen, "redis: out of memory");
+        goto out;
+    }
+    char ttl[32], nf[16], nx[16];
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
-    const char *argv[NARGS];
-    size_t lens[NARGS];
+    snprintf(nf, sizeof nf, "%d", PD_F_COUNT);
+    snprintf(nx, sizeof nx, "%d", HASHES);
     argv[0] = "EVALSHA";
     argv[1] = s->sha;
     argv[2] = "1";
     argv[3] = meta.data;
-    argv[4] = base;
-    argv[5] = it->record_id;
-    argv[6] = ttl;
-    for (int i = 0; i < 7; i++)
+    argv[4] = g->base;
+    argv[5] = ttl;
+    argv[6] = nf;
+    argv[7] = nx;
+    for (size_t i = 0; i < HEAD_ARGS; i++)
         lens[i] = strlen(argv[i]);
-    for (int i = 0; i < PD_F_COUNT; i++) {
-        argv[7 + i] = r.f[i].p;
-        lens[7 + i] = r.f[i].len;
+    size_t a = HEAD_ARGS;
+    for (size_t k = 0; k < g->n; k++) {
+        struct pd_store_item *it = &items[g->idx[k]];
+        struct pd_record r;
+        if (pd_record_decode(it->payload, it->len, &r) < 0) {   /* decoded before */
+            snprintf(err, errlen, "redis: a record changed while queued");
+            goto out;
+        }
+        argv[a] = it->record_id;
+        lens[a++] = strlen(it->record_id);
+        for (int i = 0; i < PD_F_COUNT; i++) {
+            argv[a] = r.f[i].p;
+            lens[a++] = r.f[i].len;
+        }
+        /* the long texts travel and stay compressed (pd_textz.h) */
+        if (pd_textz_pack(&ez[k], r.f[PD_F_EXCERPT].p, r.f[PD_F_EXCERPT].len) < 0) {
+            snprintf(err, errlen, "redis: out of memory");
+            goto out;
+        }
+        argv[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].data ? ez[k].data : "";
+        lens[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].len;
+        size_t fa = a - PD_F_COUNT;   /* the record's field 0 */
+        if (record_hashes(&r, it->record_id, hx[k], &tmp) < 0) {
+            snprintf(err, errlen, "redis: out of memory");
+            goto out;
+        }
+        for (int i = 0; i < HASHES; i++) {
+            argv[a] = hx[k][i];
+            lens[a++] = strlen(hx[k][i]);
+        }
+        if (r.f[PD_F_HEADERS].len) {
+            const char *midh = hx[k][0];
+            const char *sv[] = { "SET", key.data, NULL, "NX", "EX", ttl };
+            size_t sl[] = { 3, 0, 0, 2, 2, strlen(ttl) };
+            key.len = 0;
+            /* compressing costs the writer about 12 ns a byte: only the
+             * blocks the page likely shows (a cover, a patch without i/n or
+             * 1/n), as record.lua decides it; the others go as they are
+             * and are mostly deleted (read either way: pd_textz.h) */
+            bool likely = (r.f[PD_F_CLASS].len == 5 && memcmp(r.f[PD_F_CLASS].p, "cover", 5) == 0) ||
+                          r.f[PD_F_INDEX].len == 0 ||
+                          (r.f[PD_F_INDEX].len == 1 && r.f[PD_F_INDEX].p[0] == '1');
+            hz.len = 0;
+            if (pd_buf_printf(&key, "%sH:%s", g->base, midh) < 0 ||
+                (likely ? pd_textz_pack(&hz, r.f[PD_F_HEADERS].p, r.f[PD_F_HEADERS].len)
+                        : pd_buf_append(&hz, r.f[PD_F_HEADERS].p, r.f[PD_F_HEADERS].len)) < 0) {
+                snprintf(err, errlen, "redis: out of memory");
+                goto out;
+            }
+            sv[1] = key.data;
+            sl[1] = key.len;
+            sv[2] = hz.data;
+            sl[2] = hz.len;
+            if (redisAppendCommandArgv(s->c, 6, sv, sl) != REDIS_OK) {
+                set_err(err, errlen, "queue SET", s->c);
+                goto out;
+            }
+            g->nsets++;
+            argv[fa + PD_F_HEADERS] = "1";
+            lens[fa + PD_F_HEADERS] = 1;
+        }
     }
-    int rc = redisAppendCommandArgv(s->c, NARGS, argv, lens) == REDIS_OK ? 1 : -1;
-    if (rc < 0)
+    if (redisAppendCommandArgv(s->c, (int)argc, argv, lens) == REDIS_OK)
+        rc = 0;
+    else
         set_err(err, errlen, "queue EVALSHA", s->c);
-    free(base);
+out:
+    free(argv);
+    free(lens);
     pd_buf_free(&meta);
+    pd_buf_free(&key);
+    pd_buf_free(&hz);
+    pd_buf_free(&tmp);
+    free(hx);
+    for (size_t k = 0; ez && k < g->n; k++)
+        pd_buf_free(&ez[k]);
+    free(ez);
     return rc;
+}
+
+static void groups_free(struct group *g, size_t ng)
+{
+    for (size_t i = 0; i < ng; i++) {
+        free(g[i].base);
+        free(g[i].idx);
+    }
+    free(g);
+}
+
+/* Split the batch by list, in order; malformed records are marked and left
+ * out.  0, or -1 out of memory. */
+static int group_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
+                       struct group **out, size_t *nout)
+{
+    struct group *g = calloc(n ? n : 1, sizeof *g);
+    size_t ng = 0;
+    if (!g)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct pd_record r;
+        if (pd_record_decode(items[i].payload, items[i].len, &r) < 0) {
+            pd_log(PD_LOG_ERR, "record %s is malformed and was skipped", items[i].record_id);
+            items[i].result = -1;
+            continue;
+        }
+        char *list = pd_strndup(r.f[PD_F_LIST].p, r.f[PD_F_LIST].len);
+        char *base = list ? pd_store_base(s->prefix, list) : NULL;
+        free(list);
+        if (!base) {
+            groups_free(g, ng);
+            return -1;
+        }
+        size_t k = 0;
+        while (k < ng && strcmp(g[k].base, base) != 0)
+            k++;
+        if (k == ng) {
+            if (!(g[k].idx = calloc(n, sizeof *g[k].idx))) {
+                free(base);
+                groups_free(g, ng);
+                return -1;
+            }
+            g[k].base = base;
+            ng++;
+        } else {
+            free(base);
+        }
+        g[k].idx[g[k].n++] = i;
+    }
+    *out = g;
+    *nout = ng;
+    return 0;
 }
 
 /* A reply error that says the record itself is bad, not the server's state. */
@@ -315,41 +496,61 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
                       bool *noscript, char *err, size_t errlen)
 {
     *noscript = false;
-    size_t queued = 0;
-    bool *sent = calloc(n ? n : 1, sizeof *sent);
-    if (!sent) {
+    struct group *g;
+    size_t ng;
+    if (group_batch(s, items, n, &g, &ng) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        int q = append_record(s, &items[i], err, errlen);
-        if (q < 0) {
-            free(sent);
+    for (size_t k = 0; k < ng; k++) {
+        if (append_group(s, &g[k], items, err, errlen) < 0) {
+            groups_free(g, ng);
             return -1;
         }
-        sent[i] = q == 1;
-        queued += (size_t)q;
     }
     int rc = 0;
-    if (queued)
+    if (ng)
         s->round_trips++;
-    for (size_t i = 0; i < n; i++) {
-        if (!sent[i])
-            continue;
+    for (size_t k = 0; k < ng; k++) {
         redisReply *r = NULL;
+        for (size_t i = 0; i < g[k].nsets; i++) {
+            if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
+                set_err(err, errlen, "SET", s->c);
+                groups_free(g, ng);
+                return -1;
+            }
+            if (r->type == REDIS_REPLY_ERROR) {   /* out of memory, read only: try later */
+                snprintf(err, errlen, "redis: SET of a header block: %s", r->str);
+                rc = -1;
+            }
+            freeReplyObject(r);
+            r = NULL;
+        }
         if (redisGetReply(s->c, (void **)&r) != REDIS_OK || !r) {
             set_err(err, errlen, "EVALSHA", s->c);
-            free(sent);
+            groups_free(g, ng);
             return -1;   /* the connection is gone; the caller drops it */
         }
-        if (r->type == REDIS_REPLY_INTEGER) {
-            items[i].result = (int)r->integer;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == g[k].n) {
+            for (size_t i = 0; i < g[k].n; i++) {
+                struct pd_store_item *it = &items[g[k].idx[i]];
+                const redisReply *e = r->element[i];
+                if (e->type == REDIS_REPLY_INTEGER) {
+                    it->result = (int)e->integer;
+                } else {
+                    pd_log(PD_LOG_ERR, "record %s refused by Redis and skipped: %s",
+                           it->record_id, e->type == REDIS_REPLY_ERROR ? e->str : "no result");
+                    it->result = -1;
+                }
+            }
         } else if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
             *noscript = true;
         } else if (r->type == REDIS_REPLY_ERROR && record_error(r->str)) {
-            pd_log(PD_LOG_ERR, "record %s refused by Redis and skipped: %s", items[i].record_id,
-                   r->str);
-            items[i].result = -1;
+            /* the script failed outside any one record: nothing of the
+             * group can be told apart; its records are skipped */
+            pd_log(PD_LOG_ERR, "%zu records refused by Redis and skipped: %s", g[k].n, r->str);
+            for (size_t i = 0; i < g[k].n; i++)
+                items[g[k].idx[i]].result = -1;
         } else {
             snprintf(err, errlen, "redis: EVALSHA: %s",
                      r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
@@ -357,7 +558,7 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
         }
         freeReplyObject(r);
     }
-    free(sent);
+    groups_free(g, ng);
     return rc;
 }
 
@@ -567,13 +768,19 @@ out:
 
 /* ---- what a digest shows: posts, series, threads ---- */
 
+static int mails_each(struct pd_store *s, const char *base, const redisReply *ids,
+                      const char *const *fields, size_t nf, redisReply ***out, char *err,
+                      size_t errlen);
+
 /* HMGET <base><prefix><id> fields... for every id of ids (an array reply),
  * pipelined; out[i] is the reply for ids->element[i] (caller frees each and
- * the array).  0, or -1 with err set. */
+ * the array).  0, or -1 with err set.  Mails ("m:") are read by mails.lua. */
 static int hmget_each(struct pd_store *s, const char *base, const char *prefix,
                       const redisReply *ids, const char *const *fields, size_t nf,
                       redisReply ***out, char *err, size_t errlen)
 {
+    if (strcmp(prefix, "m:") == 0)
+        return mails_each(s, base, ids, fields, nf, out, err, errlen);
     size_t n = ids->elements;
     *out = calloc(n ? n : 1, sizeof **out);
     const char **argv = calloc(nf + 2, sizeof *argv);
@@ -631,6 +838,66 @@ static int hmget_each(struct pd_store *s, const char *base, const char *prefix,
     return rc;
 }
 
+/* The fields of recorded mails (record.lua packs them; mails.lua unpacks
+ * them, and reads mails recorded before as hashes): one EVAL per 512 ids,
+ * out[i] an array reply like HMGET's for ids->element[i].  0, or -1 with err
+ * set (the caller frees out with free_each). */
+#define MAILS_CHUNK 512
+static int mails_each(struct pd_store *s, const char *base, const redisReply *ids,
+                      const char *const *fields, size_t nf, redisReply ***out, char *err,
+                      size_t errlen)
+{
+    size_t n = ids->elements;
+    char nfs[24];
+    snprintf(nfs, sizeof nfs, "%zu", nf);
+    size_t fixed = 5 + nf;
+    *out = calloc(n ? n : 1, sizeof **out);
+    const char **argv = calloc(fixed + MAILS_CHUNK, sizeof *argv);
+    if (!*out || !argv) {
+        free(*out);
+        free(argv);
+        *out = NULL;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    argv[0] = "EVAL";
+    argv[1] = pd_mails_lua;
+    argv[2] = "0";
+    argv[3] = base;
+    argv[4] = nfs;
+    for (size_t f = 0; f < nf; f++)
+        argv[5 + f] = fields[f];
+    int rc = 0;
+    for (size_t done = 0; done < n && rc == 0;) {
+        size_t chunk = n - done < MAILS_CHUNK ? n - done : MAILS_CHUNK;
+        for (size_t i = 0; i < chunk; i++) {
+            const redisReply *id = ids->element[done + i];
+            argv[fixed + i] = id->type == REDIS_REPLY_STRING ? id->str : "";
+        }
+        redisReply *r = redisCommandArgv(s->c, (int)(fixed + chunk), argv, NULL);
+        s->round_trips++;
+        if (!r) {
+            set_err(err, errlen, "mails", s->c);
+            rc = -1;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "redis: mails refused: %s", r->str);
+            rc = -1;
+        } else if (r->type != REDIS_REPLY_ARRAY || r->elements != chunk) {
+            snprintf(err, errlen, "redis: unexpected reply to mails");
+            rc = -1;
+        } else {
+            for (size_t i = 0; i < chunk; i++) {
+                (*out)[done + i] = r->element[i];   /* taken over; freed by the caller */
+                r->element[i] = NULL;
+            }
+        }
+        freeReplyObject(r);
+        done += chunk;
+    }
+    free(argv);
+    return rc;
+}
+
 static void free_each(redisReply **r, size_t n)
 {
     if (!r)
@@ -656,6 +923,25 @@ static char *dup_field(const redisReply *r, size_t i, bool *oom)
     if (!d)
         *oom = true;
     return d;
+}
+
+/* A text field kept packed (pd_textz.h), unpacked; "" when missing or
+ * corrupt (logged). */
+static char *text_field(const redisReply *r, size_t i, bool *oom)
+{
+    const redisReply *e = r && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : NULL;
+    if (!e || e->type != REDIS_REPLY_STRING)
+        return dup_field(r, i, oom);
+    pd_buf b = PD_BUF_INIT;
+    if (pd_textz_unpack(&b, e->str, e->len) < 0) {
+        pd_log(PD_LOG_ERR, "a text kept in Redis cannot be unpacked; shown empty");
+        pd_buf_free(&b);
+        return dup_field(NULL, 0, oom);
+    }
+    char *t = pd_buf_steal(&b);
+    if (!t)
+        *oom = true;
+    return t;
 }
 
 static int num_field(const redisReply *r, size_t i, int none)
@@ -723,7 +1009,7 @@ static int read_post_list(struct pd_store *s, const char *base, struct pd_window
         p->title = dup_field(x.m[i], 2, &oom);
         p->author = dup_field(x.m[i], 3, &oom);
         p->ident = dup_field(x.m[i], 4, &oom);
-        p->excerpt = dup_field(x.m[i], 5, &oom);
+        p->excerpt = text_field(x.m[i], 5, &oom);
         p->series = dup_field(x.m[i], 6, &oom);
         p->version = num_field(x.m[i], 7, 1);
         p->index = num_field(x.m[i], 8, -1);
@@ -732,7 +1018,7 @@ static int read_post_list(struct pd_store *s, const char *base, struct pd_window
         p->resend = resend && strcmp(resend, "1") == 0;
         const char *flags = field(x.m[i], 11);
         p->inbody_from = flags && strchr(flags, 'i');
-        p->headers = dup_field(x.m[i], 12, &oom);
+        p->headers = text_field(x.m[i], 12, &oom);
     }
     fetched_clear(&x);
     if (oom)

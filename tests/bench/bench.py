@@ -22,6 +22,10 @@ message of each is kept.  "hostile" in bench.json: the worst shape's time
 over the plain mail's (worst_ratio), and the worst share of the bound a
 shape uses (3x the plain mail's time plus 50 ms; below 1 is within it).
 
+Memory: after the import rounds, Redis is emptied and the posts imported
+once more (DigestFormat both); used_memory's growth over the number of
+posts is "redis_bytes_per_mail".
+
 Also: Redis round trips per mail under the 64-connection load (the
 milter's StatusFile, redis_round_trips), the milter's CPU time per mail,
 and its peak RSS (VmHWM) with 100 idle connections open and during the
@@ -90,6 +94,14 @@ def status(env):
     return out
 
 
+def used_memory(env):
+    """Redis's used_memory in bytes."""
+    for line in env.redis_cli("INFO", "memory").splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":")[1])
+    raise RuntimeError("no used_memory in INFO memory")
+
+
 def feed(sock, listfile, conns):
     r = subprocess.run([os.path.join(pdtest.BUILD, "tests", "feeder"), "-s", "unix:" + sock,
                         "-j", str(conns), "-m", str(PER_CONN), "-t", "60", "-q",
@@ -114,7 +126,7 @@ def main():
     files = pdtest.corpus_files()
     if len(files) != 1500:
         sys.exit("bench: want the 1500 posts of %s, found %d" % (pdtest.KVMPPC, len(files)))
-    env = pdtest.Env()
+    env = pdtest.Env(extra="DigestFormat both\n")
     empty = None
     try:
         listfile = os.path.join(env.dir, "posts.list")
@@ -189,6 +201,12 @@ def main():
             if r.returncode != 0:
                 raise RuntimeError("baseline.py: " + r.stderr)
             imp["py"].append(len(files) / (time.monotonic() - t))
+
+        # Redis memory per retained mail: one import into an empty Redis
+        env.redis_cli("FLUSHALL")
+        mem0 = used_memory(env)
+        env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)
+        mem1 = used_memory(env)
     finally:
         if empty is not None:
             empty.kill()   # it keeps no state; SIGTERM takes libmilter seconds
@@ -221,6 +239,7 @@ def main():
         "empty_filter": round(1000 * cpu["empty"] / cpu["empty_mails"], 3),
         "patchdigest_milter": round(1000 * cpu["milter"] / cpu["mails"], 3),
         "redis_server": round(1000 * cpu["redis"] / cpu["mails"], 3)}
+    out["redis_bytes_per_mail"] = round((mem1 - mem0) / len(files))
     worst = max(hostile, key=lambda r: r[2] / max(r[1], 0.001))
     out["hostile"] = {
         "worst_ratio": round(worst[2] / max(worst[1], 0.001), 2),
@@ -241,6 +260,8 @@ def main():
     print("CPU ms per mail: empty filter %.3f, patchdigest-milter %.3f, redis-server %.3f" % (
         out["cpu_ms_per_mail"]["empty_filter"], out["cpu_ms_per_mail"]["patchdigest_milter"],
         out["cpu_ms_per_mail"]["redis_server"]))
+    print("Redis memory per retained mail: %d bytes (used_memory after importing %d posts)" % (
+        out["redis_bytes_per_mail"], len(files)))
     h = out["hostile"]
     print("hostile MIME, %d shapes of %d bytes: worst %s at %.1fx a plain mail's time; "
           "at most %.0f%% of the bound (3x + 50 ms)" % (

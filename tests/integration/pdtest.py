@@ -122,6 +122,17 @@ class Env:
                            capture_output=True, text=True)
         return r.stdout
 
+    def mail_field(self, base, h, field):
+        """A field of a recorded mail (h: the sha1 of its Message-ID), read as the
+        digest reads it (milter/mails.lua), before store.c unpacks it; "" when the
+        mail or field is missing."""
+        with open(os.path.join(ROOT, "milter", "mails.lua")) as f:
+            script = f.read()
+        r = subprocess.run(["redis-cli", "-s", self.redis_sock, "EVAL", script, "0", base, "1",
+                            field, h], capture_output=True)
+        # long texts are kept compressed (milter/textz.c): bytes, not UTF-8
+        return r.stdout.decode("utf-8", "surrogateescape").rstrip("\n")
+
     # how long a milter may take to start and to stop (more under valgrind)
     start_timeout = 10
     stop_timeout = 30

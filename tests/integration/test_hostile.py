@@ -205,7 +205,7 @@ def window_ids(env, prefix="pd:"):
     hashes = env.redis_cli("LRANGE", base + "w:1:mails", "0", "-1").split()
     mids = {}
     for h in hashes:
-        mids[h] = env.redis_cli("HGET", base + "m:" + h, "mid").rstrip("\n")
+        mids[h] = env.mail_field(base, h, "mid")
     return hashes, mids
 
 

@@ -285,6 +285,19 @@ def hostile(env, work):
     result(not probs, "hostile: cmark reads exactly one h4, one h5, the outcome lines and one code block for "
            "each of the 5 entries (3 patches, cover, patch 1/2), nothing else",
            "\n".join(probs) + "\n" + page[:3000])
+    # (here: the checks after the next lines need 15 nodes, and there are 20)
+    base = "pd:{%s}:" % LIST
+    h2 = hashlib.sha1(b"c2-2@x.example").hexdigest()
+    h1 = hashlib.sha1(b"c2-1@x.example").hexdigest()
+    e2 = "1" if env.mail_field(base, h2, "headers") else "0"
+    e1 = "1" if env.mail_field(base, h1, "headers") else "0"
+    c2 = "1" if env.mail_field(base, h2, "class") else "0"
+    # the writer sends every block ahead (H:<sha1>); the record keeps patch 1's only
+    k1 = env.redis_cli("EXISTS", base + "H:" + h1).strip()
+    k2 = env.redis_cli("EXISTS", base + "H:" + h2).strip()
+    result(e1 == "1" and e2 == "0" and c2 == "1" and (k1, k2) == ("1", "0"),
+           "hostile: Redis keeps the header block of patch 1/2 (an entry), not of patch 2/2",
+           "patch 1 %r, patch 2 %r (class %r), H: keys %r %r" % (e1, e2, c2, k1, k2))
     kids = list(doc)
     if len(kids) != 15:
         return
@@ -324,15 +337,6 @@ def hostile(env, work):
     result(r.returncode == 0 and not leaks,
            "hostile: rendered even with raw HTML allowed, no sender HTML, link or image "
            "gets through (links: the From autolinks only)", "%r" % leaks)
-    base = "pd:{%s}:" % LIST
-    k2 = base + "m:" + hashlib.sha1(b"c2-2@x.example").hexdigest()
-    k1 = base + "m:" + hashlib.sha1(b"c2-1@x.example").hexdigest()
-    e2 = env.redis_cli("HEXISTS", k2, "headers").strip()
-    e1 = env.redis_cli("HEXISTS", k1, "headers").strip()
-    c2 = env.redis_cli("HEXISTS", k2, "class").strip()
-    result(e1 == "1" and e2 == "0" and c2 == "1",
-           "hostile: Redis keeps the header block of patch 1/2 (an entry), not of patch 2/2",
-           "patch 1 %r, patch 2 %r (class %r)" % (e1, e2, c2))
 
 
 def main():

@@ -1,0 +1,49 @@
+-- mails.lua - fields of recorded mails, for the digest (store.c).  Read only.
+--
+-- Called as EVAL <script> 0 <base> <nfields> <field>... <sha1(mid)>...,
+-- with <base> as in record.lua (whose header documents the keys).  Returns,
+-- per sha1 in order, the values of the fields asked for (nil where the mail
+-- or the field is missing), as HMGET would from a hash.  A mail is M:<h> as
+-- record.lua packs it, else the hash m:<h> of a mail recorded before the
+-- packed form; its header block is H:<h>.  Keep the decoding in step with
+-- record.lua's mail().
+local base, nf = ARGV[1], tonumber(ARGV[2])
+local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
+             'addr', 'name', 'author', 'root', 'window', 'seq', 'gseq', 'version', 'time',
+             'flags', 'prefixes', 'resend', 'tr', 'nb', 'napp', 'excerpt', 'headers' }
+local function ident_of(name, addr)
+  if not addr or addr == '' then return '' end
+  if name and name ~= '' then return name .. ' <' .. addr .. '>' end
+  return '<' .. addr .. '>'
+end
+local fields = {}
+for i = 1, nf do fields[i] = ARGV[2 + i] end
+local out = {}
+for a = 3 + nf, #ARGV do
+  local h = ARGV[a]
+  local s = redis.call('GET', base .. 'M:' .. h)
+  local row = {}
+  if s then
+    local v = { cmsgpack.unpack(s) }
+    local m = {}
+    for i, f in ipairs(MF) do
+      if v[i] ~= false then m[f] = v[i] end
+    end
+    if type(m.title) == 'number' then m.title = m.subject:sub(-m.title) end
+    m.ident = ident_of(m.name, m.addr)
+    if m.author == true then m.author = m.ident end
+    if m.root == true then m.root = m.mid end
+    if m.parent == true then m.parent = m.root end
+    if m.headers == true then
+      m.headers = false
+      for i = 1, nf do
+        if fields[i] == 'headers' then m.headers = redis.call('GET', base .. 'H:' .. h) or false end
+      end
+    end
+    for i = 1, nf do row[i] = m[fields[i]] or false end
+  else
+    row = redis.call('HMGET', base .. 'm:' .. h, unpack(fields))
+  end
+  out[#out + 1] = row
+end
+return out

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Mails recorded in one call of the record script see each other (issue 20:
+one EVALSHA per batch, counters summed in the script, a series' hash and
+indexes cached for the batch).
+
+Hand-made mails imported at once (one batch of record.lua) and, as a
+reference, fed to the milter one mail per round trip (--no batching: each
+mail waits to be recorded before the next is fed); both digests must equal
+the model (tests/refoutcomes.py, tests/refclassify.py):
+- a b4-ty notice whose parent was never recorded lists the titles of a
+  series of its thread recorded earlier in the same batch (the thread's
+  series index, r:<root>, must hold it already);
+- a "Queued 2, thanks." for a patch of that batch, and a cover's trailer;
+- the same Message-ID twice in the batch: counted once, a duplicate;
+- patches 1/2 and 2/2 of one series in the batch: only 1/2's header block
+  is kept (H:<sha1>);
+- a v2 whose title differs from v1's only in blanks supersedes it (the
+  writer hashes titles with their blanks collapsed, as the script did)."""
+import hashlib
+import os
+
+import pdtest
+from pdtest import result
+import test_upgrade as tu
+
+AUTHOR = "Ann Author <ann@example.org>"
+MAINT = "Maintainer <maint@example.org>"
+DIFF = "---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
+       "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n"
+counter = [0]
+
+
+def mail(d, mid, subject, body, frm=AUTHOR, parent=None, refs=()):
+    counter[0] += 1
+    h = ["From: " + frm, "To: kvm-ppc@vger.kernel.org", "Subject: " + subject,
+         "Date: Tue, 9 Mar 2021 11:%02d:00 +0000" % (counter[0] % 60),
+         "Message-ID: <%s>" % mid, "List-Id: <%s>" % pdtest.LIST_ID]
+    if parent:
+        h.append("In-Reply-To: <%s>" % parent)
+    if refs:
+        h.append("References: " + " ".join("<%s>" % r for r in refs))
+    path = os.path.join(d, "%03d.eml" % counter[0])
+    with open(path, "w") as f:
+        f.write("\n".join(h) + "\n\n" + body)
+    return path
+
+
+def mails(d):
+    root = "d0@pdtest"
+    out = [mail(d, root, "[PATCH 0/3] q: a series", "The cover.\n")]
+    for i in (1, 2, 3):
+        out.append(mail(d, "d%d@pdtest" % i, "[PATCH %d/3] q: part %d" % (i, i),
+                        "Part %d.\n\nSigned-off-by: %s\n%s" % (i, AUTHOR, DIFF),
+                        parent=root, refs=(root,)))
+    out.append(mail(d, "e1@pdtest", "[PATCH 1/2] w: first", "First.\n" + DIFF))
+    out.append(mail(d, "e2@pdtest", "[PATCH 2/2] w: second", "Second.\n" + DIFF,
+                    parent="e1@pdtest", refs=("e1@pdtest",)))
+    out.append(mail(d, "t1@pdtest", "Re: [PATCH 0/3] q: a series",
+                    "Reviewed-by: Rev One <rev1@example.org>\n", frm="Rev One <rev1@example.org>",
+                    parent=root, refs=(root,)))
+    out.append(mail(d, "q1@pdtest", "Re: [PATCH 0/3] q: a series", "Queued 2, thanks.\n",
+                    frm=MAINT, parent=root, refs=(root,)))
+    out.append(mail(d, "ty@pdtest", "Re: [PATCH 0/3] q: a series",
+                    "Applied to next, thanks!\n\n[1/3] q: part 1\n      commit: 0123456789abcdef01\n"
+                    "[3/3] q: part 3\n      commit: 89abcdef0123456789\n",
+                    frm=MAINT, parent="never-recorded@pdtest", refs=(root, "never-recorded@pdtest")))
+    out.append(out[1])   # d1 again: a duplicate in the same batch
+    # Supersedes matches titles with their blanks collapsed (the writer hashes them)
+    out.append(mail(d, "s1@pdtest", "[PATCH] s:  spaced   title", "One.\n" + DIFF))
+    out.append(mail(d, "s2@pdtest", "[PATCH v2] s: spaced title", "Two.\n" + DIFF))
+    return out
+
+
+def check(tag, env, sent, files):
+    ds = pdtest.digests(sent)
+    if not result(len(ds) == 1, "%s: one digest" % tag, "%d" % len(ds)):
+        return
+    cmodel = tu.refclassify.model_windows(pdtest.LIST_ID, files, (), tu.TOP)[0]
+    omodel = tu.refoutcomes.model_windows(pdtest.LIST_ID, files, (), tu.ARCHIVE)[0]
+    tu.compare(tag, tu.digest_text(ds[0]), cmodel, omodel)
+    applied = sum(1 for x in omodel["applied"] if x.startswith("  "))
+    sup = sum(1 for _, ls in omodel["series"] for x in ls if x.startswith("Supersedes:"))
+    result(applied == 3 and cmodel["duplicates"] == 1 and sup == 1,
+           "%s: the model sees 3 applied patches, 1 duplicate, 1 Supersedes (the cases are "
+           "exercised)" % tag,
+           "%d applied, %d duplicates, %d Supersedes" % (applied, cmodel["duplicates"], sup))
+    base = "pd:{%s}:" % pdtest.LIST_ID
+    k = [env.redis_cli("EXISTS", base + "H:" + hashlib.sha1(m).hexdigest()).strip()
+         for m in (b"e1@pdtest", b"e2@pdtest")]
+    result(k == ["1", "0"], "%s: the header block of 1/2 kept, not of 2/2" % tag, repr(k))
+
+
+def run(tag, batched):
+    env = pdtest.Env()
+    sent = os.path.join(env.dir, "sent.mbox")
+    env.conf = env.write_conf("patchdigest.conf", "milter.sock", "journal",
+                              ((pdtest.LIST_ID, "KVM-PPC"),),
+                              "DigestFrom digest@example.org\nDigestTo d@example.org\n"
+                              "Sendmail cat >> %s\nArchiveURL %s\n" % (sent, tu.ARCHIVE))
+    try:
+        d = os.path.join(env.dir, "mails")
+        os.makedirs(d)
+        files = mails(d)
+        if batched:
+            r = env.cli("import", "--list", pdtest.LIST_ID, *files)
+            result(r.returncode == 0, "%s: import" % tag, r.stderr)
+        else:
+            env.start_milter()
+            n = 0
+            for f in files:
+                env.feed([f], conns=1, per_conn=1)
+                n += 1
+                env.wait_recorded(n, timeout=30)
+        f = env.cli("flush")
+        result(f.returncode == 0, "%s: flush" % tag, f.stderr)
+        check(tag, env, sent, files)
+    finally:
+        env.close()
+
+
+run("one batch (import)", True)
+run("one mail a round trip (milter)", False)
+pdtest.finish()
