@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 import signal
+import struct
 import sys
 import time
 
@@ -210,8 +211,10 @@ def section_2():
                           b"List-Id: <%s>" % LIST.encode()] + pad) + b"\n\nthe cover\n"
         env.feed([write(env, "big-headers.eml", raw)])
         env.wait_recorded(len(kept) + 1)
-        mk = BASE + "m:" + hashlib.sha1(b"big-headers@pdtest.invalid").hexdigest()
-        n = int(env.redis_cli("HSTRLEN", mk, "headers").strip() or 0)
+        h = hashlib.sha1(b"big-headers@pdtest.invalid").hexdigest()
+        kept_h = env.mail_field(BASE, h, "headers").encode("utf-8", "surrogateescape")
+        # kept compressed (milter/textz.c): "\0Z", the text's length (u32 LE), zlib
+        n = struct.unpack("<I", kept_h[2:6])[0] if kept_h[:2] == b"\0Z" else len(kept_h)
         result(200 * 1024 < n <= 256 * 1024,
                "a cover's header block of 300 KB is kept up to 256 KiB (%d bytes)" % n, n)
     finally:
