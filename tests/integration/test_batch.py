@@ -22,6 +22,7 @@ import os
 import pdtest
 from pdtest import result
 import test_upgrade as tu
+from digestparse import list_mail
 
 AUTHOR = "Ann Author <ann@example.org>"
 MAINT = "Maintainer <maint@example.org>"
@@ -32,17 +33,7 @@ counter = [0]
 
 def mail(d, mid, subject, body, frm=AUTHOR, parent=None, refs=()):
     counter[0] += 1
-    h = ["From: " + frm, "To: kvm-ppc@vger.kernel.org", "Subject: " + subject,
-         "Date: Tue, 9 Mar 2021 11:%02d:00 +0000" % (counter[0] % 60),
-         "Message-ID: <%s>" % mid, "List-Id: <%s>" % pdtest.LIST_ID]
-    if parent:
-        h.append("In-Reply-To: <%s>" % parent)
-    if refs:
-        h.append("References: " + " ".join("<%s>" % r for r in refs))
-    path = os.path.join(d, "%03d.eml" % counter[0])
-    with open(path, "w") as f:
-        f.write("\n".join(h) + "\n\n" + body)
-    return path
+    return list_mail(d, counter[0], mid, subject, body, frm, parent, refs, hour=11)
 
 
 def mails(d):

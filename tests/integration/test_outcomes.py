@@ -22,6 +22,7 @@ import time
 
 import pdtest
 from pdtest import result
+from digestparse import digest_text, section, patch_list_blocks, earlier_blocks, list_mail
 
 sys.path.insert(0, os.path.join(pdtest.ROOT, "tests"))
 import refoutcomes  # noqa: E402
@@ -29,65 +30,14 @@ import refoutcomes  # noqa: E402
 POSTS = pdtest.corpus_files()
 SPLITS = (400, 640, 1150)
 ARCHIVE = "https://lore.kernel.org/r/%m"
-OUTCOME = ("  Supersedes: ", "  Review: ", "  Applied: ", "  Link: ")
 
 
-def digest_text(raw):
-    return email.message_from_bytes(raw, policy=email.policy.default).get_content()
 
 
-def section(lines, title):
-    """The lines of a section, up to the next "=====" line, blank lines at
-    its ends dropped; None when missing."""
-    try:
-        i = lines.index(title)
-    except ValueError:
-        return None
-    out = []
-    for line in lines[i + 1:]:
-        if line.startswith("====="):
-            break
-        out.append(line)
-    while out and out[0] == "":
-        out.pop(0)
-    while out and out[-1] == "":
-        out.pop()
-    return out
 
 
-def patch_list_blocks(lines):
-    """[(head line, [outcome lines])] of the patch list."""
-    sec = section(lines, "===== Patch list in this time period =====") or []
-    blocks, cur = [], None
-    for line in sec:
-        if line == "":
-            cur = None
-            continue
-        if cur is None:
-            cur = (line, [])
-            blocks.append(cur)
-        elif line.startswith(OUTCOME):
-            cur[1].append(line[2:])
-    return blocks
 
 
-def earlier_blocks(lines):
-    sec = section(lines, "===== Earlier series with activity in this time period =====")
-    if sec is None:
-        return None
-    if sec == ["(none)"]:
-        return []
-    blocks, cur = [], None
-    for line in sec:
-        if line == "":
-            cur = None
-            continue
-        if cur is None:
-            cur = [line]
-            blocks.append(cur)
-        else:
-            cur.append(line[2:] if line.startswith(OUTCOME) else line)
-    return blocks
 
 
 def diff(got, want):
@@ -175,17 +125,7 @@ counter = [0]
 
 def mail(d, mid, subject, body, frm=AUTHOR, parent=None, refs=()):
     counter[0] += 1
-    h = ["From: " + frm, "To: kvm-ppc@vger.kernel.org", "Subject: " + subject,
-         "Date: Tue, 9 Mar 2021 10:%02d:00 +0000" % (counter[0] % 60),
-         "Message-ID: <%s>" % mid, "List-Id: <%s>" % pdtest.LIST_ID]
-    if parent:
-        h.append("In-Reply-To: <%s>" % parent)
-    if refs:
-        h.append("References: " + " ".join("<%s>" % r for r in refs))
-    path = os.path.join(d, "%03d.eml" % counter[0])
-    with open(path, "w") as f:
-        f.write("\n".join(h) + "\n\n" + body)
-    return path
+    return list_mail(d, counter[0], mid, subject, body, frm, parent, refs, hour=10)
 
 
 def handmade(d):

@@ -21,8 +21,6 @@ Every digest is compared with the independent models: tests/refclassify.py
 tables, New/Exist entries) and tests/refoutcomes.py (each series' head and
 Supersedes/Review/Applied/Link lines, the Applied and Earlier sections)."""
 import difflib
-import email
-import email.policy
 import os
 import re
 import shutil
@@ -32,6 +30,8 @@ import tempfile
 
 import pdtest
 from pdtest import result
+from digestparse import (ROWFMT, digest_text, earlier_blocks, patch_list_blocks, section,
+                         table)
 
 sys.path.insert(0, os.path.join(pdtest.ROOT, "tests"))
 import refclassify  # noqa: E402
@@ -40,13 +40,6 @@ import refoutcomes  # noqa: E402
 OLD = "32f3f69da29d13f7eea8a775b3ac49ac7fd3b222"
 ARCHIVE = "https://lore.kernel.org/r/%m"
 TOP = 15
-OUTCOME = ("  Supersedes: ", "  Review: ", "  Applied: ", "  Link: ")
-HEADERS = {
-    "domains": "Top %d contributor Email domains (Based on Email Body)",
-    "contributors": "Top %d contributors (Based on Email Body)",
-    "reviewers": "Top %d reviewers (Based on review trailers in replies)",
-}
-ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s"}
 
 
 def old_build():
@@ -81,75 +74,14 @@ class UpgradeEnv(pdtest.Env):
         return super().milter_command(conf, sock)
 
 
-def digest_text(raw):
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    return msg.get_body(("plain",)).get_content()   # DigestFormat both: the text part
 
 
-def section(lines, title):
-    try:
-        i = lines.index(title)
-    except ValueError:
-        return None
-    out = []
-    for line in lines[i + 1:]:
-        if line.startswith("====="):
-            break
-        out.append(line)
-    while out and out[0] == "":
-        out.pop(0)
-    while out and out[-1] == "":
-        out.pop()
-    return out
 
 
-def patch_list_blocks(lines):
-    sec = section(lines, "===== Patch list in this time period =====") or []
-    blocks, cur = [], None
-    for line in sec:
-        if line == "":
-            cur = None
-            continue
-        if cur is None:
-            cur = (line, [])
-            blocks.append(cur)
-        elif line.startswith(OUTCOME):
-            cur[1].append(line[2:])
-    return blocks
 
 
-def earlier_blocks(lines):
-    sec = section(lines, "===== Earlier series with activity in this time period =====")
-    if sec is None:
-        return None
-    if sec == ["(none)"]:
-        return []
-    blocks, cur = [], None
-    for line in sec:
-        if line == "":
-            cur = None
-            continue
-        if cur is None:
-            cur = [line]
-            blocks.append(cur)
-        else:
-            cur.append(line[2:] if line.startswith(OUTCOME) else line)
-    return blocks
 
 
-def table(lines, key):
-    try:
-        i = lines.index(HEADERS[key] % TOP)
-    except ValueError:
-        return None
-    i += 1
-    while i < len(lines) and lines[i] == "":
-        i += 1
-    rows = []
-    while i < len(lines) and lines[i] != "":
-        rows.append(lines[i])
-        i += 1
-    return rows
 
 
 def entries(lines):
@@ -184,7 +116,7 @@ def compare(tag, body, cwin, owin):
     result(bool(m) and (m.group(1), m.group(2)) == (cwin["from9"], cwin["to9"]),
            "%s: window id %s..%s" % (tag, cwin["from9"], cwin["to9"]), lines[0])
     for key in ("domains", "contributors", "reviewers"):
-        got, want = table(lines, key), [ROWFMT[key] % (n, t) for n, t in cwin[key]]
+        got, want = table(lines, key, TOP), [ROWFMT[key] % (n, t) for n, t in cwin[key]]
         if got is None and not want:
             got = []
         result(got == want, "%s: %s table, %d rows" % (tag, key, len(want)), diff(got or [], want))

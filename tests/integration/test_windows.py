@@ -29,6 +29,7 @@ import time
 
 import pdtest
 from pdtest import result
+from digestparse import ROWFMT, table as table_rows
 
 sys.path.insert(0, os.path.join(pdtest.ROOT, "tests"))
 import refclassify  # noqa: E402
@@ -38,14 +39,6 @@ SPLITS = (400, 640, 1150)          # flush after these posts and after the last
 TOP = 15
 FULL = 1000                        # TopN of a second config (its maximum): whole tables
 SEP = "-" * 70
-HEADERS = {
-    "domains": "Top %d contributor Email domains (Based on Email Body)",
-    "contributors": "Top %d contributors (Based on Email Body)",
-    "reviewers": "Top %d reviewers (Based on review trailers in replies)",
-    "threads": "Top %d most discussed threads (replies)",
-}
-ROWFMT = {"domains": "%7d %s", "contributors": "%7d  %s", "reviewers": "%7d  %s",
-          "threads": "%7d  %s"}
 TABLES = ("domains", "contributors", "reviewers", "threads")
 # the outcome lines issue 18 puts after a series' identity line (their
 # own model, tests/refoutcomes.py, checks them): not part of this comparison
@@ -139,21 +132,10 @@ def digest_text(raw):
     return msg, msg.get_content()
 
 
+
+
 def table(lines, key, top=TOP):
-    """The row lines under a table's header, up to the blank line; None
-    when the digest has no such table."""
-    try:
-        i = lines.index(HEADERS[key] % top)
-    except ValueError:
-        return None
-    i += 1
-    while i < len(lines) and lines[i] == "":
-        i += 1
-    rows = []
-    while i < len(lines) and lines[i] != "":
-        rows.append(lines[i])
-        i += 1
-    return rows
+    return table_rows(lines, key, top)
 
 
 def entries(lines):
