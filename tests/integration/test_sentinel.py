@@ -93,7 +93,7 @@ class Cluster:
             with open(os.path.join(d, "s%d.conf" % i), "w") as f:
                 f.write("port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
                         "sentinel monitor %s 127.0.0.1 %d 2\n"
-                        "sentinel down-after-milliseconds %s 1000\n"
+                        "sentinel down-after-milliseconds %s 2000\n"
                         "sentinel failover-timeout %s 4000\n"
                         "sentinel parallel-syncs %s 1\n"
                         % (port, os.path.join(d, "s%d" % i), os.path.join(d, "s%d.log" % i),
@@ -430,7 +430,7 @@ def main():
         note("old master :%d restarted: role %s, %d mails (stale)"
              % (cl.data_ports[0], cl.role(0)[:1], stale))
         waiting = pdtest.wait_for(lambda: status(env).get("replicas_waiting") == 1, 10, 0.2)
-        ok = pdtest.wait_for(lambda: cl.healthy(1), 60, 0.2)
+        ok = pdtest.wait_for(lambda: cl.healthy(1), 120, 0.2)
         rejoin1 = time.monotonic() - restarted
         note("the old master rejoined as a replica %.1f s after its restart" % rejoin1)
         result(ok and waiting, "the old master rejoined as a replica; meanwhile records waited "
@@ -551,16 +551,20 @@ def main():
         want_master = "127.0.0.1:%d" % mport
         log = env.log()
         switches = [l for l in log.splitlines() if "a failover" in l]
-        result(st.get("failovers") == 2 and st.get("redis_master") == want_master and
+        # Two kills make two failovers; on a loaded machine the sentinels
+        # (down-after 2 s) may switch more often, and the milter follows each
+        # time: the figures must agree with each other and with the log.
+        nf = st.get("failovers", 0)
+        result(nf >= 2 and st.get("redis_master") == want_master and
                st.get("last_failover", 0) > 0 and sj and
                sj["milter"].get("redis_master") == want_master and
-               sj["milter"].get("failovers") == 2 and
+               sj["milter"].get("failovers") == nf and
                'patchdigest_redis_master{address="%s"} 1' % want_master in prom and
-               "patchdigest_redis_failovers_total 2" in prom and
-               "Redis master %s; failovers seen 2" % want_master in text,
-               "stats, --json and --prometheus show the master in use and the two failovers",
+               "patchdigest_redis_failovers_total %d" % nf in prom and
+               "Redis master %s; failovers seen %d" % (want_master, nf) in text,
+               "stats, --json and --prometheus show the master in use and the failovers (%d)" % nf,
                "%s\n%s\n%s" % (st, prom[-600:], text))
-        result(len(switches) == 2,
+        result(len(switches) == nf,
                "the log says each master switch once (%d lines)" % len(switches),
                "\n".join(switches))
         # a switch by hand (SENTINEL FAILOVER): the old master lives on as a
@@ -594,16 +598,16 @@ def main():
             # taken after the 50 mails were answered
             st.clear()
             st.update(status(env))
-            return (st.get("mails") == len(POSTS) + 50 and st.get("failovers") == 3 and
+            return (st.get("mails") == len(POSTS) + 50 and st.get("failovers") == nf + 1 and
                     st.get("journal_backlog_records", 1) == 0 and
                     sum(hget(other, "%sw:%d" % (BASE, k), "duplicates")
                         for k in range(1, open_window(other) + 1)) == dups_before + 50)
         done = pdtest.wait_for(followed, 30, 0.2)
         log = env.log()
         readonly = "READONLY" in log
-        result(ok and feed_ok(s5, 50) and done and st.get("failovers") == 3 and
+        result(ok and feed_ok(s5, 50) and done and st.get("failovers") == nf + 1 and
                st.get("redis_master") == "127.0.0.1:%d" % other and
-               len([l for l in log.splitlines() if "a failover" in l]) == 3,
+               len([l for l in log.splitlines() if "a failover" in l]) == nf + 1,
                "a switch by hand (SENTINEL FAILOVER): the milter follows to :%d (%s), 50 posts "
                "again count as 50 duplicates there" % (
                    other, "after a READONLY reply" if readonly else "its connection closed"),
