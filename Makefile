@@ -19,12 +19,12 @@ PD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lz -lmilter -pthread
+LDLIBS  += $(PKG_LIBS) -lzstd -lz -lmilter -pthread
 
 # Debian packages the build, the tests and the demo need (valgrind for
 # test_valgrind, systemd for test_package's systemd-analyze), so that "make
 # check" on a fresh machine skips nothing it could run.
-DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev \
+DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev libzstd-dev \
             redis-server libcmocka-dev python3 groff-base git postfix cmark valgrind \
             systemd
 
@@ -184,7 +184,7 @@ valgrind: deps
 # Leaves build/deb/patchdigest_0.1-1_<arch>.deb; does nothing while that is
 # newer than every source file.  tests/integration/test_package.py checks it.
 DEB_DIR        := build/deb
-DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev \
+DEB_BUILD_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis-dev zlib1g-dev libzstd-dev \
                   debhelper dpkg-dev lintian
 DEB_ARCH       := $(shell dpkg --print-architecture 2>/dev/null)
 DEB_FILE       := $(DEB_DIR)/patchdigest_$(VERSION)-1_$(DEB_ARCH).deb

@@ -4,30 +4,59 @@
 #include "pd_textz.h"
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
-#define HEAD 6   /* "\0Z" and the length */
+#define HEAD 6      /* "\0S" or "\0Z", and the length */
+#define LEVEL 1     /* zstd's level: see pd_textz.h */
+
+struct pd_textz {
+    ZSTD_CCtx *cc;
+};
+
+struct pd_textz *pd_textz_new(void)
+{
+    struct pd_textz *z = calloc(1, sizeof *z);
+    if (!z)
+        return NULL;
+    z->cc = ZSTD_createCCtx();
+    if (!z->cc) {
+        free(z);
+        return NULL;
+    }
+    return z;
+}
+
+void pd_textz_free(struct pd_textz *z)
+{
+    if (!z)
+        return;
+    ZSTD_freeCCtx(z->cc);
+    free(z);
+}
 
 bool pd_textz_is_packed(const char *p, size_t len)
 {
-    return len >= HEAD && p[0] == '\0' && p[1] == 'Z';
+    return len >= HEAD && p[0] == '\0' && (p[1] == 'S' || p[1] == 'Z');
 }
 
-int pd_textz_pack(pd_buf *out, const char *p, size_t len)
+int pd_textz_pack(struct pd_textz *z, pd_buf *out, const char *p, size_t len)
 {
     pd_buf_reset(out);
     if (len >= 64 && len <= PD_TEXTZ_MAX) {
-        uLongf zlen = compressBound((uLong)len);
-        if (pd_buf_reserve(out, HEAD + zlen) < 0)
+        size_t bound = ZSTD_compressBound(len);
+        if (pd_buf_reserve(out, HEAD + bound) < 0)
             return -1;
         unsigned char *d = (unsigned char *)out->data;
         d[0] = '\0';
-        d[1] = 'Z';
+        d[1] = 'S';
         for (int i = 0; i < 4; i++)
             d[2 + i] = (unsigned char)((uint32_t)len >> (8 * i));
-        if (compress2(d + HEAD, &zlen, (const Bytef *)p, (uLong)len, 6) == Z_OK &&
-            HEAD + zlen <= len - len / 8) {
+        size_t zlen = z ? ZSTD_compressCCtx(z->cc, d + HEAD, bound, p, len, LEVEL)
+                        : ZSTD_compress(d + HEAD, bound, p, len, LEVEL);
+        if (!ZSTD_isError(zlen) && HEAD + zlen <= len - len / 8) {
             out->len = HEAD + zlen;
             out->data[out->len] = '\0';
             return 0;
@@ -48,8 +77,16 @@ int pd_textz_unpack(pd_buf *out, const char *p, size_t len)
         n |= (uint32_t)s[2 + i] << (8 * i);
     if (n > PD_TEXTZ_MAX || pd_buf_reserve(out, n ? n : 1) < 0)
         return -1;
-    uLongf got = n;
-    if (uncompress((Bytef *)out->data, &got, s + HEAD, (uLong)(len - HEAD)) != Z_OK || got != n) {
+    bool ok;
+    if (s[1] == 'S') {
+        size_t got = ZSTD_decompress(out->data, n, s + HEAD, len - HEAD);
+        ok = !ZSTD_isError(got) && got == n;
+    } else {
+        uLongf got = n;
+        ok = uncompress((Bytef *)out->data, &got, s + HEAD, (uLong)(len - HEAD)) == Z_OK &&
+             got == n;
+    }
+    if (!ok) {
         pd_buf_reset(out);
         return -1;
     }
