@@ -5,7 +5,8 @@
 -- per sha1 in order, the values of the fields asked for (nil where the mail
 -- or the field is missing), as HMGET would from a hash.  A mail is M:<h> as
 -- record.lua packs it, else the hash m:<h> of a mail recorded before the
--- packed form; its header block is H:<h>.  Keep the decoding in step with
+-- packed form; its header block is H:<h> and its excerpt X:<h> (or in M:
+-- itself, before 0.4).  Keep the decoding in step with
 -- record.lua's mail().
 local base, nf = ARGV[1], tonumber(ARGV[2])
 local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
@@ -34,6 +35,12 @@ for a = 3 + nf, #ARGV do
     if m.author == true then m.author = m.ident end
     if m.root == true then m.root = m.mid end
     if m.parent == true then m.parent = m.root end
+    if m.excerpt == true then
+      m.excerpt = false
+      for i = 1, nf do
+        if fields[i] == 'excerpt' then m.excerpt = redis.call('GET', base .. 'X:' .. h) or false end
+      end
+    end
     if m.headers == true then
       m.headers = false
       for i = 1, nf do

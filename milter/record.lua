@@ -7,13 +7,17 @@
 -- can; subject, series and title only for covers and patches, "" for other
 -- mail: it costs the writer a microsecond, Redis's Lua more), with the
 -- fields of include/pd_record.h in order, but for the header block
--- (PD_F_HEADERS): "1" when the mail has one, which the writer sent ahead in
--- the same round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention>.
--- The script keeps it where the page can show it and deletes it elsewhere:
--- the block (often 2-4 KB) never passes through Lua, whose strings cost
--- Redis about 5 ns a byte (hashed, allocated, collected).  When two hosts record
--- one Message-ID at the same moment, the block kept may be the one the
--- other host sent (the same mail, with its own Received lines).  <base> is
+-- (PD_F_HEADERS) and the excerpt (PD_F_EXCERPT): "1" when the mail has one,
+-- which the writer sent ahead in the same round trip as SET
+-- <base>H:<sha1(mid)> <block> NX EX <retention> and SET <base>X:<sha1(mid)>
+-- <excerpt> NX EX <retention>; and for References (PD_F_REFS), only its last
+-- id, when In-Reply-To is empty (all the script reads of it).  The script
+-- keeps the header block where the page can show it and the excerpt of every
+-- new mail, and deletes them elsewhere: these texts (often 2-4 KB) never
+-- pass through Lua, whose strings cost Redis about 5 ns a byte (hashed,
+-- allocated, collected).  When two hosts record one Message-ID at the same
+-- moment, the block kept may be the one the other host sent (the same mail,
+-- with its own Received lines).  <base> is
 -- "<KeyPrefix>{<list>}:", so every key of a list shares one hash tag (one
 -- Redis Cluster slot).  Returns one result per mail, in order (below); a
 -- mail Redis refused (a key of the wrong type) gives an error element, and
@@ -46,6 +50,8 @@
 --   w:<N>:s:<sha1>       hash index -> sha1(mid) of the series' mails in the window
 --   H:<sha1(mid)>        string: the mail's header block, where the page shows it
 --                        (below; the mail's headers field is then true)
+--   X:<sha1(mid)>        string: the mail's excerpt (the mail's excerpt field is
+--                        then true; before 0.4 the excerpt was in the mail itself)
 --   M:<sha1(mid)>        string: the mail, written once, expires after the
 --                        retention (see "The mail" below).  It also holds the
 --                        record that first recorded the Message-ID (rid: the
@@ -84,8 +90,9 @@
 -- key: covers and patches), resend ("1"), parent (replies: the id they
 -- answer), tr (trailers, "kind\taddr\tname" lines), nb (notices: branch),
 -- napp (what a notice applies, JSON [[series, index, commit, label], ...],
--- index 0 for a whole series); headers (true: the block for the patch page
--- is H:<sha1(mid)>) only where the
+-- index 0 for a whole series); excerpt (true: the text is X:<sha1(mid)>;
+-- a string in mails recorded before 0.4); headers (true: the block for the
+-- patch page is H:<sha1(mid)>) only where the
 -- page can show them: covers, patches without i/n, and a patch no
 -- lower-numbered patch of its series preceded in the window; never for
 -- resends.
@@ -173,14 +180,15 @@ local function mail(h, n)
 end
 
 -- The record id that first recorded the Message-ID whose sha1 is h, or
--- nil; and whether that mail kept its header block (H:<h>).
+-- nil; and whether that mail kept its header block (H:<h>) and its excerpt
+-- (X:<h>).
 local function recorded(h)
   local s = call('GET', base .. 'M:' .. h)
   if s then
     local v = { cmsgpack.unpack(s) }
-    return v[1], v[MFN.headers] == true
+    return v[1], v[MFN.headers] == true, v[MFN.excerpt] == true
   end
-  if legacy then return call('GET', base .. 'mid:' .. h), false end
+  if legacy then return call('GET', base .. 'mid:' .. h), false, false end
   return nil
 end
 
@@ -366,9 +374,11 @@ local function record(rid, b)
   if not seq then seq = tonumber(call('HGET', wk, 'mails')) or 0 end
 
   -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
-  local prev, kept = recorded(midh)
-  -- the writer sent the header block ahead (SET H:<h> NX); not ours to keep
+  local prev, kept, xkept = recorded(midh)
+  -- the writer sent the header block and excerpt ahead (SET ... NX); not
+  -- ours to keep
   if prev and HEADERS ~= '' and not kept then call('DEL', base .. 'H:' .. midh) end
+  if prev and EXCERPT ~= '' and not xkept then call('DEL', base .. 'X:' .. midh) end
   if prev then
     if prev == ridh or prev == rid then return 0 end
     if call('SET', base .. 'rid:' .. sha1hex(rid), '1', 'NX', 'EX', ttl) then
@@ -405,7 +415,7 @@ local function record(rid, b)
                subject = SUBJ, title = TITLE, version = VER, index = IDX, total = TOT,
                name = NAME, addr = ADDR, author = AUTHOR, root = ROOT, time = TIME,
                flags = FLAGS, prefixes = PREFIXES, gseq = fmt('%d', gseq), ident = ident }
-  if EXCERPT ~= '' then mk.excerpt = EXCERPT end
+  if EXCERPT ~= '' then mk.excerpt = true end
   acc.mails[#acc.mails + 1] = midh
 
   local result = 2

@@ -268,9 +268,13 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 /* One EVALSHA of record.lua per list of a batch, carrying that list's
  * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>
  * <nhashes>, then per record its id, its PD_F_COUNT fields and HASHES sha1s.
- * The header block field is "1" (has one) or "": the block goes ahead of the
- * call, SET <base>H:<sha1(mid)> <block> NX EX <ttl>, and record.lua keeps or
- * deletes it; the excerpt and kept blocks are compressed (pd_textz.h). */
+ * The long texts never pass through Lua (whose strings cost Redis a few ns a
+ * byte): the header block and excerpt fields are "1" (has one) or "", and
+ * the texts go ahead of the call, SET <base>H:<sha1(mid)> <block> NX EX
+ * <ttl> and SET <base>X:<sha1(mid)> <excerpt> NX EX <ttl>; record.lua keeps
+ * or deletes them.  The excerpt and likely-kept blocks are compressed
+ * (pd_textz.h).  The References field carries only what record.lua reads
+ * of it: the last id, when In-Reply-To is empty (the reply's parent). */
 #define HEAD_ARGS 8
 #define HASHES 6          /* the sha1s record.lua would compute (see there) */
 #define PER_RECORD (1 + PD_F_COUNT + HASHES)
@@ -280,7 +284,7 @@ struct group {
     char *base;          /* <prefix>{<list>}: */
     size_t *idx;         /* the items it carries, in order */
     size_t n;
-    size_t nsets;        /* SETs of header blocks queued ahead of its EVALSHA */
+    size_t nsets;        /* SETs of header blocks and excerpts queued ahead of its EVALSHA */
 };
 
 /* The sha1s record.lua takes with a record: of the Message-ID, of the
@@ -331,7 +335,7 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
                         char *err, size_t errlen)
 {
     pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
-    pd_buf *ez = calloc(g->n ? g->n : 1, sizeof *ez);   /* the excerpts, packed */
+    pd_buf ez = PD_BUF_INIT;   /* an excerpt, packed (hiredis copies it when queued) */
     char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
     pd_buf tmp = PD_BUF_INIT;
     size_t argc = HEAD_ARGS + g->n * PER_RECORD;
@@ -339,7 +343,7 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || !ez || !hx || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !hx || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
@@ -371,13 +375,6 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             argv[a] = r.f[i].p;
             lens[a++] = r.f[i].len;
         }
-        /* the long texts travel and stay compressed (pd_textz.h) */
-        if (pd_textz_pack(s->z, &ez[k], r.f[PD_F_EXCERPT].p, r.f[PD_F_EXCERPT].len) < 0) {
-            snprintf(err, errlen, "redis: out of memory");
-            goto out;
-        }
-        argv[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].data ? ez[k].data : "";
-        lens[a - PD_F_COUNT + PD_F_EXCERPT] = ez[k].len;
         size_t fa = a - PD_F_COUNT;   /* the record's field 0 */
         if (record_hashes(&r, it->record_id, hx[k], &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
@@ -386,6 +383,43 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
         for (int i = 0; i < HASHES; i++) {
             argv[a] = hx[k][i];
             lens[a++] = strlen(hx[k][i]);
+        }
+        /* the parent: In-Reply-To, else the last of the References */
+        if (r.f[PD_F_IRT].len) {
+            lens[fa + PD_F_REFS] = 0;
+        } else {
+            const char *rp = r.f[PD_F_REFS].p;
+            size_t rl = r.f[PD_F_REFS].len;
+            while (rl && rp[rl - 1] == '\n')
+                rl--;
+            const char *nl = rl ? memrchr(rp, '\n', rl) : NULL;
+            if (nl) {
+                argv[fa + PD_F_REFS] = nl + 1;
+                rl -= (size_t)(nl + 1 - rp);
+            }
+            lens[fa + PD_F_REFS] = rl;
+        }
+        if (r.f[PD_F_EXCERPT].len) {
+            /* the excerpt, compressed, ahead of the call (pd_textz.h) */
+            const char *sv[] = { "SET", NULL, NULL, "NX", "EX", ttl };
+            size_t sl[] = { 3, 0, 0, 2, 2, strlen(ttl) };
+            key.len = 0;
+            if (pd_buf_printf(&key, "%sX:%s", g->base, hx[k][0]) < 0 ||
+                pd_textz_pack(s->z, &ez, r.f[PD_F_EXCERPT].p, r.f[PD_F_EXCERPT].len) < 0) {
+                snprintf(err, errlen, "redis: out of memory");
+                goto out;
+            }
+            sv[1] = key.data;
+            sl[1] = key.len;
+            sv[2] = ez.data;
+            sl[2] = ez.len;
+            if (redisAppendCommandArgv(s->c, 6, sv, sl) != REDIS_OK) {
+                set_err(err, errlen, "queue SET", s->c);
+                goto out;
+            }
+            g->nsets++;
+            argv[fa + PD_F_EXCERPT] = "1";
+            lens[fa + PD_F_EXCERPT] = 1;
         }
         if (r.f[PD_F_HEADERS].len) {
             const char *midh = hx[k][0];
@@ -431,9 +465,7 @@ out:
     pd_buf_free(&hz);
     pd_buf_free(&tmp);
     free(hx);
-    for (size_t k = 0; ez && k < g->n; k++)
-        pd_buf_free(&ez[k]);
-    free(ez);
+    pd_buf_free(&ez);
     return rc;
 }
 
@@ -524,7 +556,7 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
                 return -1;
             }
             if (r->type == REDIS_REPLY_ERROR) {   /* out of memory, read only: try later */
-                snprintf(err, errlen, "redis: SET of a header block: %s", r->str);
+                snprintf(err, errlen, "redis: SET of a header block or excerpt: %s", r->str);
                 rc = -1;
             }
             freeReplyObject(r);

@@ -13,7 +13,10 @@ the model (tests/refoutcomes.py, tests/refclassify.py):
 - a "Queued 2, thanks." for a patch of that batch, and a cover's trailer;
 - the same Message-ID twice in the batch: counted once, a duplicate;
 - patches 1/2 and 2/2 of one series in the batch: only 1/2's header block
-  is kept (H:<sha1>);
+  is kept (H:<sha1>); every post's excerpt is kept (X:<sha1>), a reply has
+  none;
+- an "Applied, thanks." without In-Reply-To: its parent is the last id of
+  its References (the writer sends only that id);
 - a v2 whose title differs from v1's only in blanks supersedes it (the
   writer hashes titles with their blanks collapsed, as the script did)."""
 import hashlib
@@ -56,6 +59,9 @@ def mails(d):
                     "[3/3] q: part 3\n      commit: 89abcdef0123456789\n",
                     frm=MAINT, parent="never-recorded@pdtest", refs=(root, "never-recorded@pdtest")))
     out.append(out[1])   # d1 again: a duplicate in the same batch
+    # no In-Reply-To: the parent is the last of the References (2/2, not 1/2)
+    out.append(mail(d, "a2@pdtest", "Re: [PATCH 2/2] w: second", "Applied, thanks.\n",
+                    frm=MAINT, refs=("e1@pdtest", "e2@pdtest")))
     # Supersedes matches titles with their blanks collapsed (the writer hashes them)
     out.append(mail(d, "s1@pdtest", "[PATCH] s:  spaced   title", "One.\n" + DIFF))
     out.append(mail(d, "s2@pdtest", "[PATCH v2] s: spaced title", "Two.\n" + DIFF))
@@ -71,14 +77,19 @@ def check(tag, env, sent, files):
     tu.compare(tag, tu.digest_text(ds[0]), cmodel, omodel)
     applied = sum(1 for x in omodel["applied"] if x.startswith("  "))
     sup = sum(1 for _, ls in omodel["series"] for x in ls if x.startswith("Supersedes:"))
-    result(applied == 3 and cmodel["duplicates"] == 1 and sup == 1,
-           "%s: the model sees 3 applied patches, 1 duplicate, 1 Supersedes (the cases are "
+    result(applied == 4 and cmodel["duplicates"] == 1 and sup == 1,
+           "%s: the model sees 4 applied patches, 1 duplicate, 1 Supersedes (the cases are "
            "exercised)" % tag,
            "%d applied, %d duplicates, %d Supersedes" % (applied, cmodel["duplicates"], sup))
     base = "pd:{%s}:" % pdtest.LIST_ID
     k = [env.redis_cli("EXISTS", base + "H:" + hashlib.sha1(m).hexdigest()).strip()
          for m in (b"e1@pdtest", b"e2@pdtest")]
     result(k == ["1", "0"], "%s: the header block of 1/2 kept, not of 2/2" % tag, repr(k))
+    x = [env.redis_cli("EXISTS", base + "X:" + hashlib.sha1(m).hexdigest()).strip()
+         for m in (b"e1@pdtest", b"e2@pdtest", b"d1@pdtest", b"t1@pdtest")]
+    result(x == ["1", "1", "1", "0"],
+           "%s: the excerpts of 1/2, 2/2 and the twice-sent 1/3 kept (X:), none for a reply"
+           % tag, repr(x))
 
 
 def run(tag, batched):
