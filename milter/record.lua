@@ -1,17 +1,19 @@
 -- record.lua - record a batch of mails of one list in Redis, atomically.
 --
--- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields> 6
+-- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields> 9
 -- then, per mail in arrival order, <record-id> <field 0> ... <field nfields-1>
 -- <sha1(mid)> <sha1(record id), 16 digits> <sha1(subject)> <sha1(series key)>
 -- <sha1(title, blanks collapsed)> <sha1(root)> (the writer hashes what it
 -- can; subject, series and title only for covers and patches, "" for other
--- mail: it costs the writer a microsecond, Redis's Lua more), with the
--- fields of include/pd_record.h in order, but for the header block
--- (PD_F_HEADERS) and the excerpt (PD_F_EXCERPT): "1" when the mail has one,
--- which the writer sent ahead in the same round trip as SET
--- <base>H:<sha1(mid)> <block> NX EX <retention> and SET <base>X:<sha1(mid)>
--- <excerpt> NX EX <retention>; and for References (PD_F_REFS), only its last
--- id, when In-Reply-To is empty (all the script reads of it).  The script
+-- mail: it costs the writer a microsecond, Redis's Lua more), then the
+-- mail's fixed values, packed by the writer (store.c's pack_mail(): see
+-- "The mail" below), with the fields of include/pd_record.h in order, but:
+-- In-Reply-To is the parent (In-Reply-To, else the last id of References),
+-- and References, Author, Title and Prefixes are "" (the script has them
+-- packed); the header block (PD_F_HEADERS) and the excerpt (PD_F_EXCERPT)
+-- are "1" when the mail has one, which the writer sent ahead in the same
+-- round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention> and SET
+-- <base>X:<sha1(mid)> <excerpt> NX EX <retention>.  The script
 -- keeps the header block where the page can show it and the excerpt of every
 -- new mail, and deletes them elsewhere: these texts (often 2-4 KB) never
 -- pass through Lua, whose strings cost Redis about 5 ns a byte (hashed,
@@ -76,12 +78,15 @@
 -- milter/window.lua.
 --
 -- The mail (M:<sha1(mid)>): the values below, in this order, each a
--- MessagePack object (cmsgpack.pack of the list; false for a field the mail
--- has not), so a reader that needs the first few decodes only those
--- (cmsgpack.unpack_limit):
+-- MessagePack object (false for a field the mail has not), so a reader that
+-- needs the first few decodes only those (cmsgpack.unpack_limit):
 --   rid class parent series index total subject title mid addr name author
---   root window seq gseq version time flags prefixes resend tr nb napp
---   excerpt headers
+--   root | window seq gseq | version time flags prefixes | resend | tr |
+--   nb napp excerpt headers
+-- The writer packs the runs rid..root, version..prefixes and tr (they are
+-- the record's own); the script packs the others (cmsgpack.pack) and puts
+-- the runs together: a mail's 26 values were 26 strings Lua built and
+-- hashed, and packing them was a tenth of Redis's time.
 -- title is a number n when it is the last n bytes of subject; author,
 -- root and parent are true when they equal the identity ("name <addr>",
 -- "<addr>" without a name), mid and root.  rid is the first 16 hex digits
@@ -124,21 +129,6 @@ local function ident_of(name, addr)
   if not addr or addr == '' then return '' end
   if name and name ~= '' then return name .. ' <' .. addr .. '>' end
   return '<' .. addr .. '>'
-end
-
--- (one field after the other, in MF's order: no loop, no table)
-local function pack(m)
-  local t, s = m.title, m.subject
-  if t ~= '' and #t <= #s and s:find(t, #s - #t + 1, true) then t = #t end
-  local author = m.author
-  if author == m.ident then author = true end
-  local parent, root = m.parent or false, m.root
-  if parent == root then parent = true end
-  if root == m.mid then root = true end
-  return cmsgpack.pack(m.rid, m.class, parent, m.series or false, m.index, m.total, s, t,
-    m.mid, m.addr, m.name, author, root, m.window, m.seq, m.gseq, m.version, m.time,
-    m.flags, m.prefixes, m.resend or false, m.tr or false, m.nb or false, m.napp or false,
-    m.excerpt or false, m.headers or false)
 end
 
 -- The mail's fields up to field number n (all when nil), by name; nil when
@@ -291,13 +281,9 @@ end
 -- A reply: what it answers, its trailers, and what its notice applies,
 -- decided now from what was recorded before it.
 local function record_outcomes(mk, midh, b, rooth)
-  local IRT, REFS, ROOT = ARGV[b + 13], ARGV[b + 14], ARGV[b + 12]
+  local parent = ARGV[b + 13]   -- the writer's: In-Reply-To, else the last reference
   local TRAILERS, NOTICE = ARGV[b + 21], ARGV[b + 22]
-  local parent = IRT
-  if parent == '' then parent = REFS:match('([^\n]+)$') or '' end
-  if parent ~= '' then mk.parent = parent end
   if TRAILERS ~= '' then
-    mk.tr = TRAILERS
     local n = 0
     for _ in TRAILERS:gmatch('[^\n]+') do n = n + 1 end
     count(acc.counters, 'trailers', n)
@@ -363,9 +349,9 @@ end
 local function record(rid, b)
   local A = ARGV
   local LIST, MID, CLASS, VER, IDX, TOT = A[b + 1], A[b + 2], A[b + 3], A[b + 4], A[b + 5], A[b + 6]
-  local NAME, ADDR, SUBJ, TITLE, AUTHOR = A[b + 7], A[b + 8], A[b + 9], A[b + 10], A[b + 11]
+  local NAME, ADDR, SUBJ = A[b + 7], A[b + 8], A[b + 9]
   local ROOT, REVS, TIME, FLAGS = A[b + 12], A[b + 15], A[b + 16], A[b + 17]
-  local EXCERPT, HEADERS, PREFIXES = A[b + 18], A[b + 19], A[b + 20]
+  local EXCERPT, HEADERS = A[b + 18], A[b + 19]
   local x = b + NF
   local midh, ridh, subjh, sh, titleh, rooth = A[x], A[x + 1], A[x + 2], A[x + 3], A[x + 4], A[x + 5]
   titles = {}
@@ -411,10 +397,8 @@ local function record(rid, b)
   end
 
   -- The mail itself, for the digest.
-  local mk = { rid = ridh, mid = MID, class = CLASS, window = win, seq = fmt('%d', seq),
-               subject = SUBJ, title = TITLE, version = VER, index = IDX, total = TOT,
-               name = NAME, addr = ADDR, author = AUTHOR, root = ROOT, time = TIME,
-               flags = FLAGS, prefixes = PREFIXES, gseq = fmt('%d', gseq), ident = ident }
+  -- the values the script decides (the writer packed the others)
+  local mk = {}
   if EXCERPT ~= '' then mk.excerpt = true end
   acc.mails[#acc.mails + 1] = midh
 
@@ -487,7 +471,6 @@ local function record(rid, b)
       sc.w[idx] = true
       call('HSET', wk .. ':s:' .. sh, idx, midh)
     end
-    mk.series = sh
     -- the title and thread indexes: once a batch per series and key
     if CLASS == 'cover' or idx == '1' then
       sc.zadd[base .. 't:' .. titleh] = first
@@ -515,7 +498,10 @@ local function record(rid, b)
     record_outcomes(mk, midh, b, rooth)
   end
   if HEADERS ~= '' and not mk.headers then call('DEL', base .. 'H:' .. midh) end
-  call('SET', base .. 'M:' .. midh, pack(mk), 'EX', ttl)
+  local packed = A[x + 6] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[x + 7] ..
+    cmsgpack.pack(mk.resend or false) .. A[x + 8] ..
+    cmsgpack.pack(mk.nb or false, mk.napp or false, mk.excerpt or false, mk.headers or false)
+  call('SET', base .. 'M:' .. midh, packed, 'EX', ttl)
   return result
 end
 

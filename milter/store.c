@@ -273,11 +273,13 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
  * the texts go ahead of the call, SET <base>H:<sha1(mid)> <block> NX EX
  * <ttl> and SET <base>X:<sha1(mid)> <excerpt> NX EX <ttl>; record.lua keeps
  * or deletes them.  The excerpt and likely-kept blocks are compressed
- * (pd_textz.h).  The References field carries only what record.lua reads
- * of it: the last id, when In-Reply-To is empty (the reply's parent). */
+ * (pd_textz.h).  In-Reply-To carries the parent (parent_of()), References,
+ * Author, Title and Prefixes nothing: the mail's fixed values come packed
+ * after the hashes (pack_mail()). */
 #define HEAD_ARGS 8
 #define HASHES 6          /* the sha1s record.lua would compute (see there) */
-#define PER_RECORD (1 + PD_F_COUNT + HASHES)
+#define PACKED 3          /* the parts of the mail record.lua stores as they come */
+#define PER_RECORD (1 + PD_F_COUNT + HASHES + PACKED)
 
 /* A batch's records of one list. */
 struct group {
@@ -330,6 +332,150 @@ static int record_hashes(const struct pd_record *r, const char *rid, char h[HASH
     return 0;
 }
 
+/* MessagePack as Redis's cmsgpack writes it (record.lua's M:<sha1> is a
+ * run of MessagePack values): a string (fixstr, str8, str16, str32), a
+ * boolean, a non-negative integer.  0, or -1 out of memory. */
+static int mp_str(pd_buf *b, const char *p, size_t len)
+{
+    unsigned char h[5];
+    size_t hl;
+    if (len < 32) {
+        h[0] = (unsigned char)(0xa0 | len);
+        hl = 1;
+    } else if (len <= 0xff) {
+        h[0] = 0xd9;
+        h[1] = (unsigned char)len;
+        hl = 2;
+    } else if (len <= 0xffff) {
+        h[0] = 0xda;
+        h[1] = (unsigned char)(len >> 8);
+        h[2] = (unsigned char)len;
+        hl = 3;
+    } else {
+        h[0] = 0xdb;
+        for (int i = 0; i < 4; i++)
+            h[1 + i] = (unsigned char)((uint32_t)len >> (24 - 8 * i));
+        hl = 5;
+    }
+    if (pd_buf_append(b, (const char *)h, hl) < 0)
+        return -1;
+    return pd_buf_append(b, p, len);
+}
+
+static int mp_bool(pd_buf *b, bool v)
+{
+    return pd_buf_putc(b, (char)(v ? 0xc3 : 0xc2));
+}
+
+static int mp_uint(pd_buf *b, uint32_t n)
+{
+    unsigned char h[5];
+    size_t hl;
+    if (n <= 0x7f) {
+        h[0] = (unsigned char)n;
+        hl = 1;
+    } else if (n <= 0xff) {
+        h[0] = 0xcc;
+        h[1] = (unsigned char)n;
+        hl = 2;
+    } else if (n <= 0xffff) {
+        h[0] = 0xcd;
+        h[1] = (unsigned char)(n >> 8);
+        h[2] = (unsigned char)n;
+        hl = 3;
+    } else {
+        h[0] = 0xce;
+        for (int i = 0; i < 4; i++)
+            h[1 + i] = (unsigned char)(n >> (24 - 8 * i));
+        hl = 5;
+    }
+    return pd_buf_append(b, (const char *)h, hl);
+}
+
+static bool view_eq(struct pd_field_view a, const char *p, size_t len)
+{
+    return a.len == len && (len == 0 || memcmp(a.p, p, len) == 0);
+}
+
+/* The id a mail answers: In-Reply-To, else the last id of References. */
+static struct pd_field_view parent_of(const struct pd_record *r)
+{
+    struct pd_field_view parent = r->f[PD_F_IRT];
+    if (!parent.len) {
+        const char *rp = r->f[PD_F_REFS].p;
+        size_t rl = r->f[PD_F_REFS].len;
+        while (rl && rp[rl - 1] == '\n')
+            rl--;
+        const char *nl = rl ? memrchr(rp, '\n', rl) : NULL;
+        parent.p = nl ? nl + 1 : rp;
+        parent.len = nl ? rl - (size_t)(nl + 1 - rp) : rl;
+    }
+    return parent;
+}
+
+/* The parts of the mail (record.lua's M:<sha1>, "The mail") that are the
+ * record's own and never change, packed here once instead of by Lua:
+ * mp[0] rid class parent series index total subject title mid addr name
+ * author root, mp[1] version time flags prefixes, mp[2] tr.  record.lua
+ * puts the values it decides between them.  rid is the record id's sha1
+ * (16 digits), series the series key's (covers and patches), parent the
+ * reply's (In-Reply-To, else the last of the References); the rest as
+ * record.lua documents it.  0, or -1 out of memory. */
+static int pack_mail(const struct pd_record *r, char h[HASHES][41], pd_buf mp[PACKED],
+                     pd_buf *tmp)
+{
+    const struct pd_field_view *f = r->f;
+    bool reply = view_eq(f[PD_F_CLASS], "reply", 5);
+    bool post = view_eq(f[PD_F_CLASS], "cover", 5) || view_eq(f[PD_F_CLASS], "patch", 5);
+    /* the identity: "Name <addr>", "<addr>" without a name, "" without an address */
+    pd_buf_reset(tmp);
+    if (f[PD_F_ADDR].len &&
+        ((f[PD_F_NAME].len && (pd_buf_append(tmp, f[PD_F_NAME].p, f[PD_F_NAME].len) < 0 ||
+                               pd_buf_putc(tmp, ' ') < 0)) ||
+         pd_buf_putc(tmp, '<') < 0 || pd_buf_append(tmp, f[PD_F_ADDR].p, f[PD_F_ADDR].len) < 0 ||
+         pd_buf_putc(tmp, '>') < 0))
+        return -1;
+    const char *ident = tmp->data ? tmp->data : "";
+    size_t identlen = tmp->len;
+    struct pd_field_view parent = parent_of(r);
+    struct pd_field_view subj = f[PD_F_SUBJECT], title = f[PD_F_TITLE];
+    bool title_tail = title.len && title.len <= subj.len &&
+                      memcmp(subj.p + subj.len - title.len, title.p, title.len) == 0;
+    pd_buf *b = &mp[0];
+    pd_buf_reset(b);
+    if (mp_str(b, h[1], strlen(h[1])) < 0 ||
+        mp_str(b, f[PD_F_CLASS].p, f[PD_F_CLASS].len) < 0 ||
+        (!reply || !parent.len ? mp_bool(b, false)
+         : view_eq(parent, f[PD_F_ROOT].p, f[PD_F_ROOT].len) ? mp_bool(b, true)
+         : mp_str(b, parent.p, parent.len)) < 0 ||
+        (post ? mp_str(b, h[3], strlen(h[3])) : mp_bool(b, false)) < 0 ||
+        mp_str(b, f[PD_F_INDEX].p, f[PD_F_INDEX].len) < 0 ||
+        mp_str(b, f[PD_F_TOTAL].p, f[PD_F_TOTAL].len) < 0 ||
+        mp_str(b, subj.p, subj.len) < 0 ||
+        (title_tail ? mp_uint(b, (uint32_t)title.len) : mp_str(b, title.p, title.len)) < 0 ||
+        mp_str(b, f[PD_F_MID].p, f[PD_F_MID].len) < 0 ||
+        mp_str(b, f[PD_F_ADDR].p, f[PD_F_ADDR].len) < 0 ||
+        mp_str(b, f[PD_F_NAME].p, f[PD_F_NAME].len) < 0 ||
+        (view_eq(f[PD_F_AUTHOR], ident, identlen) ? mp_bool(b, true)
+         : mp_str(b, f[PD_F_AUTHOR].p, f[PD_F_AUTHOR].len)) < 0 ||
+        (view_eq(f[PD_F_ROOT], f[PD_F_MID].p, f[PD_F_MID].len) ? mp_bool(b, true)
+         : mp_str(b, f[PD_F_ROOT].p, f[PD_F_ROOT].len)) < 0)
+        return -1;
+    b = &mp[1];
+    pd_buf_reset(b);
+    if (mp_str(b, f[PD_F_VERSION].p, f[PD_F_VERSION].len) < 0 ||
+        mp_str(b, f[PD_F_TIME].p, f[PD_F_TIME].len) < 0 ||
+        mp_str(b, f[PD_F_FLAGS].p, f[PD_F_FLAGS].len) < 0 ||
+        mp_str(b, f[PD_F_PREFIXES].p, f[PD_F_PREFIXES].len) < 0)
+        return -1;
+    b = &mp[2];
+    pd_buf_reset(b);
+    if ((reply && f[PD_F_TRAILERS].len ? mp_str(b, f[PD_F_TRAILERS].p, f[PD_F_TRAILERS].len)
+                                       : mp_bool(b, false)) < 0)
+        return -1;
+    return 0;
+}
+
 /* Queue the EVALSHA of one group; 0, or -1 with err set. */
 static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
                         char *err, size_t errlen)
@@ -337,20 +483,21 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
     pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
     pd_buf ez = PD_BUF_INIT;   /* an excerpt, packed (hiredis copies it when queued) */
     char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
+    pd_buf (*mp)[PACKED] = calloc(g->n ? g->n : 1, sizeof *mp);
     pd_buf tmp = PD_BUF_INIT;
     size_t argc = HEAD_ARGS + g->n * PER_RECORD;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || !hx || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !hx || !mp || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
     char ttl[32], nf[16], nx[16];
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
     snprintf(nf, sizeof nf, "%d", PD_F_COUNT);
-    snprintf(nx, sizeof nx, "%d", HASHES);
+    snprintf(nx, sizeof nx, "%d", HASHES + PACKED);
     argv[0] = "EVALSHA";
     argv[1] = s->sha;
     argv[2] = "1";
@@ -384,21 +531,21 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             argv[a] = hx[k][i];
             lens[a++] = strlen(hx[k][i]);
         }
-        /* the parent: In-Reply-To, else the last of the References */
-        if (r.f[PD_F_IRT].len) {
-            lens[fa + PD_F_REFS] = 0;
-        } else {
-            const char *rp = r.f[PD_F_REFS].p;
-            size_t rl = r.f[PD_F_REFS].len;
-            while (rl && rp[rl - 1] == '\n')
-                rl--;
-            const char *nl = rl ? memrchr(rp, '\n', rl) : NULL;
-            if (nl) {
-                argv[fa + PD_F_REFS] = nl + 1;
-                rl -= (size_t)(nl + 1 - rp);
-            }
-            lens[fa + PD_F_REFS] = rl;
+        if (pack_mail(&r, hx[k], mp[k], &tmp) < 0) {
+            snprintf(err, errlen, "redis: out of memory");
+            goto out;
         }
+        for (int i = 0; i < PACKED; i++) {
+            argv[a] = mp[k][i].data;
+            lens[a++] = mp[k][i].len;
+        }
+        /* what record.lua does not read: it has them packed */
+        lens[fa + PD_F_AUTHOR] = lens[fa + PD_F_TITLE] = lens[fa + PD_F_PREFIXES] = 0;
+        /* In-Reply-To carries the parent (pack_mail()), References nothing */
+        struct pd_field_view parent = parent_of(&r);
+        argv[fa + PD_F_IRT] = parent.p;
+        lens[fa + PD_F_IRT] = parent.len;
+        lens[fa + PD_F_REFS] = 0;
         if (r.f[PD_F_EXCERPT].len) {
             /* the excerpt, compressed, ahead of the call (pd_textz.h) */
             const char *sv[] = { "SET", NULL, NULL, "NX", "EX", ttl };
@@ -465,6 +612,10 @@ out:
     pd_buf_free(&hz);
     pd_buf_free(&tmp);
     free(hx);
+    for (size_t k = 0; mp && k < g->n; k++)
+        for (int i = 0; i < PACKED; i++)
+            pd_buf_free(&mp[k][i]);
+    free(mp);
     pd_buf_free(&ez);
     return rc;
 }

@@ -17,10 +17,15 @@ the model (tests/refoutcomes.py, tests/refclassify.py):
   none;
 - an "Applied, thanks." without In-Reply-To: its parent is the last id of
   its References (the writer sends only that id);
+- every mail Redis keeps (M:<sha1>) is a run of 26 MessagePack values that
+  Redis's own cmsgpack packs again to the same bytes: the writer packs
+  part of it (store.c's pack_mail()) and must write exactly what the
+  script's cmsgpack would (a subject over 255 bytes takes str16);
 - a v2 whose title differs from v1's only in blanks supersedes it (the
   writer hashes titles with their blanks collapsed, as the script did)."""
 import hashlib
 import os
+import subprocess
 
 import pdtest
 from pdtest import result
@@ -32,6 +37,22 @@ MAINT = "Maintainer <maint@example.org>"
 DIFF = "---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
        "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n"
 counter = [0]
+# mails kept, those cmsgpack packs again to the same bytes, fewest and most values
+REPACK = """
+local n, same, lo, hi, cursor = 0, 0, 1000, 0, '0'
+repeat
+  local r = redis.call('SCAN', cursor, 'MATCH', ARGV[1] .. 'M:*', 'COUNT', 1000)
+  cursor = r[1]
+  for _, k in ipairs(r[2]) do
+    local s = redis.call('GET', k)
+    local v = { cmsgpack.unpack(s) }
+    n = n + 1
+    if cmsgpack.pack(unpack(v)) == s then same = same + 1 end
+    lo, hi = math.min(lo, #v), math.max(hi, #v)
+  end
+until cursor == '0'
+return { n, same, lo, hi }
+"""
 
 
 def mail(d, mid, subject, body, frm=AUTHOR, parent=None, refs=()):
@@ -62,6 +83,9 @@ def mails(d):
     # no In-Reply-To: the parent is the last of the References (2/2, not 1/2)
     out.append(mail(d, "a2@pdtest", "Re: [PATCH 2/2] w: second", "Applied, thanks.\n",
                     frm=MAINT, refs=("e1@pdtest", "e2@pdtest")))
+    # a subject of over 255 bytes (MessagePack str16), a name that is not the author's
+    out.append(mail(d, "l1@pdtest", "[PATCH] l:" + " long title" * 30, "Long.\n" + DIFF,
+                    frm="=?UTF-8?q?J=C3=B6rg?= <jorg@example.org>"))
     # Supersedes matches titles with their blanks collapsed (the writer hashes them)
     out.append(mail(d, "s1@pdtest", "[PATCH] s:  spaced   title", "One.\n" + DIFF))
     out.append(mail(d, "s2@pdtest", "[PATCH v2] s: spaced title", "Two.\n" + DIFF))
@@ -85,6 +109,15 @@ def check(tag, env, sent, files):
     k = [env.redis_cli("EXISTS", base + "H:" + hashlib.sha1(m).hexdigest()).strip()
          for m in (b"e1@pdtest", b"e2@pdtest")]
     result(k == ["1", "0"], "%s: the header block of 1/2 kept, not of 2/2" % tag, repr(k))
+    # every kept mail packs again, in Redis's cmsgpack, to the bytes it holds
+    r = subprocess.run(["redis-cli", "-s", env.redis_sock, "--raw", "EVAL", REPACK, "0", base],
+                       capture_output=True, text=True)
+    got = r.stdout.split()
+    mids = len(set(files))   # one file is sent twice: one mail
+    result(len(got) == 4 and got[0] == got[1] == str(mids) and got[2] == got[3] == "26",
+           "%s: every mail kept (M:) is 26 MessagePack values that cmsgpack packs again to "
+           "the same bytes (mails, repacked alike, fewest and most values)" % tag,
+           r.stdout + r.stderr)
     x = [env.redis_cli("EXISTS", base + "X:" + hashlib.sha1(m).hexdigest()).strip()
          for m in (b"e1@pdtest", b"e2@pdtest", b"d1@pdtest", b"t1@pdtest")]
     result(x == ["1", "1", "1", "0"],
