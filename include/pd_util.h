@@ -14,6 +14,7 @@
 #define PD_UTIL_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdbool.h>
 
@@ -65,8 +66,12 @@ int pd_parse_size(const char *s, uint64_t *out);
 /* Parse "3600", "30s", "15m", "12h", "90d", "2w" into seconds; -1 on a bad value. */
 int pd_parse_duration(const char *s, uint64_t *out);
 
-/* Read a whole file; -1 with errno set on failure. */
+/* Read a whole file; -1 with errno set on failure (EISDIR: a directory). */
 int pd_read_file(const char *path, pd_buf *out);
+/* Append what is left to read of an open file, st (its fstat) sizing the
+ * buffer: a regular file takes one read.  -1 with errno set on failure;
+ * the caller closes fd. */
+int pd_read_fd(int fd, const struct stat *st, pd_buf *out);
 
 /* Fill out with 2*nbytes random hex digits and a NUL (out holds 2*nbytes+1
  * bytes), from /dev/urandom; 0, or -1 with errno set. */

@@ -589,14 +589,16 @@ static char *cut_long_headers(const char *data, size_t len, const struct head *h
     size_t hlen = hd->body, start = 0;
     bool separate = !hd->blank && hlen < len;
     bool need = separate;
-    for (size_t i = 0; i < hlen; i++) {
-        if (data[i] != '\n')
-            continue;
+    for (const char *nl = hlen ? memchr(data, '\n', hlen) : NULL; nl;
+         nl = memchr(nl + 1, '\n', hlen - (size_t)(nl + 1 - data))) {
+        size_t i = (size_t)(nl - data);
         if (i + 1 < hlen && (data[i + 1] == ' ' || data[i + 1] == '\t'))
             continue;   /* folded: the same header goes on */
         if (i + 1 - start > PD_MAX_HEADER_BYTES)
             need = *shortened = true;
         start = i + 1;
+        if (start >= hlen)
+            break;
     }
     if (hlen - start > PD_MAX_HEADER_BYTES)
         need = *shortened = true;

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static size_t skip_blank_lines(const char *data, size_t len)
 {
@@ -122,10 +124,11 @@ static void report(const struct walk *w, const char *path, int err)
     errno = err;
 }
 
-static int each_file(const struct walk *w, const char *path)
+/* A file already open (fd, st its fstat): one mail, or an mbox of them. */
+static int each_file(const struct walk *w, const char *path, int fd, const struct stat *st)
 {
     pd_buf data = PD_BUF_INIT;
-    if (pd_read_file(path, &data) < 0) {
+    if (pd_read_fd(fd, st, &data) < 0) {
         int e = errno;
         pd_buf_free(&data);
         report(w, path, e);
@@ -151,18 +154,27 @@ static int each_dir(const struct walk *w, const char *path, int depth);
 
 static int each_path(const struct walk *w, const char *path, int depth)
 {
+    /* open, then ask: a file is read from what was opened (one path
+     * lookup, not two) */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (stat(path, &st) < 0) {
-        report(w, path, errno);
+    if (fd < 0 || fstat(fd, &st) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        report(w, path, e);
         return -1;
     }
     if (S_ISDIR(st.st_mode)) {
+        close(fd);
         enum pd_inbox_kind k = pd_inbox_kind(path);
         if (k != PD_INBOX_NONE)
             return pd_inbox_each(path, k, w->cb, w->err_cb, w->arg, w->stats);
         return each_dir(w, path, depth);
     }
-    return each_file(w, path);
+    int rc = each_file(w, path, fd, &st);
+    close(fd);
+    return rc;
 }
 
 static int each_dir(const struct walk *w, const char *path, int depth)

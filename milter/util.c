@@ -337,39 +337,48 @@ int pd_parse_duration(const char *s, uint64_t *out)
     return parse_scaled(s, out, "smhdw", f);
 }
 
+int pd_read_fd(int fd, const struct stat *st, pd_buf *out)
+{
+    /* ask for one byte more than the file holds: a shorter read is its end
+     * (a regular file is not read short but at its end) */
+    size_t want = S_ISREG(st->st_mode) && st->st_size >= 0 ? (size_t)st->st_size + 1 : 65536;
+    for (;;) {
+        if (pd_buf_reserve(out, want < 4096 ? 4096 : want) < 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        size_t room = out->cap - out->len - 1;
+        ssize_t n = read(fd, out->data + out->len, room);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        out->len += (size_t)n;
+        out->data[out->len] = '\0';
+        if (n == 0 || (S_ISREG(st->st_mode) && (size_t)n < room))
+            return 0;
+        want = 65536;   /* it grew, or is no regular file: on to its end */
+    }
+}
+
 int pd_read_file(const char *path, pd_buf *out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
-        close(fd);
+    int rc = fstat(fd, &st);
+    if (rc == 0 && S_ISDIR(st.st_mode)) {
         errno = EISDIR;
-        return -1;
+        rc = -1;
     }
-    for (;;) {
-        if (pd_buf_reserve(out, 65536) < 0) {
-            close(fd);
-            errno = ENOMEM;
-            return -1;
-        }
-        ssize_t n = read(fd, out->data + out->len, out->cap - out->len - 1);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            int e = errno;
-            close(fd);
-            errno = e;
-            return -1;
-        }
-        if (n == 0)
-            break;
-        out->len += (size_t)n;
-        out->data[out->len] = '\0';
-    }
+    if (rc == 0)
+        rc = pd_read_fd(fd, &st, out);
+    int e = errno;
     close(fd);
-    return 0;
+    errno = e;
+    return rc;
 }
 
 uint64_t pd_now_us(void)
