@@ -55,6 +55,18 @@ int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n,
                     char *err, size_t errlen);
 uint64_t pd_store_round_trips(const struct pd_store *s);
 
+/* The same in two steps, for a caller that keeps Redis busy with one batch
+ * while it prepares the next (import): pd_store_send() queues and writes a
+ * batch's commands without waiting; pd_store_receive() reads its answers
+ * into its items (which must live until then).  Batches are received in the
+ * order sent, at most a few outstanding.  Each is one EVAL, so no NOSCRIPT
+ * comes back to a batch sent behind another.  Both: 0, or -1 with err set
+ * (the connection is then unusable; receive frees sent either way). */
+struct pd_store_sent;
+int pd_store_send(struct pd_store *s, struct pd_store_item *items, size_t n,
+                  struct pd_store_sent **sent, char *err, size_t errlen);
+int pd_store_receive(struct pd_store *s, struct pd_store_sent *sent, char *err, size_t errlen);
+
 /* ---- Redis Sentinel and replicas (issue 19) ----
  * With RedisSentinel, pd_store_connect() asks the sentinels for the master
  * and checks its ROLE (pd_sentinel.h); a READONLY or MASTERDOWN reply

@@ -247,14 +247,19 @@ static int cmd_classify(const struct options *o)
 /* ---- import ---- */
 
 #define IMPORT_BATCH 256
+#define IMPORT_BATCHES 3
 
-/* Import parses and records at once: while a shipper thread waits for Redis
- * to record one batch of IMPORT_BATCH records (one pipelined round trip),
- * the main thread parses the mails of the next.  Batches go out in order,
- * one at a time, on the shipper's connection. */
+/* Import parses and records at once.  The main thread parses mails into a
+ * batch of IMPORT_BATCH records; a shipper thread sends each full batch to
+ * Redis (pd_store_send) and, before it waits for that batch's answers,
+ * sends the next one if it is ready, so Redis starts on it as soon as it
+ * is done with the first (pd_store_receive).  Three batches go round:
+ * one filled, one recorded, one waiting behind it.  Batches go out in
+ * order on the shipper's connection. */
 struct import_batch {
     pd_buf payload[IMPORT_BATCH];
     char ids[IMPORT_BATCH][64];
+    struct pd_store_item items[IMPORT_BATCH];
     size_t queued;
 };
 
@@ -264,7 +269,7 @@ struct import_ctx {
     const char *list;
     char run[17];
     uint64_t n;
-    struct import_batch batch[2];
+    struct import_batch batch[IMPORT_BATCHES];
     int filling;                  /* the batch the main thread fills */
     uint64_t mails, records, ignored, new_mails, duplicates, failed_files;
     uint64_t shipped;             /* records Redis has taken */
@@ -274,80 +279,130 @@ struct import_ctx {
     bool shipper_started;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int to_ship;                  /* the batch handed over, -1 when none */
+    int queue[IMPORT_BATCHES];    /* full batches, oldest first */
+    int nqueued;
+    int busy;                     /* batches handed over and not yet answered */
     bool quit;
     bool ship_failed;
     char ship_err[512];
 };
 
+/* Count a batch's answers; under x->mu. */
+static void import_count(struct import_ctx *x, struct import_batch *b, int rc, const char *err)
+{
+    if (rc < 0 && !x->ship_failed) {
+        x->ship_failed = true;
+        snprintf(x->ship_err, sizeof x->ship_err, "%s", err);
+    }
+    for (size_t i = 0; rc == 0 && i < b->queued; i++) {
+        if (b->items[i].result >= 2)
+            x->new_mails++;
+        else if (b->items[i].result == 1)
+            x->duplicates++;
+    }
+    if (rc == 0)
+        x->shipped += b->queued;
+    b->queued = 0;
+    x->busy--;
+    pthread_cond_broadcast(&x->cv);
+}
+
 static void *import_shipper(void *arg)
 {
     struct import_ctx *x = arg;
+    struct import_batch *sent_b = NULL;   /* sent, answers not read yet */
+    struct pd_store_sent *sent = NULL;
+    char err[512];
     pthread_mutex_lock(&x->mu);
     for (;;) {
-        while (x->to_ship < 0 && !x->quit)
+        while (!x->nqueued && !sent_b && !x->quit)
             pthread_cond_wait(&x->cv, &x->mu);
-        if (x->to_ship < 0)
-            break;
-        struct import_batch *b = &x->batch[x->to_ship];
+        struct import_batch *b = NULL;
+        if (x->nqueued) {
+            b = &x->batch[x->queue[0]];
+            memmove(x->queue, x->queue + 1, (size_t)--x->nqueued * sizeof x->queue[0]);
+        } else if (!sent_b) {
+            break;   /* quit, and nothing left */
+        }
+        bool failed = x->ship_failed;
         pthread_mutex_unlock(&x->mu);
 
-        struct pd_store_item items[IMPORT_BATCH];
-        for (size_t i = 0; i < b->queued; i++)
-            items[i] = (struct pd_store_item){ b->payload[i].data, b->payload[i].len,
-                                               b->ids[i], 0 };
-        char err[512];
-        int rc = pd_store_record(x->store, items, b->queued, err, sizeof err);
-        uint64_t fresh = 0, dups = 0;
-        for (size_t i = 0; rc == 0 && i < b->queued; i++) {
-            if (items[i].result >= 2)
-                fresh++;
-            else if (items[i].result == 1)
-                dups++;
+        /* the next batch goes out before the answers of the one before */
+        struct pd_store_sent *next = NULL;
+        int rc_next = 0;
+        if (b) {
+            for (size_t i = 0; i < b->queued; i++)
+                b->items[i] = (struct pd_store_item){ b->payload[i].data, b->payload[i].len,
+                                                      b->ids[i], 0 };
+            if (failed) {
+                rc_next = -1;   /* the connection is gone: count it as not recorded */
+                snprintf(err, sizeof err, "%s", "redis: an earlier batch failed");
+            } else {
+                rc_next = pd_store_send(x->store, b->items, b->queued, &next, err, sizeof err);
+            }
         }
+        char err2[512] = "";
+        int rc_prev = 0;
+        if (sent_b)
+            rc_prev = pd_store_receive(x->store, sent, err2, sizeof err2);
 
         pthread_mutex_lock(&x->mu);
-        if (rc < 0 && !x->ship_failed) {
-            x->ship_failed = true;
-            snprintf(x->ship_err, sizeof x->ship_err, "%s", err);
+        if (sent_b)
+            import_count(x, sent_b, rc_prev, err2);
+        sent_b = NULL;
+        sent = NULL;
+        if (b && rc_next < 0) {
+            import_count(x, b, -1, err);
+        } else if (b) {
+            sent_b = b;
+            sent = next;
         }
-        x->new_mails += fresh;
-        x->duplicates += dups;
-        if (rc == 0)
-            x->shipped += b->queued;
-        b->queued = 0;
-        x->to_ship = -1;
-        pthread_cond_broadcast(&x->cv);
     }
     pthread_mutex_unlock(&x->mu);
     return NULL;
 }
 
-/* Wait until the shipper is idle; -1 when a batch failed (said on stderr
- * once). */
+/* Wait until every batch handed over is answered; -1 when one failed (said
+ * on stderr once). */
 static int import_wait_idle(struct import_ctx *x)
 {
     pthread_mutex_lock(&x->mu);
-    while (x->to_ship >= 0)
+    while (x->busy)
         pthread_cond_wait(&x->cv, &x->mu);
     int rc = x->ship_failed ? -1 : 0;
     pthread_mutex_unlock(&x->mu);
     return rc;
 }
 
-/* Hand the batch being filled to the shipper and go on with the other one. */
+/* Hand the batch being filled to the shipper and go on with a free one. */
 static int import_flush(struct import_ctx *x)
 {
     if (!x->batch[x->filling].queued)
         return 0;
-    if (import_wait_idle(x) < 0)
-        return -1;
     pthread_mutex_lock(&x->mu);
-    x->to_ship = x->filling;
-    pthread_cond_broadcast(&x->cv);
+    /* one batch filled, the others with the shipper: wait for one back */
+    while (x->busy == IMPORT_BATCHES - 1 && !x->ship_failed)
+        pthread_cond_wait(&x->cv, &x->mu);
+    int rc = x->ship_failed ? -1 : 0;
+    if (rc == 0) {
+        x->queue[x->nqueued++] = x->filling;
+        x->busy++;
+        pthread_cond_broadcast(&x->cv);
+        /* the free one: not filling, not queued, not with Redis */
+        for (int k = 0; k < IMPORT_BATCHES; k++) {
+            if (k != x->filling && x->batch[k].queued == 0) {
+                bool taken = false;
+                for (int q = 0; q < x->nqueued; q++)
+                    taken |= x->queue[q] == k;
+                if (!taken) {
+                    x->filling = k;
+                    break;
+                }
+            }
+        }
+    }
     pthread_mutex_unlock(&x->mu);
-    x->filling ^= 1;
-    return 0;
+    return rc;
 }
 
 static int import_emit(void *arg, const char *list_id, const char *payload, size_t len)
@@ -429,7 +484,6 @@ static int cmd_import(const struct options *o)
         status = 1;
         goto out;
     }
-    x->to_ship = -1;
     if (pthread_mutex_init(&x->mu, NULL) != 0 || pthread_cond_init(&x->cv, NULL) != 0 ||
         pthread_create(&x->shipper, NULL, import_shipper, x) != 0) {
         fprintf(stderr, "patchdigest import: cannot start its Redis thread\n");
@@ -489,7 +543,7 @@ out:
         }
     }
     pd_store_free(x->store);
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < IMPORT_BATCHES; k++)
         for (size_t i = 0; i < IMPORT_BATCH; i++)
             pd_buf_free(&x->batch[k].payload[i]);
     free(x);

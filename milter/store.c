@@ -478,7 +478,7 @@ static int pack_mail(const struct pd_record *r, char h[HASHES][41], pd_buf mp[PA
 
 /* Queue the EVALSHA of one group; 0, or -1 with err set. */
 static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
-                        char *err, size_t errlen)
+                        bool eval, char *err, size_t errlen)
 {
     pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
     pd_buf ez = PD_BUF_INIT;   /* an excerpt, packed (hiredis copies it when queued) */
@@ -498,8 +498,8 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
     snprintf(nf, sizeof nf, "%d", PD_F_COUNT);
     snprintf(nx, sizeof nx, "%d", HASHES + PACKED);
-    argv[0] = "EVALSHA";
-    argv[1] = s->sha;
+    argv[0] = eval ? "EVAL" : "EVALSHA";
+    argv[1] = eval ? pd_record_lua : s->sha;
     argv[2] = "1";
     argv[3] = meta.data;
     argv[4] = g->base;
@@ -679,10 +679,11 @@ static bool record_error(const char *msg)
     return strncmp(msg, "ERR", 3) == 0 || strncmp(msg, "WRONGTYPE", 9) == 0;
 }
 
-static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
-                      bool *noscript, char *err, size_t errlen)
+/* Queue a batch's commands in hiredis's output buffer (EVAL with the
+ * script's text when eval, else EVALSHA); 0, or -1 with err set. */
+static int queue_batch(struct pd_store *s, struct pd_store_item *items, size_t n, bool eval,
+                       struct group **gout, size_t *ngout, char *err, size_t errlen)
 {
-    *noscript = false;
     struct group *g;
     size_t ng;
     if (group_batch(s, items, n, &g, &ng) < 0) {
@@ -690,11 +691,22 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
         return -1;
     }
     for (size_t k = 0; k < ng; k++) {
-        if (append_group(s, &g[k], items, err, errlen) < 0) {
+        if (append_group(s, &g[k], items, eval, err, errlen) < 0) {
             groups_free(g, ng);
             return -1;
         }
     }
+    *gout = g;
+    *ngout = ng;
+    return 0;
+}
+
+/* Read the answers of a queued batch into its items, and free g; 0, or -1
+ * with err set.  *noscript: Redis did not have the script (EVALSHA). */
+static int read_batch(struct pd_store *s, struct pd_store_item *items, struct group *g,
+                      size_t ng, bool *noscript, char *err, size_t errlen)
+{
+    *noscript = false;
     int rc = 0;
     if (ng)
         s->round_trips++;
@@ -749,6 +761,17 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
     return rc;
 }
 
+static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
+                      bool *noscript, char *err, size_t errlen)
+{
+    struct group *g;
+    size_t ng;
+    *noscript = false;
+    if (queue_batch(s, items, n, false, &g, &ng, err, errlen) < 0)
+        return -1;
+    return read_batch(s, items, g, ng, noscript, err, errlen);
+}
+
 int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n, char *err,
                     size_t errlen)
 {
@@ -764,6 +787,54 @@ int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n, c
     }
     snprintf(err, errlen, "redis: NOSCRIPT twice in a row");
     return -1;
+}
+
+struct pd_store_sent {
+    struct pd_store_item *items;
+    struct group *g;
+    size_t ng;
+};
+
+int pd_store_send(struct pd_store *s, struct pd_store_item *items, size_t n,
+                  struct pd_store_sent **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    struct pd_store_sent *p = calloc(1, sizeof *p);
+    if (!p) {
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
+    /* EVAL, not EVALSHA: Redis finds the script by its text's SHA-1 and
+     * never answers NOSCRIPT, which a batch sent behind another could not
+     * recover from in order */
+    if (queue_batch(s, items, n, true, &p->g, &p->ng, err, errlen) < 0) {
+        free(p);
+        return -1;
+    }
+    p->items = items;
+    int done = 0;
+    while (!done) {
+        if (redisBufferWrite(s->c, &done) != REDIS_OK) {
+            set_err(err, errlen, "send", s->c);
+            groups_free(p->g, p->ng);
+            free(p);
+            return -1;
+        }
+    }
+    *out = p;
+    return 0;
+}
+
+int pd_store_receive(struct pd_store *s, struct pd_store_sent *p, char *err, size_t errlen)
+{
+    bool noscript;
+    int rc = read_batch(s, p->items, p->g, p->ng, &noscript, err, errlen);
+    free(p);
+    if (rc == 0 && noscript) {
+        snprintf(err, errlen, "redis: NOSCRIPT for EVAL");
+        rc = -1;
+    }
+    return rc;
 }
 
 /* ---- reading back ---- */
