@@ -1,19 +1,26 @@
 -- record.lua - record a batch of mails of one list in Redis, atomically.
 --
--- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <nfields> 9
--- then, per mail in arrival order, <record-id> <field 0> ... <field nfields-1>
--- <sha1(mid)> <sha1(record id), 16 digits> <sha1(subject)> <sha1(series key)>
--- <sha1(title, blanks collapsed)> <sha1(root)> (the writer hashes what it
--- can; subject, series and title only for covers and patches, "" for other
--- mail: it costs the writer a microsecond, Redis's Lua more), then the
--- mail's fixed values, packed by the writer (store.c's pack_mail(): see
--- "The mail" below), with the fields of include/pd_record.h in order, but:
--- In-Reply-To is the parent (In-Reply-To, else the last id of References),
--- and References, Author, Title and Prefixes are "" (the script has them
--- packed); the header block (PD_F_HEADERS) and the excerpt (PD_F_EXCERPT)
--- are "1" when the mail has one, which the writer sent ahead in the same
--- round trip as SET <base>H:<sha1(mid)> <block> NX EX <retention> and SET
--- <base>X:<sha1(mid)> <excerpt> NX EX <retention>.  The script
+-- Called as EVALSHA <sha> 1 <base>meta <base> <retention-seconds> <list>
+-- <opened> 24 (the list id; the time of the batch's first mail, the
+-- window's opening time if the batch opens one; the values per mail), then
+-- per mail in arrival order 24 values, which the writer (store.c's
+-- append_group()) takes from the record (include/pd_record.h) or computes:
+--   <record-id> <mid> <class> <version> <index> <total> <name> <addr>
+--   <subject> <root> <parent> <reviewers> <what> <ntrailers> <notice>
+--   <sha1(mid)> <sha1(record id), 16 digits> <sha1(subject)>
+--   <sha1(series key)> <sha1(title, blanks collapsed)> <sha1(root)>
+--   <packed rid..root> <packed version..prefixes> <packed tr>
+-- parent is In-Reply-To, else the last id of References; what holds t (the
+-- mail was truncated), x (it has an excerpt), h (it has a header block);
+-- ntrailers is how many review trailers a reply has ("" none); the writer
+-- hashes what it can (subject, series and title only for covers and
+-- patches, "" for other mail: it costs the writer a microsecond, Redis's
+-- Lua more) and packs the mail's fixed values ("The mail" below).  Only
+-- what the script reads comes: each value costs Redis about 800
+-- instructions.  The writer sent the excerpt and the header block ahead,
+-- in the same round trip: SET <base>X:<sha1(mid)> <excerpt> NX EX
+-- <retention> and SET <base>H:<sha1(mid)> <block> NX EX <retention>.  The
+-- script
 -- keeps the header block where the page can show it and the excerpt of every
 -- new mail, and deletes them elsewhere: these texts (often 2-4 KB) never
 -- pass through Lua, whose strings cost Redis about 5 ns a byte (hashed,
@@ -114,7 +121,11 @@
 --
 -- Results: 0 replayed record (nothing changed), 1 duplicate, 2 new mail,
 -- 3 new mail that resends a known subject.
-local meta, base, ttl, NF, NX = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local meta, base, ttl, LIST, OPENED = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local PER, FIRST = 24, 6   -- values per mail, where the first mail's begin
+if tonumber(ARGV[5]) ~= PER then
+  return redis.error_reply('ERR record.lua: ' .. tostring(ARGV[5]) .. ' values a mail, not ' .. PER)
+end
 local call, sha1hex = redis.call, redis.sha1hex   -- (locals: no table lookups)
 
 
@@ -280,14 +291,8 @@ end
 
 -- A reply: what it answers, its trailers, and what its notice applies,
 -- decided now from what was recorded before it.
-local function record_outcomes(mk, midh, b, rooth)
-  local parent = ARGV[b + 13]   -- the writer's: In-Reply-To, else the last reference
-  local TRAILERS, NOTICE = ARGV[b + 21], ARGV[b + 22]
-  if TRAILERS ~= '' then
-    local n = 0
-    for _ in TRAILERS:gmatch('[^\n]+') do n = n + 1 end
-    count(acc.counters, 'trailers', n)
-  end
+local function record_outcomes(mk, midh, parent, NTR, NOTICE, rooth)
+  if NTR ~= '' then count(acc.counters, 'trailers', tonumber(NTR)) end
   if NOTICE == '' then return end
   local lines = {}
   for l in (NOTICE .. '\n'):gmatch('([^\n]*)\n') do lines[#lines + 1] = l end
@@ -345,17 +350,19 @@ local function record_outcomes(mk, midh, b, rooth)
   if n > 0 then count(acc.counters, 'applied', n) end
 end
 
--- One mail: its record id, then field i is ARGV[b + i].
-local function record(rid, b)
+-- One mail: its PER values from ARGV[a] on (above).
+local function record(a)
   local A = ARGV
-  local LIST, MID, CLASS, VER, IDX, TOT = A[b + 1], A[b + 2], A[b + 3], A[b + 4], A[b + 5], A[b + 6]
-  local NAME, ADDR, SUBJ = A[b + 7], A[b + 8], A[b + 9]
-  local ROOT, REVS, TIME, FLAGS = A[b + 12], A[b + 15], A[b + 16], A[b + 17]
-  local EXCERPT, HEADERS = A[b + 18], A[b + 19]
-  local x = b + NF
-  local midh, ridh, subjh, sh, titleh, rooth = A[x], A[x + 1], A[x + 2], A[x + 3], A[x + 4], A[x + 5]
+  local rid, MID, CLASS, VER, IDX, TOT = A[a], A[a + 1], A[a + 2], A[a + 3], A[a + 4], A[a + 5]
+  local NAME, ADDR, SUBJ, ROOT, PARENT, REVS = A[a + 6], A[a + 7], A[a + 8], A[a + 9], A[a + 10],
+    A[a + 11]
+  local WHAT, NTR, NOTICE = A[a + 12], A[a + 13], A[a + 14]
+  local midh, ridh, subjh, sh, titleh, rooth = A[a + 15], A[a + 16], A[a + 17], A[a + 18],
+    A[a + 19], A[a + 20]
+  local EXCERPT = WHAT:find('x', 1, true) and '1' or ''
+  local HEADERS = WHAT:find('h', 1, true) and '1' or ''
   titles = {}
-  open_window(LIST, TIME)
+  open_window(LIST, OPENED)
   wk = base .. 'w:' .. win
   if not seq then seq = tonumber(call('HGET', wk, 'mails')) or 0 end
 
@@ -382,7 +389,7 @@ local function record(rid, b)
   c.mails = (c.mails or 0) + 1
   local ck = 'class:' .. CLASS
   c[ck] = (c[ck] or 0) + 1
-  if FLAGS:find('t', 1, true) then count(acc.counters, 'truncated') end
+  if WHAT:find('t', 1, true) then count(acc.counters, 'truncated') end
 
   local ident = ident_of(NAME, ADDR)
   if ADDR ~= '' then
@@ -495,21 +502,19 @@ local function record(rid, b)
         end
       end
     end
-    record_outcomes(mk, midh, b, rooth)
+    record_outcomes(mk, midh, PARENT, NTR, NOTICE, rooth)
   end
   if HEADERS ~= '' and not mk.headers then call('DEL', base .. 'H:' .. midh) end
-  local packed = A[x + 6] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[x + 7] ..
-    cmsgpack.pack(mk.resend or false) .. A[x + 8] ..
+  local packed = A[a + 21] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[a + 22] ..
+    cmsgpack.pack(mk.resend or false) .. A[a + 23] ..
     cmsgpack.pack(mk.nb or false, mk.napp or false, mk.excerpt or false, mk.headers or false)
   call('SET', base .. 'M:' .. midh, packed, 'EX', ttl)
   return result
 end
 
 local results = {}
-local per = NF + 1 + NX
-for a = 5, #ARGV - NF - NX, per do
-  local rid = ARGV[a]
-  local ok, res = pcall(record, rid, a + 1)
+for a = FIRST, #ARGV - PER + 1, PER do
+  local ok, res = pcall(record, a)
   if ok then
     results[#results + 1] = res
   else

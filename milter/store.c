@@ -266,20 +266,19 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 /* ---- recording ---- */
 
 /* One EVALSHA of record.lua per list of a batch, carrying that list's
- * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <nfields>
- * <nhashes>, then per record its id, its PD_F_COUNT fields and HASHES sha1s.
- * The long texts never pass through Lua (whose strings cost Redis a few ns a
- * byte): the header block and excerpt fields are "1" (has one) or "", and
- * the texts go ahead of the call, SET <base>H:<sha1(mid)> <block> NX EX
- * <ttl> and SET <base>X:<sha1(mid)> <excerpt> NX EX <ttl>; record.lua keeps
- * or deletes them.  The excerpt and likely-kept blocks are compressed
- * (pd_textz.h).  In-Reply-To carries the parent (parent_of()), References,
- * Author, Title and Prefixes nothing: the mail's fixed values come packed
- * after the hashes (pack_mail()). */
-#define HEAD_ARGS 8
+ * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <list>
+ * <opened> <per>, then per record PER_RECORD values (record.lua says which).
+ * Only what the script reads goes: its values cost Redis about 800
+ * instructions each, and its strings a few ns a byte.  The long texts go
+ * ahead of the call, SET <base>H:<sha1(mid)> <block> NX EX <ttl> and SET
+ * <base>X:<sha1(mid)> <excerpt> NX EX <ttl>, and record.lua keeps or
+ * deletes them; the excerpt and likely-kept blocks are compressed
+ * (pd_textz.h).  The mail's fixed values come packed (pack_mail()). */
+#define HEAD_ARGS 9
 #define HASHES 6          /* the sha1s record.lua would compute (see there) */
 #define PACKED 3          /* the parts of the mail record.lua stores as they come */
-#define PER_RECORD (1 + PD_F_COUNT + HASHES + PACKED)
+#define FIELDS 15         /* the record's values record.lua reads (below) */
+#define PER_RECORD (FIELDS + HASHES + PACKED)
 
 /* A batch's records of one list. */
 struct group {
@@ -484,28 +483,29 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
     pd_buf ez = PD_BUF_INIT;   /* an excerpt, packed (hiredis copies it when queued) */
     char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
     pd_buf (*mp)[PACKED] = calloc(g->n ? g->n : 1, sizeof *mp);
+    char (*small)[2][24] = calloc(g->n ? g->n : 1, sizeof *small);   /* what, ntr */
     pd_buf tmp = PD_BUF_INIT;
     size_t argc = HEAD_ARGS + g->n * PER_RECORD;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || !hx || !mp || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !hx || !mp || !small || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
-    char ttl[32], nf[16], nx[16];
+    char ttl[32], per[16];
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
-    snprintf(nf, sizeof nf, "%d", PD_F_COUNT);
-    snprintf(nx, sizeof nx, "%d", HASHES + PACKED);
+    snprintf(per, sizeof per, "%d", PER_RECORD);
     argv[0] = eval ? "EVAL" : "EVALSHA";
     argv[1] = eval ? pd_record_lua : s->sha;
     argv[2] = "1";
     argv[3] = meta.data;
     argv[4] = g->base;
     argv[5] = ttl;
-    argv[6] = nf;
-    argv[7] = nx;
+    argv[6] = "";        /* the list id and the first mail's time: below */
+    argv[7] = "";
+    argv[8] = per;
     for (size_t i = 0; i < HEAD_ARGS; i++)
         lens[i] = strlen(argv[i]);
     size_t a = HEAD_ARGS;
@@ -516,13 +516,55 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             snprintf(err, errlen, "redis: a record changed while queued");
             goto out;
         }
+        if (k == 0) {
+            /* the window a batch opens, it opens with its first mail */
+            argv[6] = r.f[PD_F_LIST].p;
+            lens[6] = r.f[PD_F_LIST].len;
+            argv[7] = r.f[PD_F_TIME].p;
+            lens[7] = r.f[PD_F_TIME].len;
+        }
+        /* what the script reads of the record (record.lua, in this order) */
+        static const int fields[] = { PD_F_MID, PD_F_CLASS, PD_F_VERSION, PD_F_INDEX,
+                                      PD_F_TOTAL, PD_F_NAME, PD_F_ADDR, PD_F_SUBJECT,
+                                      PD_F_ROOT };
         argv[a] = it->record_id;
         lens[a++] = strlen(it->record_id);
-        for (int i = 0; i < PD_F_COUNT; i++) {
-            argv[a] = r.f[i].p;
-            lens[a++] = r.f[i].len;
+        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+            argv[a] = r.f[fields[i]].p;
+            lens[a++] = r.f[fields[i]].len;
         }
-        size_t fa = a - PD_F_COUNT;   /* the record's field 0 */
+        struct pd_field_view parent = parent_of(&r);
+        argv[a] = parent.p;
+        lens[a++] = parent.len;
+        argv[a] = r.f[PD_F_REVIEWERS].p;
+        lens[a++] = r.f[PD_F_REVIEWERS].len;
+        /* what: t truncated, x excerpt and h header block sent ahead */
+        char *what = small[k][0], *ntr = small[k][1];
+        size_t wn = 0;
+        if (r.f[PD_F_FLAGS].len && memchr(r.f[PD_F_FLAGS].p, 't', r.f[PD_F_FLAGS].len))
+            what[wn++] = 't';
+        if (r.f[PD_F_EXCERPT].len)
+            what[wn++] = 'x';
+        if (r.f[PD_F_HEADERS].len)
+            what[wn++] = 'h';
+        what[wn] = '\0';
+        argv[a] = what;
+        lens[a++] = wn;
+        /* the reply's review trailers: how many (their lines are packed) */
+        size_t ntrailers = 0;
+        const char *tp = r.f[PD_F_TRAILERS].p, *te = tp + r.f[PD_F_TRAILERS].len;
+        while (tp < te) {
+            const char *nl = memchr(tp, '\n', (size_t)(te - tp));
+            if ((nl ? nl : te) > tp)
+                ntrailers++;
+            tp = nl ? nl + 1 : te;
+        }
+        if (ntrailers)
+            snprintf(ntr, 24, "%zu", ntrailers);
+        argv[a] = ntr;
+        lens[a++] = strlen(ntr);
+        argv[a] = r.f[PD_F_NOTICE].p;
+        lens[a++] = r.f[PD_F_NOTICE].len;
         if (record_hashes(&r, it->record_id, hx[k], &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
             goto out;
@@ -539,13 +581,6 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             argv[a] = mp[k][i].data;
             lens[a++] = mp[k][i].len;
         }
-        /* what record.lua does not read: it has them packed */
-        lens[fa + PD_F_AUTHOR] = lens[fa + PD_F_TITLE] = lens[fa + PD_F_PREFIXES] = 0;
-        /* In-Reply-To carries the parent (pack_mail()), References nothing */
-        struct pd_field_view parent = parent_of(&r);
-        argv[fa + PD_F_IRT] = parent.p;
-        lens[fa + PD_F_IRT] = parent.len;
-        lens[fa + PD_F_REFS] = 0;
         if (r.f[PD_F_EXCERPT].len) {
             /* the excerpt, compressed, ahead of the call (pd_textz.h) */
             const char *sv[] = { "SET", NULL, NULL, "NX", "EX", ttl };
@@ -565,8 +600,6 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
                 goto out;
             }
             g->nsets++;
-            argv[fa + PD_F_EXCERPT] = "1";
-            lens[fa + PD_F_EXCERPT] = 1;
         }
         if (r.f[PD_F_HEADERS].len) {
             const char *midh = hx[k][0];
@@ -596,8 +629,6 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
                 goto out;
             }
             g->nsets++;
-            argv[fa + PD_F_HEADERS] = "1";
-            lens[fa + PD_F_HEADERS] = 1;
         }
     }
     if (redisAppendCommandArgv(s->c, (int)argc, argv, lens) == REDIS_OK)
@@ -616,6 +647,7 @@ out:
         for (int i = 0; i < PACKED; i++)
             pd_buf_free(&mp[k][i]);
     free(mp);
+    free(small);
     pd_buf_free(&ez);
     return rc;
 }
