@@ -64,4 +64,11 @@ void pd_mime_clear(struct pd_mime *w);
  * memory ran out.  *cut is set when a limit was reached. */
 int pd_mime_param(const char *v, size_t n, const char *name, char **out, bool *cut);
 
+/* Whether a leaf part is a patch (has_patch_part): text/x-patch or
+ * text/x-diff (type and subtype compared without case; either may be
+ * NULL), or a file name ending in .patch or .diff (any case).  The MIME
+ * walk and the GMime reference (pd_mail_parse_gmime) both ask here. */
+bool pd_mime_patch_part(const char *type, size_t tlen, const char *subtype, size_t slen,
+                        const char *filename);
+
 #endif

@@ -356,12 +356,6 @@ static const char *raw_header(GMimeObject *obj, const char *name)
     return h ? g_mime_header_get_raw_value(h) : NULL;
 }
 
-static bool ends_with_ci(const char *s, const char *suffix)
-{
-    size_t ls = strlen(s), lx = strlen(suffix);
-    return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
-}
-
 /* The content of w, transfer-decoded, converted from charset to UTF-8 and
  * cleaned (utf8_clean()). */
 static char *decode_wrapper(GMimeDataWrapper *w, const char *charset)
@@ -440,9 +434,10 @@ static void walk(GMimeObject *obj, struct walk_ctx *w)
     GMimePart *part = GMIME_PART(obj);
     GMimeContentType *ct = g_mime_object_get_content_type(obj);
     const char *filename = g_mime_part_get_filename(part);
-    if ((ct && (g_mime_content_type_is_type(ct, "text", "x-patch") ||
-                g_mime_content_type_is_type(ct, "text", "x-diff"))) ||
-        (filename && (ends_with_ci(filename, ".patch") || ends_with_ci(filename, ".diff"))))
+    const char *type = ct ? g_mime_content_type_get_media_type(ct) : NULL;
+    const char *subtype = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
+    if (pd_mime_patch_part(type, type ? strlen(type) : 0, subtype, subtype ? strlen(subtype) : 0,
+                           filename))
         w->m->has_patch_part = true;
     if (!w->m->has_text_body && !filename &&
         (!ct || g_mime_content_type_is_type(ct, "text", "plain"))) {

@@ -437,6 +437,15 @@ static bool ends_with_ci(const char *s, const char *suffix)
     return ls >= lx && strcasecmp(s + ls - lx, suffix) == 0;
 }
 
+bool pd_mime_patch_part(const char *type, size_t tlen, const char *subtype, size_t slen,
+                        const char *filename)
+{
+    if (type && subtype && token_eq(type, tlen, "text") &&
+        (token_eq(subtype, slen, "x-patch") || token_eq(subtype, slen, "x-diff")))
+        return true;
+    return filename && (ends_with_ci(filename, ".patch") || ends_with_ci(filename, ".diff"));
+}
+
 /* The value slice of header k, bounded. */
 static size_t value_len(struct walker *w, const struct hdrs *h, int k)
 {
@@ -516,8 +525,7 @@ static void leaf(struct walker *w, const struct hdrs *h, bool typed, const char 
         return;
     }
     bool is_text = token_eq(t, tn, "text");
-    if ((is_text && (token_eq(st, sn, "x-patch") || token_eq(st, sn, "x-diff"))) ||
-        (fn && (ends_with_ci(fn, ".patch") || ends_with_ci(fn, ".diff"))))
+    if (pd_mime_patch_part(t, tn, st, sn, fn))
         o->has_patch_part = true;
     if (!o->has_text && !fn && is_text && token_eq(st, sn, "plain")) {
         o->has_text = true;
