@@ -285,7 +285,6 @@ def hostile(env, work):
     result(not probs, "hostile: cmark reads exactly one h4, one h5, the outcome lines and one code block for "
            "each of the 5 entries (3 patches, cover, patch 1/2), nothing else",
            "\n".join(probs) + "\n" + page[:3000])
-    # (here: the checks after the next lines need 15 nodes, and there are 20)
     base = "pd:{%s}:" % LIST
     h2 = hashlib.sha1(b"c2-2@x.example").hexdigest()
     h1 = hashlib.sha1(b"c2-1@x.example").hexdigest()
@@ -298,12 +297,14 @@ def hostile(env, work):
     result(e1 == "1" and e2 == "0" and c2 == "1" and (k1, k2) == ("1", "0"),
            "hostile: Redis keeps the header block of patch 1/2 (an entry), not of patch 2/2",
            "patch 1 %r, patch 2 %r (class %r), H: keys %r %r" % (e1, e2, c2, k1, k2))
+    # per entry: h4, h5, the outcome lines, the code block (structure())
     kids = list(doc)
-    if len(kids) != 15:
+    if not result(len(kids) == 20, "hostile: the page is 5 entries of 4 blocks",
+                  "%d blocks" % len(kids)):
         return
-    h4 = [text_of(kids[3 * i]) for i in range(5)]
-    h5 = [text_of(kids[3 * i + 1]) for i in range(5)]
-    code = [kids[3 * i + 2].text or "" for i in range(5)]
+    h4 = [text_of(kids[4 * i]) for i in range(5)]
+    h5 = [text_of(kids[4 * i + 1]) for i in range(5)]
+    code = [kids[4 * i + 3].text or "" for i in range(5)]
 
     def squash(t):
         return re.sub(r"\s+", " ", t).strip()
