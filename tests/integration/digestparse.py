@@ -111,6 +111,13 @@ def table(lines, key, top):
     return rows
 
 
+# the people and the patch of the hand-made list mail (test_outcomes, test_batch)
+AUTHOR = "Ann Author <ann@example.org>"
+MAINT = "Maintainer <maint@example.org>"
+DIFF = "---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
+       "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n"
+
+
 def list_mail(d, n, mid, subject, body, frm, parent=None, refs=(), hour=10):
     """Write d/NNN.eml, a mail of the test list (n: its number, which also
     gives its Date's minute)."""

@@ -30,12 +30,8 @@ import subprocess
 import pdtest
 from pdtest import result
 import test_upgrade as tu
-from digestparse import list_mail
+from digestparse import list_mail, AUTHOR, MAINT, DIFF
 
-AUTHOR = "Ann Author <ann@example.org>"
-MAINT = "Maintainer <maint@example.org>"
-DIFF = "---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
-       "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n"
 counter = [0]
 # mails kept, those cmsgpack packs again to the same bytes, fewest and most values
 REPACK = """

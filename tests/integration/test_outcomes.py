@@ -23,6 +23,7 @@ import time
 import pdtest
 from pdtest import result
 from digestparse import digest_text, section, patch_list_blocks, earlier_blocks, list_mail
+from digestparse import AUTHOR, MAINT, DIFF
 
 sys.path.insert(0, os.path.join(pdtest.ROOT, "tests"))
 import refoutcomes  # noqa: E402
@@ -116,10 +117,6 @@ finally:
 
 # ---------------------------------------------------------------- hand-made
 
-AUTHOR = "Ann Author <ann@example.org>"
-MAINT = "Maintainer <maint@example.org>"
-DIFF = "---\n a.c | 1 +\n 1 file changed, 1 insertion(+)\n\ndiff --git a/a.c b/a.c\n" \
-       "--- a/a.c\n+++ b/a.c\n@@ -1 +1,2 @@\n a\n+b\n"
 counter = [0]
 
 
