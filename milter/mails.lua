@@ -35,16 +35,14 @@ for a = 3 + nf, #ARGV do
     if m.author == true then m.author = m.ident end
     if m.root == true then m.root = m.mid end
     if m.parent == true then m.parent = m.root end
-    if m.excerpt == true then
-      m.excerpt = false
-      for i = 1, nf do
-        if fields[i] == 'excerpt' then m.excerpt = redis.call('GET', base .. 'X:' .. h) or false end
-      end
-    end
-    if m.headers == true then
-      m.headers = false
-      for i = 1, nf do
-        if fields[i] == 'headers' then m.headers = redis.call('GET', base .. 'H:' .. h) or false end
+    -- the texts kept beside the mail, read only when asked for
+    for _, t in ipairs({ { 'excerpt', 'X:' }, { 'headers', 'H:' } }) do
+      local f = t[1]
+      if m[f] == true then
+        m[f] = false
+        for i = 1, nf do
+          if fields[i] == f then m[f] = redis.call('GET', base .. t[2] .. h) or false end
+        end
       end
     end
     for i = 1, nf do row[i] = m[fields[i]] or false end

@@ -334,29 +334,30 @@ static int record_hashes(const struct pd_record *r, const char *rid, char h[HASH
 /* MessagePack as Redis's cmsgpack writes it (record.lua's M:<sha1> is a
  * run of MessagePack values): a string (fixstr, str8, str16, str32), a
  * boolean, a non-negative integer.  0, or -1 out of memory. */
-static int mp_str(pd_buf *b, const char *p, size_t len)
+
+/* A value's head: n itself in the fix form (fix | n) below fixlimit, else
+ * tag8, tag8 + 1 or tag8 + 2 and n in 1, 2 or 4 bytes, big-endian. */
+static int mp_head(pd_buf *b, uint32_t n, unsigned char fix, uint32_t fixlimit,
+                   unsigned char tag8)
 {
     unsigned char h[5];
     size_t hl;
-    if (len < 32) {
-        h[0] = (unsigned char)(0xa0 | len);
+    if (n < fixlimit) {
+        h[0] = (unsigned char)(fix | n);
         hl = 1;
-    } else if (len <= 0xff) {
-        h[0] = 0xd9;
-        h[1] = (unsigned char)len;
-        hl = 2;
-    } else if (len <= 0xffff) {
-        h[0] = 0xda;
-        h[1] = (unsigned char)(len >> 8);
-        h[2] = (unsigned char)len;
-        hl = 3;
     } else {
-        h[0] = 0xdb;
-        for (int i = 0; i < 4; i++)
-            h[1 + i] = (unsigned char)((uint32_t)len >> (24 - 8 * i));
-        hl = 5;
+        int bytes = n <= 0xff ? 1 : n <= 0xffff ? 2 : 4;
+        h[0] = (unsigned char)(tag8 + (bytes == 1 ? 0 : bytes == 2 ? 1 : 2));
+        for (int i = 0; i < bytes; i++)
+            h[1 + i] = (unsigned char)(n >> (8 * (bytes - 1 - i)));
+        hl = 1 + (size_t)bytes;
     }
-    if (pd_buf_append(b, (const char *)h, hl) < 0)
+    return pd_buf_append(b, (const char *)h, hl);
+}
+
+static int mp_str(pd_buf *b, const char *p, size_t len)
+{
+    if (len > UINT32_MAX || mp_head(b, (uint32_t)len, 0xa0, 32, 0xd9) < 0)
         return -1;
     return pd_buf_append(b, p, len);
 }
@@ -368,27 +369,7 @@ static int mp_bool(pd_buf *b, bool v)
 
 static int mp_uint(pd_buf *b, uint32_t n)
 {
-    unsigned char h[5];
-    size_t hl;
-    if (n <= 0x7f) {
-        h[0] = (unsigned char)n;
-        hl = 1;
-    } else if (n <= 0xff) {
-        h[0] = 0xcc;
-        h[1] = (unsigned char)n;
-        hl = 2;
-    } else if (n <= 0xffff) {
-        h[0] = 0xcd;
-        h[1] = (unsigned char)(n >> 8);
-        h[2] = (unsigned char)n;
-        hl = 3;
-    } else {
-        h[0] = 0xce;
-        for (int i = 0; i < 4; i++)
-            h[1 + i] = (unsigned char)(n >> (24 - 8 * i));
-        hl = 5;
-    }
-    return pd_buf_append(b, (const char *)h, hl);
+    return mp_head(b, n, 0x00, 128, 0xcc);
 }
 
 static bool view_eq(struct pd_field_view a, const char *p, size_t len)
