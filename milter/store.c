@@ -456,12 +456,37 @@ static int pack_mail(const struct pd_record *r, char h[HASHES][41], pd_buf mp[PA
     return 0;
 }
 
+/* Queue SET <base><kind><midh> <text> NX EX <ttl>, the text compressed
+ * when pack (pd_textz.h) and counted in g->nsets; key and buf are scratch.
+ * 0, or -1 with err set. */
+static int queue_text(struct pd_store *s, struct group *g, const char *kind, const char *midh,
+                      struct pd_field_view text, bool pack, const char *ttl, pd_buf *key,
+                      pd_buf *buf, char *err, size_t errlen)
+{
+    pd_buf_reset(key);
+    pd_buf_reset(buf);
+    if (pd_buf_printf(key, "%s%s%s", g->base, kind, midh) < 0 ||
+        (pack ? pd_textz_pack(s->z, buf, text.p, text.len)
+              : pd_buf_append(buf, text.p, text.len)) < 0) {
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
+    const char *sv[] = { "SET", key->data, buf->data ? buf->data : "", "NX", "EX", ttl };
+    size_t sl[] = { 3, key->len, buf->len, 2, 2, strlen(ttl) };
+    if (redisAppendCommandArgv(s->c, 6, sv, sl) != REDIS_OK) {
+        set_err(err, errlen, "queue SET", s->c);
+        return -1;
+    }
+    g->nsets++;
+    return 0;
+}
+
 /* Queue the EVALSHA of one group; 0, or -1 with err set. */
 static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
                         bool eval, char *err, size_t errlen)
 {
-    pd_buf key = PD_BUF_INIT, hz = PD_BUF_INIT;
-    pd_buf ez = PD_BUF_INIT;   /* an excerpt, packed (hiredis copies it when queued) */
+    pd_buf key = PD_BUF_INIT;
+    pd_buf ez = PD_BUF_INIT;   /* a text, packed (hiredis copies it when queued) */
     char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
     pd_buf (*mp)[PACKED] = calloc(g->n ? g->n : 1, sizeof *mp);
     char (*small)[2][24] = calloc(g->n ? g->n : 1, sizeof *small);   /* what, ntr */
@@ -562,55 +587,21 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             argv[a] = mp[k][i].data;
             lens[a++] = mp[k][i].len;
         }
-        if (r.f[PD_F_EXCERPT].len) {
-            /* the excerpt, compressed, ahead of the call (pd_textz.h) */
-            const char *sv[] = { "SET", NULL, NULL, "NX", "EX", ttl };
-            size_t sl[] = { 3, 0, 0, 2, 2, strlen(ttl) };
-            key.len = 0;
-            if (pd_buf_printf(&key, "%sX:%s", g->base, hx[k][0]) < 0 ||
-                pd_textz_pack(s->z, &ez, r.f[PD_F_EXCERPT].p, r.f[PD_F_EXCERPT].len) < 0) {
-                snprintf(err, errlen, "redis: out of memory");
-                goto out;
-            }
-            sv[1] = key.data;
-            sl[1] = key.len;
-            sv[2] = ez.data;
-            sl[2] = ez.len;
-            if (redisAppendCommandArgv(s->c, 6, sv, sl) != REDIS_OK) {
-                set_err(err, errlen, "queue SET", s->c);
-                goto out;
-            }
-            g->nsets++;
-        }
-        if (r.f[PD_F_HEADERS].len) {
-            const char *midh = hx[k][0];
-            const char *sv[] = { "SET", key.data, NULL, "NX", "EX", ttl };
-            size_t sl[] = { 3, 0, 0, 2, 2, strlen(ttl) };
-            key.len = 0;
-            /* compressing costs the writer about 4 ns a byte: only the
-             * blocks the page likely shows (a cover, a patch without i/n or
-             * 1/n), as record.lua decides it; the others go as they are
-             * and are mostly deleted (read either way: pd_textz.h) */
-            bool likely = (r.f[PD_F_CLASS].len == 5 && memcmp(r.f[PD_F_CLASS].p, "cover", 5) == 0) ||
-                          r.f[PD_F_INDEX].len == 0 ||
-                          (r.f[PD_F_INDEX].len == 1 && r.f[PD_F_INDEX].p[0] == '1');
-            hz.len = 0;
-            if (pd_buf_printf(&key, "%sH:%s", g->base, midh) < 0 ||
-                (likely ? pd_textz_pack(s->z, &hz, r.f[PD_F_HEADERS].p, r.f[PD_F_HEADERS].len)
-                        : pd_buf_append(&hz, r.f[PD_F_HEADERS].p, r.f[PD_F_HEADERS].len)) < 0) {
-                snprintf(err, errlen, "redis: out of memory");
-                goto out;
-            }
-            sv[1] = key.data;
-            sl[1] = key.len;
-            sv[2] = hz.data;
-            sl[2] = hz.len;
-            if (redisAppendCommandArgv(s->c, 6, sv, sl) != REDIS_OK) {
-                set_err(err, errlen, "queue SET", s->c);
-                goto out;
-            }
-            g->nsets++;
-        }
+        /* the excerpt, compressed, ahead of the call (pd_textz.h); the
+         * header block too, compressed when the page likely shows it (a
+         * cover, a patch without i/n or 1/n, as record.lua decides it:
+         * compressing costs the writer about 4 ns a byte, and the others
+         * are mostly deleted) */
+        bool likely = (r.f[PD_F_CLASS].len == 5 && memcmp(r.f[PD_F_CLASS].p, "cover", 5) == 0) ||
+                      r.f[PD_F_INDEX].len == 0 ||
+                      (r.f[PD_F_INDEX].len == 1 && r.f[PD_F_INDEX].p[0] == '1');
+        if ((r.f[PD_F_EXCERPT].len &&
+             queue_text(s, g, "X:", hx[k][0], r.f[PD_F_EXCERPT], true, ttl, &key, &ez, err,
+                        errlen) < 0) ||
+            (r.f[PD_F_HEADERS].len &&
+             queue_text(s, g, "H:", hx[k][0], r.f[PD_F_HEADERS], likely, ttl, &key, &ez, err,
+                        errlen) < 0))
+            goto out;
     }
     if (redisAppendCommandArgv(s->c, (int)argc, argv, lens) == REDIS_OK)
         rc = 0;
@@ -621,7 +612,6 @@ out:
     free(lens);
     pd_buf_free(&meta);
     pd_buf_free(&key);
-    pd_buf_free(&hz);
     pd_buf_free(&tmp);
     free(hx);
     for (size_t k = 0; mp && k < g->n; k++)
