@@ -28,6 +28,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -465,6 +466,11 @@ static int cmd_import(const struct options *o)
         pd_config_clear(&cfg);
         return 2;
     }
+    /* the batches' buffers (a few MB) come and go: keep them in the heap,
+     * not mapped and unmapped each time (page faults, and on a machine of
+     * several cores a TLB flush on each) */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 128 * 1024 * 1024);
     struct import_ctx *x = calloc(1, sizeof *x);
     if (!x) {
         pd_config_clear(&cfg);
