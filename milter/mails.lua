@@ -6,7 +6,7 @@
 -- or the field is missing), as HMGET would from a hash.  A mail is M:<h> as
 -- record.lua packs it, else the hash m:<h> of a mail recorded before the
 -- packed form; its header block is H:<h> and its excerpt X:<h> (or in M:
--- itself, before 0.4).  Keep the decoding in step with
+-- itself, in mails recorded by earlier versions).  Keep the decoding in step with
 -- record.lua's mail().
 local base, nf = ARGV[1], tonumber(ARGV[2])
 local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',

@@ -60,7 +60,7 @@
 --   H:<sha1(mid)>        string: the mail's header block, where the page shows it
 --                        (below; the mail's headers field is then true)
 --   X:<sha1(mid)>        string: the mail's excerpt (the mail's excerpt field is
---                        then true; before 0.4 the excerpt was in the mail itself)
+--                        then true; earlier versions kept it in the mail itself)
 --   M:<sha1(mid)>        string: the mail, written once, expires after the
 --                        retention (see "The mail" below).  It also holds the
 --                        record that first recorded the Message-ID (rid: the
@@ -103,7 +103,7 @@
 -- answer), tr (trailers, "kind\taddr\tname" lines), nb (notices: branch),
 -- napp (what a notice applies, JSON [[series, index, commit, label], ...],
 -- index 0 for a whole series); excerpt (true: the text is X:<sha1(mid)>;
--- a string in mails recorded before 0.4); headers (true: the block for the
+-- a string in mails recorded by earlier versions); headers (true: the block for the
 -- patch page is H:<sha1(mid)>) only where the
 -- page can show them: covers, patches without i/n, and a patch no
 -- lower-numbered patch of its series preceded in the window; never for

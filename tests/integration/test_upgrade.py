@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """A live installation upgraded in the middle of a window (issue 20).
 
-The milter and command line of the last commit before the packed mail
-layout (OLD below: mails as m:<sha1> hashes, Message-IDs under mid:<sha1>,
-one EVALSHA per mail) are built from git into build/old-<commit>/ (once;
-reused after).  With one Redis (AOF) and one journal:
+Twice, from two older commits (OLDS below), each built from git into
+build/old-<commit>/ (once; reused after):
+- the last commit before the packed mail layout: mails as m:<sha1>
+  hashes, Message-IDs under mid:<sha1>, one EVALSHA per mail;
+- the first release of the packed layout: each mail one M:<sha1> string
+  with its excerpt inside, texts zlib-compressed ("\0Z"); the new code
+  keeps excerpts under X:<sha1> and compresses with zstd ("\0S").
+With one Redis (AOF) and one journal:
 
 1. the old milter records posts 0-500; the old `flush` mails digest 1;
 2. the old milter records posts 500-800; then Redis stops, posts 800-900
@@ -19,7 +23,9 @@ reused after).  With one Redis (AOF) and one journal:
 Every digest is compared with the independent models: tests/refclassify.py
 (window ids, mails, duplicates, the domain, contributor and reviewer
 tables, New/Exist entries) and tests/refoutcomes.py (each series' head and
-Supersedes/Review/Applied/Link lines, the Applied and Earlier sections)."""
+Supersedes/Review/Applied/Link lines, the Applied and Earlier sections).
+Then Redis must hold both layouts, and the patch page of window 2 (mails of
+both) must show every entry's text."""
 import difflib
 import os
 import re
@@ -37,12 +43,14 @@ sys.path.insert(0, os.path.join(pdtest.ROOT, "tests"))
 import refclassify  # noqa: E402
 import refoutcomes  # noqa: E402
 
-OLD = "32f3f69da29d13f7eea8a775b3ac49ac7fd3b222"
+# (commit, the layout it wrote)
+OLDS = (("32f3f69da29d13f7eea8a775b3ac49ac7fd3b222", "hash"),
+        ("e00ad80aba90e79b9f02f3c507ea5110cb0cbfc0", "packed"))
 ARCHIVE = "https://lore.kernel.org/r/%m"
 TOP = 15
 
 
-def old_build():
+def old_build(OLD):
     """The old commit's binaries, built once; None when git cannot give it."""
     out = os.path.join(pdtest.BUILD, "old-" + OLD[:12])
     if all(os.path.exists(os.path.join(out, b)) for b in ("patchdigest", "patchdigest-milter")):
@@ -62,6 +70,24 @@ def old_build():
     finally:
         shutil.rmtree(src, ignore_errors=True)
     return out
+
+
+# mails; of them, excerpt inside the mail; excerpt under X: (true); X: keys;
+# inside and zlib-packed ("\0Z")
+EXCERPTS = """
+local n, inside, flag, zlib = 0, 0, 0, 0
+for _, k in ipairs(redis.call('KEYS', '*}:M:*')) do
+  local v = { cmsgpack.unpack(redis.call('GET', k)) }
+  n = n + 1
+  if type(v[25]) == 'string' then
+    inside = inside + 1
+    if v[25]:sub(1, 2) == '\\0Z' then zlib = zlib + 1 end
+  elseif v[25] == true then
+    flag = flag + 1
+  end
+end
+return { n, inside, flag, #redis.call('KEYS', '*}:X:*'), zlib }
+"""
 
 
 class UpgradeEnv(pdtest.Env):
@@ -134,8 +160,8 @@ def compare(tag, body, cwin, owin):
            % (tag, len(owin["earlier"])), "section missing" if ge is None else diff(ge, owin["earlier"]))
 
 
-def main():
-    old = old_build()
+def main(OLD, layout):
+    old = old_build(OLD)
     if not old:
         result(False, "the old commit %s builds from git (git archive, make)" % OLD[:12])
         return
@@ -207,18 +233,51 @@ def main():
         result(len(ds) == 3, "three digests mailed", "%d" % len(ds))
         for w, raw in enumerate(ds[:3]):
             compare("window %d" % (w + 1), digest_text(raw), cmodel[w], omodel[w])
-        n_old = env.redis_cli("EVAL", "return #redis.call('KEYS', '*}:m:*')", "0").strip()
-        n_new = env.redis_cli("EVAL", "return #redis.call('KEYS', '*}:M:*')", "0").strip()
         w_old = refclassify.model_windows(pdtest.LIST_ID, posts[0:800], (), TOP)[0]["mails"]
         w_all = sum(w["mails"] for w in cmodel)
-        result((n_old, n_new) == (str(w_old), str(w_all - w_old)),
-               "Redis holds both layouts: the %d mails the old code recorded as it wrote "
-               "them, the %d after in the new" % (w_old, w_all - w_old),
-               "m: %s, M: %s" % (n_old, n_new))
+        if layout == "hash":
+            n_old = env.redis_cli("EVAL", "return #redis.call('KEYS', '*}:m:*')", "0").strip()
+            n_new = env.redis_cli("EVAL", "return #redis.call('KEYS', '*}:M:*')", "0").strip()
+            result((n_old, n_new) == (str(w_old), str(w_all - w_old)),
+                   "Redis holds both layouts: the %d mails the old code recorded as it wrote "
+                   "them, the %d after in the new" % (w_old, w_all - w_old),
+                   "m: %s, M: %s" % (n_old, n_new))
+        else:
+            r = env.redis_cli("EVAL", EXCERPTS, "0").split()
+            ok = (len(r) == 5 and int(r[0]) == w_all and int(r[1]) > 0 and int(r[2]) > 0 and
+                  r[2] == r[3] and int(r[4]) > 0)
+            result(ok, "Redis holds both layouts: %d mails, excerpts inside the mail (old, zlib) "
+                   "and under X: (new, zstd), one X: key for each mail that says so" % w_all,
+                   "mails, inside, X: in mails, X: keys, zlib-packed inside: %r" % r)
+        # the page of window 2 (mails of both codes): every entry has its text
+        page = env.cli("render", "--markdown", "--window", "2")
+        entries = ("\n" + page.stdout).split("\n#### ")[1:]
+
+        def text_of(entry):
+            """The excerpt: what the code block holds after the header block."""
+            lines = entry.split("\n")
+            fence = next((i for i, ln in enumerate(lines) if ln.startswith("```")), None)
+            if fence is None:
+                return ""
+            ticks = len(lines[fence]) - len(lines[fence].lstrip("`"))
+            body = []
+            for ln in lines[fence + 1:]:
+                if ln.startswith("`" * ticks) and not ln.strip("`"):
+                    break
+                body.append(ln)
+            blank = body.index("") if "" in body else len(body)
+            return "\n".join(body[blank + 1:]).strip()
+        empty = [e.split("\n")[0] for e in entries if not text_of(e)]
+        result(page.returncode == 0 and entries and not empty,
+               "the page of window 2 shows the text (after the header block) of each of its "
+               "%d entries" % len(entries),
+               page.stderr + "no text: %r" % empty[:5])
     finally:
         env.close()
 
 
 if __name__ == "__main__":
-    main()
+    for commit, kind in OLDS:
+        print("# from %s (%s layout)" % (commit[:12], kind), flush=True)
+        main(commit, kind)
     pdtest.finish()

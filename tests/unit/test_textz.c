@@ -77,7 +77,7 @@ static void test_plain_text_reads_as_is(void **state)
     pd_buf_free(&back);
 }
 
-/* Texts packed by 0.3 (zlib: "\0Z", length, stream) still read. */
+/* Texts packed by earlier versions (zlib: "\0Z", length, stream) still read. */
 static void test_zlib_packed_text_reads(void **state)
 {
     (void)state;
