@@ -68,10 +68,12 @@ $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
 # the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua,
-# pd_mails_lua
-$(BUILD)/%_lua.h: milter/%.lua | $(BUILD)/obj
+# pd_mails_lua; the three that read mails begin with milter/mailfmt.lua
+LUA_MAILFMT := record mails outcomes
+$(BUILD)/%_lua.h: milter/%.lua milter/mailfmt.lua | $(BUILD)/obj
 	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
-	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;'; } > $@.tmp && mv $@.tmp $@
+	  cat $(if $(filter $*,$(LUA_MAILFMT)),milter/mailfmt.lua) $< | \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/'; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h \
                       $(BUILD)/mails_lua.h

@@ -9,14 +9,6 @@
 -- itself, in mails recorded by earlier versions).  Keep the decoding in step with
 -- record.lua's mail().
 local base, nf = ARGV[1], tonumber(ARGV[2])
-local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
-             'addr', 'name', 'author', 'root', 'window', 'seq', 'gseq', 'version', 'time',
-             'flags', 'prefixes', 'resend', 'tr', 'nb', 'napp', 'excerpt', 'headers' }
-local function ident_of(name, addr)
-  if not addr or addr == '' then return '' end
-  if name and name ~= '' then return name .. ' <' .. addr .. '>' end
-  return '<' .. addr .. '>'
-end
 local fields = {}
 for i = 1, nf do fields[i] = ARGV[2 + i] end
 local out = {}
@@ -25,16 +17,7 @@ for a = 3 + nf, #ARGV do
   local s = redis.call('GET', base .. 'M:' .. h)
   local row = {}
   if s then
-    local v = { cmsgpack.unpack(s) }
-    local m = {}
-    for i, f in ipairs(MF) do
-      if v[i] ~= false then m[f] = v[i] end
-    end
-    if type(m.title) == 'number' then m.title = m.subject:sub(-m.title) end
-    m.ident = ident_of(m.name, m.addr)
-    if m.author == true then m.author = m.ident end
-    if m.root == true then m.root = m.mid end
-    if m.parent == true then m.parent = m.root end
+    local m = unpack_mail(s)
     -- the texts kept beside the mail, read only when asked for
     for _, t in ipairs({ { 'excerpt', 'X:' }, { 'headers', 'H:' } }) do
       local f = t[1]

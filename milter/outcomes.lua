@@ -18,30 +18,13 @@ local wk = base .. 'w:' .. win
 -- The mail whose Message-ID has sha1 h, by field name, or nil: M:<h> as
 -- record.lua packs it, else the hash m:<h> mails recorded before the
 -- packed form were kept in.  Keep in step with record.lua's mail().
-local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
-             'addr', 'name', 'author', 'root', 'window', 'seq', 'gseq', 'version', 'time',
-             'flags', 'prefixes', 'resend', 'tr', 'nb', 'napp', 'excerpt', 'headers' }
-local function ident_of(name, addr)
-  if not addr or addr == '' then return '' end
-  if name and name ~= '' then return name .. ' <' .. addr .. '>' end
-  return '<' .. addr .. '>'
-end
 local mails = {}
 local function mail(h)
   if mails[h] ~= nil then return mails[h] or nil end
   local m = false
   local s = redis.call('GET', base .. 'M:' .. h)
   if s then
-    local v = { cmsgpack.unpack(s) }
-    m = {}
-    for i, f in ipairs(MF) do
-      if v[i] ~= false then m[f] = v[i] end
-    end
-    if type(m.title) == 'number' then m.title = m.subject:sub(-m.title) end
-    m.ident = ident_of(m.name, m.addr)
-    if m.author == true then m.author = m.ident end
-    if m.root == true then m.root = m.mid end
-    if m.parent == true then m.parent = m.root end
+    m = unpack_mail(s)
   else
     local h2 = redis.call('HGETALL', base .. 'm:' .. h)
     if #h2 > 0 then

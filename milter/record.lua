@@ -129,18 +129,8 @@ end
 local call, sha1hex = redis.call, redis.sha1hex   -- (locals: no table lookups)
 
 
--- ---- the mail: M:<h> (packed), else m:<h> (a hash, before the upgrade) ----
-local MF = { 'rid', 'class', 'parent', 'series', 'index', 'total', 'subject', 'title', 'mid',
-             'addr', 'name', 'author', 'root', 'window', 'seq', 'gseq', 'version', 'time',
-             'flags', 'prefixes', 'resend', 'tr', 'nb', 'napp', 'excerpt', 'headers' }
-local MFN = {}
-for i, f in ipairs(MF) do MFN[f] = i end
-
-local function ident_of(name, addr)
-  if not addr or addr == '' then return '' end
-  if name and name ~= '' then return name .. ' <' .. addr .. '>' end
-  return '<' .. addr .. '>'
-end
+-- ---- the mail: M:<h> (packed: unpack_mail(), mailfmt.lua), else m:<h> (a hash,
+-- before the upgrade) ----
 
 -- The mail's fields up to field number n (all when nil), by name; nil when
 -- Redis does not have the mail.  Decoded mails are kept for the batch (a
@@ -153,19 +143,8 @@ local function mail(h, n)
   if m and (m._n >= (n or #MF)) then return m end
   local s = call('GET', base .. 'M:' .. h)
   if s then
-    local v = { cmsgpack.unpack_limit(s, n or #MF) }
-    m = { _n = n or #MF }
-    for i = 1, m._n do
-      local x = v[i + 1]
-      if x ~= false then m[MF[i]] = x end
-    end
-    if type(m.title) == 'number' then m.title = m.subject:sub(-m.title) end
-    if m._n >= MFN.author then
-      if m.author == true then m.author = ident_of(m.name, m.addr) end
-      m.ident = ident_of(m.name, m.addr)
-    end
-    if m.root == true then m.root = m.mid end
-    if m.parent == true then m.parent = m.root end
+    m = unpack_mail(s, n)
+    m._n = n or #MF
   elseif legacy then
     local h2 = call('HGETALL', base .. 'm:' .. h)
     if #h2 == 0 then return nil end

@@ -126,8 +126,10 @@ class Env:
         """A field of a recorded mail (h: the sha1 of its Message-ID), read as the
         digest reads it (milter/mails.lua), before store.c unpacks it; "" when the
         mail or field is missing."""
-        with open(os.path.join(ROOT, "milter", "mails.lua")) as f:
-            script = f.read()
+        script = ""
+        for name in ("mailfmt.lua", "mails.lua"):   # as the Makefile builds it
+            with open(os.path.join(ROOT, "milter", name)) as f:
+                script += f.read()
         r = subprocess.run(["redis-cli", "-s", self.redis_sock, "EVAL", script, "0", base, "1",
                             field, h], capture_output=True)
         # long texts are kept compressed (milter/textz.c): bytes, not UTF-8
