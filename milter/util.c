@@ -115,7 +115,7 @@ char *pd_strndup(const char *s, size_t n)
 /* The length of the valid UTF-8 sequence at p (n bytes left), 0 when none
  * starts there (Unicode's table of well-formed sequences: no overlong
  * forms, no surrogates, nothing past U+10FFFF). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
+static inline size_t utf8_seq(const unsigned char *p, size_t n)
 {
     unsigned c = p[0];
     size_t need;
@@ -149,21 +149,26 @@ static size_t utf8_seq(const unsigned char *p, size_t n)
 
 char *pd_utf8_make_valid(const char *s, size_t len)
 {
-    /* first the size (U+FFFD is 3 bytes for 1), so a crafted mail of
-     * invalid bytes costs no more memory than its repair */
+    /* Room for the worst case: an invalid byte becomes U+FFFD, 3 bytes
+     * for 1, and only bytes from 0x80 up can be invalid; what is not used
+     * is given back at the end (only the pages written were touched).
+     * Counting those bytes is cheap (8 at a time); a second decoding pass
+     * to size the output exactly cost as much as the repair. */
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    size_t need = 0;
-    while (p < end) {
-        size_t k = *p < 0x80 ? 1 : utf8_seq(p, (size_t)(end - p));
-        need += k ? k : 3;
-        p += k ? k : 1;
-        if (need > SIZE_MAX - 4)
-            return NULL;
+    size_t high = 0, i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        /* the high bits, one a byte, summed by the multiply into the top byte */
+        high += (size_t)((((w & 0x8080808080808080ull) >> 7) * 0x0101010101010101ull) >> 56);
     }
-    char *out = malloc(need + 1), *o = out;
+    for (; i < len; i++)
+        high += p[i] >= 0x80;
+    if (high > (SIZE_MAX - 1 - len) / 2)
+        return NULL;
+    char *out = malloc(len + 2 * high + 1), *o = out;
     if (!out)
         return NULL;
-    p = (const unsigned char *)s;
     while (p < end) {
         if (*p < 0x80) {
             *o++ = (char)*p++;
@@ -181,7 +186,8 @@ char *pd_utf8_make_valid(const char *s, size_t len)
         }
     }
     *o = '\0';
-    return out;
+    char *fit = realloc(out, (size_t)(o - out) + 1);
+    return fit ? fit : out;
 }
 
 bool pd_starts_with_ci(const char *s, const char *prefix)
