@@ -35,18 +35,44 @@ static bool next_line(const char **cur, const char **line, size_t *len)
     return true;
 }
 
+/* A line's first byte that may matter (may_matter()), and those that stop
+ * skip_dull(): these, the signature's '-' and the end.  And the bytes that
+ * end a line. */
+#define MATTERS 1
+#define WAKES 2
+static const unsigned char first_byte[256] = {
+    ['R'] = MATTERS, ['A'] = MATTERS, ['T'] = MATTERS,      /* Reviewed-by: Acked-by: Tested-by: */
+    ['a'] = MATTERS, ['q'] = MATTERS, ['Q'] = MATTERS, ['p'] = MATTERS, ['P'] = MATTERS,
+    ['m'] = MATTERS, ['M'] = MATTERS, ['t'] = MATTERS,      /* notices */
+    ['['] = MATTERS,                                        /* [i/n] title */
+    ['-'] = WAKES, ['\0'] = WAKES,
+};
+static const unsigned char line_end[256] = { ['\0'] = 1, ['\n'] = 1 };
+
 /* Whether a line starting with c can be a trailer, a notice or a listed
  * entry: most lines are none, and are passed over at this one test. */
 static bool may_matter(char c)
 {
-    switch (c) {
-    case 'R': case 'A': case 'T':           /* Reviewed-by: Acked-by: Tested-by: */
-    case 'a': case 'q': case 'Q': case 'p': case 'P': case 'm': case 'M': case 't':
-    case '[':                               /* [i/n] title */
-        return true;
-    default:
-        return false;
+    return first_byte[(unsigned char)c] == MATTERS;
+}
+
+/* Past the lines that neither may_matter() nor may be the signature ("-- "),
+ * from the line start p: each is looked at only for its end, a table
+ * lookup a byte (a crafted body of millions of short lines goes by at a few
+ * instructions a line), long ones by strchr(). */
+static const char *skip_dull(const char *p)
+{
+    while (!first_byte[(unsigned char)*p]) {
+        const char *q = p;
+        while (!line_end[(unsigned char)*q] && q - p < 16)
+            q++;
+        if (!line_end[(unsigned char)*q]) {
+            const char *nl = strchr(q, '\n');
+            q = nl ? nl : q + strlen(q);
+        }
+        p = *q ? q + 1 : q;
     }
+    return p;
 }
 
 static bool starts_ci(const char *s, size_t n, const char *prefix)
@@ -439,7 +465,11 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
     const char *pend = NULL;
     size_t plen = 0, ptitle = 0;
     int pidx = 0, ptot = 0;
-    while (next_line(&cur, &line, &len)) {
+    for (;;) {
+        if (!pend)
+            cur = skip_dull(cur);   /* the line after an entry line is always read */
+        if (!next_line(&cur, &line, &len))
+            break;
         if (len == 3 && memcmp(line, "-- ", 3) == 0)
             break;   /* the signature */
         if (pend) {
