@@ -41,10 +41,14 @@ static bool all_ascii(const char *s, size_t len)
 {
     size_t i = 0;
     uint64_t acc = 0;
+    /* 8 bytes at a time, and a look every 4 KB: text that is not ASCII
+     * mostly says so early */
     for (; i + 8 <= len; i += 8) {
         uint64_t w;
         memcpy(&w, s + i, 8);
         acc |= w;
+        if ((i & 4095) == 0 && (acc & 0x8080808080808080ull))
+            return false;
     }
     for (; i < len; i++)
         acc |= (unsigned char)s[i];
