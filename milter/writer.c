@@ -96,7 +96,20 @@ static bool back_off(struct pd_writer *w, int *backoff)
     pthread_mutex_unlock(&w->mu);
     if (should_quit(w, false))
         return true;
-    sleep_interruptible(w, *backoff);
+    /* the wait holds while stopping too, up to the drain's deadline: a
+     * retry with no wait would spin a core until then */
+    pthread_mutex_lock(&w->mu);
+    int ms = *backoff;
+    if (w->stopping) {
+        int64_t left = (w->drain_deadline_us - (int64_t)pd_now_us()) / 1000;
+        ms = left < ms ? (left > 0 ? (int)left : 0) : ms;
+    }
+    if (ms > 0) {
+        struct timespec ts;
+        pd_deadline_ms(&ts, ms);
+        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+    }
+    pthread_mutex_unlock(&w->mu);
     *backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
     return false;
 }

@@ -213,8 +213,27 @@ def test_metrics_and_logs():
         env.stop_redis()
         out = env.feed(posts[50:70])
         wait_for(lambda: backlog()[0] == 20, 5)
+        # stopping with Redis down: the drain waits for Redis, it does not spin
+        def cpu_s(pid):
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    t = f.read().rsplit(")", 1)[1].split()
+                return (int(t[11]) + int(t[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                return None
         for p in list(env.milters):
+            c0, w0 = cpu_s(p.pid), time.monotonic()
+            c1 = c0
+            p.send_signal(signal.SIGTERM)
+            while p.poll() is None and time.monotonic() - w0 < 30:
+                c = cpu_s(p.pid)
+                c1 = c if c is not None else c1
+                time.sleep(0.2)
+            wall = time.monotonic() - w0
             env.stop_milter(p)
+            result(c0 is not None and wall > 2 and c1 - c0 < 0.2 * wall,
+                   "stopping with Redis down, the milter waits for it without spinning a core "
+                   "(%.2f s of CPU in %.1f s)" % ((c1 or 0) - (c0 or 0), wall))
         env.start_milter()
         ok = wait_for(lambda: backlog()[0] == 20, 5)
         result(ok, "after a restart the journal's backlog is counted again: 20 records",
