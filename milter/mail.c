@@ -81,19 +81,19 @@ static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
                 uint64_t w, x;
                 memcpy(&w, p, 8);
                 x = w ^ (ones * '\r');
-                /* a zero byte in w (NUL) or in x (CR) */
-                if (!(((w - ones) & ~w & highs) | ((x - ones) & ~x & highs))) {
-                    memcpy(o, p, 8);
+                /* a zero byte in w (NUL) or in x (CR): the lowest one found
+                 * is exact (bits above it may not be) */
+                uint64_t hit = ((w - ones) & ~w & highs) | ((x - ones) & ~x & highs);
+                memcpy(o, p, 8);
+                if (!hit) {
                     o += 8;
                     p += 8;
                     continue;
                 }
-                for (int k = 0; k < 8; k++) {
-                    char c = p[k];
-                    *o = c;
-                    o += (c != '\r') & (c != '\0');
-                }
-                p += 8;
+                /* keep the bytes before it, drop it, go on just after it */
+                size_t k = (size_t)__builtin_ctzll(hit) / 8;
+                o += k;
+                p += k + 1;
             }
             for (; p < end; p++) {
                 char c = *p;
