@@ -58,13 +58,21 @@ struct pd_writer {
     char instance[33];            /* used when there is no journal */
 };
 
-static void sleep_interruptible(struct pd_writer *w, int ms)
+/* Wait up to ms, or until woken (a direct record, a stop).  Once stopping,
+ * no wait at all, but with while_stopping a wait up to the drain's
+ * deadline (a retry loop with no wait would spin a core until then). */
+static void sleep_interruptible(struct pd_writer *w, int ms, bool while_stopping)
 {
-    struct timespec ts;
-    pd_deadline_ms(&ts, ms);
     pthread_mutex_lock(&w->mu);
-    if (!w->stopping)
+    if (w->stopping) {
+        int64_t left = while_stopping ? (w->drain_deadline_us - (int64_t)pd_now_us()) / 1000 : 0;
+        ms = left < ms ? (left > 0 ? (int)left : 0) : ms;
+    }
+    if (ms > 0) {
+        struct timespec ts;
+        pd_deadline_ms(&ts, ms);
         pthread_cond_timedwait(&w->cond, &w->mu, &ts);
+    }
     pthread_mutex_unlock(&w->mu);
 }
 
@@ -96,20 +104,7 @@ static bool back_off(struct pd_writer *w, int *backoff)
     pthread_mutex_unlock(&w->mu);
     if (should_quit(w, false))
         return true;
-    /* the wait holds while stopping too, up to the drain's deadline: a
-     * retry with no wait would spin a core until then */
-    pthread_mutex_lock(&w->mu);
-    int ms = *backoff;
-    if (w->stopping) {
-        int64_t left = (w->drain_deadline_us - (int64_t)pd_now_us()) / 1000;
-        ms = left < ms ? (left > 0 ? (int)left : 0) : ms;
-    }
-    if (ms > 0) {
-        struct timespec ts;
-        pd_deadline_ms(&ts, ms);
-        pthread_cond_timedwait(&w->cond, &w->mu, &ts);
-    }
-    pthread_mutex_unlock(&w->mu);
+    sleep_interruptible(w, *backoff, true);
     *backoff = *backoff * 2 > 5000 ? 5000 : *backoff * 2;
     return false;
 }
@@ -353,7 +348,7 @@ static void *writer_main(void *arg)
         if (!j) {
             if (should_quit(w, true))
                 break;
-            sleep_interruptible(w, 500);
+            sleep_interruptible(w, 500, false);
             continue;
         }
 
@@ -389,7 +384,7 @@ static void *writer_main(void *arg)
             if (now >= linger_until)
                 break;
             /* not woken by each append; a direct record or a stop wakes it */
-            sleep_interruptible(w, (int)((linger_until - now + 999) / 1000));
+            sleep_interruptible(w, (int)((linger_until - now + 999) / 1000), false);
         }
         if (r < 0)
             pd_log(PD_LOG_ERR, "writer: cannot read the journal: %s", strerror(errno));
@@ -397,7 +392,7 @@ static void *writer_main(void *arg)
             if (should_quit(w, true))
                 break;
             if (r < 0)
-                sleep_interruptible(w, 1000);
+                sleep_interruptible(w, 1000, false);
             else
                 pd_journal_wait(j, pos, 200);
             continue;
