@@ -389,16 +389,12 @@ static int import_flush(struct import_ctx *x)
         x->queue[x->nqueued++] = x->filling;
         x->busy++;
         pthread_cond_broadcast(&x->cv);
-        /* the free one: not filling, not queued, not with Redis */
+        /* a free one: queued and sent batches hold records until
+         * import_count() empties them */
         for (int k = 0; k < IMPORT_BATCHES; k++) {
             if (k != x->filling && x->batch[k].queued == 0) {
-                bool taken = false;
-                for (int q = 0; q < x->nqueued; q++)
-                    taken |= x->queue[q] == k;
-                if (!taken) {
-                    x->filling = k;
-                    break;
-                }
+                x->filling = k;
+                break;
             }
         }
     }

@@ -399,10 +399,10 @@ static struct pd_field_view parent_of(const struct pd_record *r)
  * author root, mp[1] version time flags prefixes, mp[2] tr.  record.lua
  * puts the values it decides between them.  rid is the record id's sha1
  * (16 digits), series the series key's (covers and patches), parent the
- * reply's (In-Reply-To, else the last of the References); the rest as
+ * reply's (parent_of(), computed once by the caller); the rest as
  * record.lua documents it.  0, or -1 out of memory. */
-static int pack_mail(const struct pd_record *r, char h[HASHES][41], pd_buf mp[PACKED],
-                     pd_buf *tmp)
+static int pack_mail(const struct pd_record *r, char h[HASHES][41],
+                     struct pd_field_view parent, pd_buf mp[PACKED], pd_buf *tmp)
 {
     const struct pd_field_view *f = r->f;
     bool reply = view_eq(f[PD_F_CLASS], "reply", 5);
@@ -417,7 +417,6 @@ static int pack_mail(const struct pd_record *r, char h[HASHES][41], pd_buf mp[PA
         return -1;
     const char *ident = tmp->data ? tmp->data : "";
     size_t identlen = tmp->len;
-    struct pd_field_view parent = parent_of(r);
     struct pd_field_view subj = f[PD_F_SUBJECT], title = f[PD_F_TITLE];
     bool title_tail = title.len && title.len <= subj.len &&
                       memcmp(subj.p + subj.len - title.len, title.p, title.len) == 0;
@@ -579,7 +578,7 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
             argv[a] = hx[k][i];
             lens[a++] = strlen(hx[k][i]);
         }
-        if (pack_mail(&r, hx[k], mp[k], &tmp) < 0) {
+        if (pack_mail(&r, hx[k], parent, mp[k], &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
             goto out;
         }
