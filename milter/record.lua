@@ -338,8 +338,8 @@ local function record(a)
   local WHAT, NTR, NOTICE = A[a + 12], A[a + 13], A[a + 14]
   local midh, ridh, subjh, sh, titleh, rooth = A[a + 15], A[a + 16], A[a + 17], A[a + 18],
     A[a + 19], A[a + 20]
-  local EXCERPT = WHAT:find('x', 1, true) and '1' or ''
-  local HEADERS = WHAT:find('h', 1, true) and '1' or ''
+  local has_excerpt = WHAT:find('x', 1, true) ~= nil
+  local has_headers = WHAT:find('h', 1, true) ~= nil
   titles = {}
   open_window(LIST, OPENED)
   wk = base .. 'w:' .. win
@@ -349,8 +349,8 @@ local function record(a)
   local prev, kept, xkept = recorded(midh)
   -- the writer sent the header block and excerpt ahead (SET ... NX); not
   -- ours to keep
-  if prev and HEADERS ~= '' and not kept then call('DEL', base .. 'H:' .. midh) end
-  if prev and EXCERPT ~= '' and not xkept then call('DEL', base .. 'X:' .. midh) end
+  if prev and has_headers and not kept then call('DEL', base .. 'H:' .. midh) end
+  if prev and has_excerpt and not xkept then call('DEL', base .. 'X:' .. midh) end
   if prev then
     if prev == ridh or prev == rid then return 0 end
     if call('SET', base .. 'rid:' .. sha1hex(rid), '1', 'NX', 'EX', ttl) then
@@ -385,7 +385,7 @@ local function record(a)
   -- The mail itself, for the digest.
   -- the values the script decides (the writer packed the others)
   local mk = {}
-  if EXCERPT ~= '' then mk.excerpt = true end
+  if has_excerpt then mk.excerpt = true end
   acc.mails[#acc.mails + 1] = midh
 
   local result = 2
@@ -418,7 +418,7 @@ local function record(a)
     local function put(k, v) set[#set + 1] = k; set[#set + 1] = v; cur[k] = v end
     if not cur.version then put('version', VER) end
     if not cur.root then put('root', ROOT) end
-    if HEADERS ~= '' and result == 2 then
+    if has_headers and result == 2 then
       local keep = true
       if CLASS == 'patch' and IDX ~= '' then
         local n = tonumber(IDX) or 1
@@ -483,7 +483,7 @@ local function record(a)
     end
     record_outcomes(mk, midh, PARENT, NTR, NOTICE, rooth)
   end
-  if HEADERS ~= '' and not mk.headers then call('DEL', base .. 'H:' .. midh) end
+  if has_headers and not mk.headers then call('DEL', base .. 'H:' .. midh) end
   local packed = A[a + 21] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[a + 22] ..
     cmsgpack.pack(mk.resend or false) .. A[a + 23] ..
     cmsgpack.pack(mk.nb or false, mk.napp or false, mk.excerpt or false, mk.headers or false)
