@@ -184,17 +184,7 @@ def one_round(r, seed):
         # A flush killed after Sendmail took the digest but before it marked the
         # window sent hands the same mail (same Message-ID, same bytes) over
         # again: the only repeat allowed, and only when a flush was killed.
-        first, repeats = {}, 0
-        same = True
-        for d in pdtest.digests(sent):
-            num = [l for l in d.decode("utf-8", "replace").splitlines()
-                   if l.startswith("X-Patchdigest-Digest:")][:1]
-            key = num[0] if num else None
-            if key in first:
-                repeats += 1
-                same = same and first[key] == d
-            else:
-                first[key] = d
+        first, repeats, same = pdtest.digests_by_window(sent)
         killed = chaos.log.count("flush-kill")
         result(fin.returncode == 0 and len(first) == closed and None not in first and same and
                (repeats == 0 or killed > 0),

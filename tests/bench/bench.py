@@ -78,22 +78,6 @@ def reset_peak(pid):
         return False
 
 
-def status(env):
-    """The milter's StatusFile as a dict of numbers."""
-    out = {}
-    try:
-        with open(os.path.join(env.dir, "milter.sock.status")) as f:
-            for line in f:
-                k, _, v = line.partition(" ")
-                try:
-                    out[k] = int(v)
-                except ValueError:
-                    pass
-    except FileNotFoundError:
-        pass
-    return out
-
-
 def used_memory(env):
     """Redis's used_memory in bytes."""
     for line in env.redis_cli("INFO", "memory").splitlines():
@@ -165,20 +149,20 @@ def main():
                 cpu["empty_mails"] += len(files)
 
                 env.redis_cli("FLUSHALL")
-                before = status(env)
+                before = env.status()
                 if n == 64:
                     reset_peak(milter.pid)
                 m0, r0 = cpu_s(milter.pid), cpu_s(env.redis.pid)
                 results[n]["pd"].append(feed(msock, listfile, n))
                 fed += len(files)
-                if not pdtest.wait_for(lambda: status(env).get("shipped", 0) >= fed, 60, 0.1):
-                    raise RuntimeError("the milter did not ship every record: %s" % status(env))
+                if not pdtest.wait_for(lambda: env.status().get("shipped", 0) >= fed, 60, 0.1):
+                    raise RuntimeError("the milter did not ship every record: %s" % env.status())
                 cpu["milter"] += cpu_s(milter.pid) - m0
                 cpu["redis"] += cpu_s(env.redis.pid) - r0
                 cpu["mails"] += len(files)
                 if n == 64:
                     rss_load = max(rss_load, vm(milter.pid, "VmHWM"))
-                    after = status(env)
+                    after = env.status()
                     trips += after["redis_round_trips"] - before.get("redis_round_trips", 0)
                     mails64 += after["shipped"] - before.get("shipped", 0)
             print("# round %d of %d done" % (rnd + 1, args.rounds), flush=True)

@@ -228,16 +228,14 @@ class Env:
         return last[0]
 
     def status(self, sock="milter.sock"):
-        """The milter's StatusFile as {name: int}; {} when there is none."""
+        """The milter's StatusFile as {name: value}, numbers as int (others,
+        such as redis_master, as text); {} when there is none."""
         out = {}
         try:
             with open(os.path.join(self.dir, sock + ".status")) as f:
                 for line in f:
                     k, _, v = line.strip().partition(" ")
-                    try:
-                        out[k] = int(v)
-                    except ValueError:
-                        pass
+                    out[k] = int(v) if v.lstrip("-").isdigit() else v
         except FileNotFoundError:
             pass
         return out
@@ -393,6 +391,23 @@ def digests(path, sender=b"digest@example.org"):
         return []
     parts = re.split(rb"(?m)^(?=From: " + re.escape(sender) + rb"\n)", data)
     return [p for p in parts if p.strip()]
+
+
+def digests_by_window(path):
+    """The digests mailed to path, by their X-Patchdigest-Digest header:
+    ({header line or None: the first digest with it}, how many came again,
+    whether each repeat is the same bytes as the first)."""
+    first, repeats, same = {}, 0, True
+    for d in digests(path):
+        num = [l for l in d.decode("utf-8", "replace").splitlines()
+               if l.startswith("X-Patchdigest-Digest:")][:1]
+        key = num[0] if num else None
+        if key in first:
+            repeats += 1
+            same = same and first[key] == d
+        else:
+            first[key] = d
+    return first, repeats, same
 
 
 class MilterSession:

@@ -271,19 +271,6 @@ def check_role_and_auth(env, cl):
         liar.close()
 
 
-def status(env):
-    """The milter's status file as a dict (numbers and redis_master)."""
-    out = {}
-    try:
-        with open(os.path.join(env.dir, "milter.sock.status")) as f:
-            for line in f:
-                k, _, v = line.strip().partition(" ")
-                out[k] = int(v) if v.lstrip("-").isdigit() else v
-    except FileNotFoundError:
-        pass
-    return out
-
-
 def hget(port, key, field):
     v = rcli(port, "HGET", key, field).strip()
     return int(v) if v.lstrip("-").isdigit() else 0
@@ -317,8 +304,8 @@ def freeze_feed_kill(env, cl, master, files, label, before_kill=None):
     mport, rport = cl.data_ports[master], cl.data_ports[replica]
     # first the journal all confirmed: else the writer still waits on a
     # batch the replica has and sends nothing the replica lacks
-    pdtest.wait_for(lambda: status(env).get("journal_backlog_records", 1) == 0 and
-                    status(env).get("replicas_waiting") == 0, 30, 0.2)
+    pdtest.wait_for(lambda: env.status().get("journal_backlog_records", 1) == 0 and
+                    env.status().get("replicas_waiting") == 0, 30, 0.2)
     on_replica = window_mails(rport)
     cl.signal(replica, signal.SIGSTOP)
     # what the master already sent sits in the frozen replica's socket and
@@ -335,7 +322,7 @@ def freeze_feed_kill(env, cl, master, files, label, before_kill=None):
 
     def waiting():
         seen.clear()
-        seen.update(status(env))
+        seen.update(env.status())
         return (seen.get("replicas_waiting") == 1 and seen.get("journal_backlog_records", 0) > 0
                 and window_mails(mport) > on_replica)
     pdtest.wait_for(waiting, 15, 0.2)
@@ -394,13 +381,13 @@ def main():
         # ---- part 1: healthy; a flush sends window 1 ----
         a, b, c = POSTS[:500], POSTS[500:1000], POSTS[1000:]
         s1 = env.feed(a, conns=4)
-        pdtest.wait_for(lambda: status(env).get("journal_backlog_records", 1) == 0 and
-                        status(env).get("shipped", 0) >= len(a), 20, 0.2)
+        pdtest.wait_for(lambda: env.status().get("journal_backlog_records", 1) == 0 and
+                        env.status().get("shipped", 0) >= len(a), 20, 0.2)
         f1 = env.cli("flush")
         result(feed_ok(s1, len(a)) and f1.returncode == 0 and "window 1 sent" in f1.stdout,
                "healthy: %d posts accepted at once, confirmed by the replica, window 1 flushed"
                % len(a), "%s\n%s%s" % (s1, f1.stdout, f1.stderr))
-        st = status(env)
+        st = env.status()
         result(st.get("redis_master") == "127.0.0.1:%d" % cl.data_ports[0] and
                st.get("failovers") == 0,
                "stats: the milter uses the master the sentinels name", st)
@@ -429,7 +416,7 @@ def main():
         stale = window_mails(cl.data_ports[0])
         note("old master :%d restarted: role %s, %d mails (stale)"
              % (cl.data_ports[0], cl.role(0)[:1], stale))
-        waiting = pdtest.wait_for(lambda: status(env).get("replicas_waiting") == 1, 10, 0.2)
+        waiting = pdtest.wait_for(lambda: env.status().get("replicas_waiting") == 1, 10, 0.2)
         ok = pdtest.wait_for(lambda: cl.healthy(1), 120, 0.2)
         rejoin1 = time.monotonic() - restarted
         note("the old master rejoined as a replica %.1f s after its restart" % rejoin1)
@@ -484,7 +471,7 @@ def main():
         # ---- everything in Redis, once ----
         mport = cl.data_ports[0]
         pdtest.wait_for(lambda: window_mails(mport) >= WANT["mails"] and
-                        status(env).get("journal_backlog_records", 1) == 0, 60, 0.3)
+                        env.status().get("journal_backlog_records", 1) == 0, 60, 0.3)
         fin = env.cli("flush", "--wait", "30")
         n = open_window(mport)
         mails, classes, domains, contributors = [], {}, {}, {}
@@ -517,16 +504,7 @@ def main():
                     if contributors.get(k) != v}))
 
         # one digest per closed window (a repeat only as the same mail)
-        first, repeats, same = {}, 0, True
-        for dg in pdtest.digests(sent):
-            num = [l for l in dg.decode("utf-8", "replace").splitlines()
-                   if l.startswith("X-Patchdigest-Digest:")][:1]
-            key = num[0] if num else None
-            if key in first:
-                repeats += 1
-                same = same and first[key] == dg
-            else:
-                first[key] = dg
+        first, repeats, same = pdtest.digests_by_window(sent)
         closed = open_window(mport) - 1
         pending = rcli(mport, "ZRANGE", BASE + "pending", "0", "-1").split()
         result(fin.returncode == 0 and len(first) == closed and None not in first and same
@@ -544,7 +522,7 @@ def main():
                imp.stderr)
 
         # stats: the master in use, the failovers; the log: each switch once
-        st = status(env)
+        st = env.status()
         sj = env.stats()
         prom = env.cli("stats", "--prometheus").stdout
         text = env.cli("stats").stdout
@@ -597,7 +575,7 @@ def main():
             # the status file is rewritten every second: one reading of it,
             # taken after the 50 mails were answered
             st.clear()
-            st.update(status(env))
+            st.update(env.status())
             return (st.get("mails") == len(POSTS) + 50 and st.get("failovers") == nf + 1 and
                     st.get("journal_backlog_records", 1) == 0 and
                     sum(hget(other, "%sw:%d" % (BASE, k), "duplicates")
