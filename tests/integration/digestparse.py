@@ -57,20 +57,25 @@ def section(lines, title):
     return out
 
 
-def patch_list_blocks(lines):
-    """[(head line, [outcome lines])] of the patch list."""
-    sec = section(lines, "===== Patch list in this time period =====") or []
+def blocks_of(sec):
+    """A section's lines in blocks, split at its blank lines."""
     blocks, cur = [], None
     for line in sec:
         if line == "":
             cur = None
             continue
         if cur is None:
-            cur = (line, [])
+            cur = []
             blocks.append(cur)
-        elif line.startswith(OUTCOME):
-            cur[1].append(line[2:])
+        cur.append(line)
     return blocks
+
+
+def patch_list_blocks(lines):
+    """[(head line, [outcome lines])] of the patch list."""
+    sec = section(lines, "===== Patch list in this time period =====") or []
+    return [(b[0], [line[2:] for line in b[1:] if line.startswith(OUTCOME)])
+            for b in blocks_of(sec)]
 
 
 def earlier_blocks(lines):
@@ -81,17 +86,8 @@ def earlier_blocks(lines):
         return None
     if sec == ["(none)"]:
         return []
-    blocks, cur = [], None
-    for line in sec:
-        if line == "":
-            cur = None
-            continue
-        if cur is None:
-            cur = [line]
-            blocks.append(cur)
-        else:
-            cur.append(line[2:] if line.startswith(OUTCOME) else line)
-    return blocks
+    return [b[:1] + [line[2:] if line.startswith(OUTCOME) else line for line in b[1:]]
+            for b in blocks_of(sec)]
 
 
 def table(lines, key, top):

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,37 +19,12 @@
 #include "pd_config.h"
 #include "pd_log.h"
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/pdconf-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/patchdigest.conf", f->dir);
-    *state = f;
-    return 0;
+    return tmp_setup(state, "pdconf", "patchdigest.conf");
 }
 
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
-}
-
-static void write_conf(const struct fixture *f, const char *text, mode_t mode)
+static void write_conf(const struct tmp_fixture *f, const char *text, mode_t mode)
 {
     FILE *fp = fopen(f->path, "w");
     assert_non_null(fp);
@@ -56,7 +33,7 @@ static void write_conf(const struct fixture *f, const char *text, mode_t mode)
     assert_int_equal(chmod(f->path, mode), 0);
 }
 
-static void load_ok(const struct fixture *f, const char *text, struct pd_config *cfg)
+static void load_ok(const struct tmp_fixture *f, const char *text, struct pd_config *cfg)
 {
     write_conf(f, text, 0644);
     char err[512] = "";
@@ -69,7 +46,7 @@ static void load_ok(const struct fixture *f, const char *text, struct pd_config 
 #define MINIMAL "Socket unix:/run/pd.sock\nRedis unix:/run/redis.sock\nList kvm.vger.kernel.org KVM\n"
 
 /* Load text, expect failure with "path:line: " and msg somewhere after it. */
-static void check_error_at(const struct fixture *f, const char *text, int line, const char *msg,
+static void check_error_at(const struct tmp_fixture *f, const char *text, int line, const char *msg,
                            const char *file, int srcline)
 {
     write_conf(f, text, 0644);
@@ -98,7 +75,7 @@ static void check_error_at(const struct fixture *f, const char *text, int line, 
 
 static void test_full_file(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f,
             "# patchdigest test configuration\n"
@@ -156,7 +133,7 @@ static void test_full_file(void **state)
 
 static void test_defaults(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, MINIMAL, &cfg);
     assert_string_equal(cfg.socket, "unix:/run/pd.sock");
@@ -201,7 +178,7 @@ static void test_config_defaults_function(void **state)
 
 static void test_keys_case_insensitive_tabs_crlf(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f,
             "   # indented comment\r\n"
@@ -223,7 +200,7 @@ static void test_keys_case_insensitive_tabs_crlf(void **state)
 
 static void test_multiple_lists_and_brackets(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f,
             "Socket unix:/run/pd.sock\nRedis localhost:6379\n"
@@ -245,7 +222,7 @@ static void test_multiple_lists_and_brackets(void **state)
 
 static void test_sizes_and_durations(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, MINIMAL "MaxMessageBytes 4096\nRetention 3600\n", &cfg);
     assert_int_equal(cfg.max_message_bytes, 4096);
@@ -265,7 +242,7 @@ static void test_sizes_and_durations(void **state)
 
 static void test_error_unknown_key(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, "# comment\n\nSocket unix:/run/pd.sock\nSockett unix:/x\n", 4,
                 "unknown key 'Sockett'");
     CHECK_ERROR(f, "Frobnicate yes\n" MINIMAL, 1, "unknown key 'Frobnicate'");
@@ -273,7 +250,7 @@ static void test_error_unknown_key(void **state)
 
 static void test_error_bad_socket(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, "# c\nSocket foo\nRedis localhost:6379\nList a.b A\n", 2, "Socket");
     CHECK_ERROR(f, "Redis localhost:6379\nSocket unix:relative/path\n", 2, "Socket");
     CHECK_ERROR(f, "Redis localhost:6379\n\n\nSocket inet:0@localhost\n", 4, "Socket");
@@ -283,7 +260,7 @@ static void test_error_bad_socket(void **state)
 
 static void test_error_bad_redis(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedis nohost\n", 2, "Redis");
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\n#\n#\nRedis localhost:0\n", 4, "port");
     CHECK_ERROR(f, "Redis localhost:65536\n", 1, "port");
@@ -294,7 +271,7 @@ static void test_error_bad_redis(void **state)
 
 static void test_error_bad_numbers(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, MINIMAL "TopN 0\n", 4, "TopN");
     CHECK_ERROR(f, MINIMAL "TopN 1001\n", 4, "TopN");
     CHECK_ERROR(f, MINIMAL "TopN 15x\n", 4, "TopN");
@@ -310,7 +287,7 @@ static void test_error_bad_numbers(void **state)
 
 static void test_error_bad_words(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, MINIMAL "LogLevel loud\n", 4, "LogLevel");
     CHECK_ERROR(f, MINIMAL "# x\nJournalDir var/lib/pd\n", 5, "JournalDir");
     CHECK_ERROR(f, MINIMAL "PidFile pd.pid\n", 4, "PidFile");
@@ -327,7 +304,7 @@ static void test_error_bad_words(void **state)
 
 static void test_socket_and_status_keys(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, MINIMAL "SocketMode 0600\nsocketgroup postfix\nStatusFile /run/x.status\n", &cfg);
     assert_int_equal(cfg.socket_mode, 0600);
@@ -338,7 +315,7 @@ static void test_socket_and_status_keys(void **state)
 
 static void test_domain_map_key(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, MINIMAL, &cfg);
     assert_null(cfg.domain_map);
@@ -352,7 +329,7 @@ static void test_domain_map_key(void **state)
 
 static void test_archive_url(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, MINIMAL, &cfg);
     assert_null(cfg.archive_url);
@@ -368,7 +345,7 @@ static void test_archive_url(void **state)
 
 static void test_list_digest_to(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, MINIMAL "List kvmarm.lists.linux.dev KVMARM\nDigestTo all@example.org\n"
                "ListDigestTo <KVMARM.lists.linux.dev> arm-readers@example.org\n"
@@ -393,7 +370,7 @@ static void test_list_digest_to(void **state)
 
 static void test_error_key_twice(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, "Socket unix:/a.sock\nRedis localhost:6379\nSocket unix:/b.sock\n", 3,
                 "Socket given twice (first on line 1)");
     CHECK_ERROR(f, MINIMAL "\nTopN 5\ntopn 6\n", 6, "given twice (first on line 5)");
@@ -403,7 +380,7 @@ static void test_error_key_twice(void **state)
 
 static void test_error_list_without_name(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedis localhost:6379\nList kvm.vger.kernel.org\n", 3,
                 "List");
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\nList kvm.vger.kernel.org   \n", 2, "List");
@@ -412,14 +389,14 @@ static void test_error_list_without_name(void **state)
 
 static void test_error_key_without_value(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, MINIMAL "TopN\n", 4, "TopN needs a value");
     CHECK_ERROR(f, "Socket   \n", 1, "Socket needs a value");
 }
 
 static void test_error_missing_required(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     /* no line to blame: the error names the end of the file */
     CHECK_ERROR(f, "Redis localhost:6379\nList a.b A\n", 2, "missing required key Socket");
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\n# no redis\nList a.b A\n", 3,
@@ -431,7 +408,7 @@ static void test_error_missing_required(void **state)
 
 static void test_error_nul_byte(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     FILE *fp = fopen(f->path, "w");
     assert_non_null(fp);
     static const char text[] = MINIMAL "TopN 1\0 2\n";
@@ -446,7 +423,7 @@ static void test_error_nul_byte(void **state)
 
 static void test_world_writable_refused(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     write_conf(f, MINIMAL, 0666);
     struct pd_config cfg;
     char err[512] = "";
@@ -462,7 +439,7 @@ static void test_world_writable_refused(void **state)
 
 static void test_missing_file(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     char err[512] = "";
     assert_int_equal(pd_config_load(f->path, &cfg, err, sizeof err), -1);
@@ -475,7 +452,7 @@ static void test_missing_file(void **state)
 
 static void test_sentinel_keys(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_config cfg;
     load_ok(f, "Socket unix:/run/pd.sock\n"
                "RedisSentinel  mymaster 10.0.0.1:26379\t[::1]:26380  sentinel.example.org:26381\n"
@@ -508,7 +485,7 @@ static void test_sentinel_keys(void **state)
 
 static void test_error_bad_sentinel(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\nRedisSentinel mymaster\n", 2, "RedisSentinel");
     CHECK_ERROR(f, "Socket unix:/run/pd.sock\n#\nRedisSentinel mymaster localhost\n", 3,
                 "host:port");
@@ -529,7 +506,7 @@ static void test_error_bad_sentinel(void **state)
                 "missing required key Redis (or RedisSentinel)");
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, tmp_teardown)
 
 int main(void)
 {

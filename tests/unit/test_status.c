@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,38 +21,14 @@
 #include "pd_status.h"
 #include "pd_util.h"
 
-struct fixture {
-    char dir[64];
-    char path[128];
-};
-
 static int setup(void **state)
 {
-    struct fixture *f = calloc(1, sizeof *f);
-    if (!f)
-        return -1;
-    snprintf(f->dir, sizeof f->dir, "/tmp/pdstatus-XXXXXX");
-    if (!mkdtemp(f->dir)) {
-        free(f);
-        return -1;
-    }
-    snprintf(f->path, sizeof f->path, "%s/milter.status", f->dir);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct fixture *f = *state;
-    unlink(f->path);
-    rmdir(f->dir);
-    free(f);
-    return 0;
+    return tmp_setup(state, "pdstatus", "milter.status");
 }
 
 static void test_master_round_trip(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_status st, back;
     memset(&st, 0, sizeof st);
     st.v[PD_ST_PID] = 42;
@@ -89,7 +67,7 @@ static void test_master_round_trip(void **state)
 
 static void test_no_master_yet(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     struct pd_status st, back;
     memset(&st, 0, sizeof st);
     assert_int_equal(pd_status_write(f->path, &st), 0);
@@ -112,7 +90,7 @@ static void test_no_master_yet(void **state)
  * not be read back as one value, nor be a JSON string or label as is). */
 static void test_hostile_address_left_out(void **state)
 {
-    struct fixture *f = *state;
+    struct tmp_fixture *f = *state;
     static const char *const bad[] = { "a b:1", "x\":1", "x\\:1", "x\n:1", "\x7f:1" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct pd_status st, back;
@@ -124,7 +102,7 @@ static void test_hostile_address_left_out(void **state)
     }
 }
 
-#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, tmp_teardown)
 
 int main(void)
 {

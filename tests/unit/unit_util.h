@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pd_mail.h"
 #include "pd_util.h"
@@ -61,6 +62,42 @@ static inline void parse_corpus(const char *rel, struct pd_mail *m)
 static inline void parse_string(const char *text, struct pd_mail *m)
 {
     assert_int_equal(pd_mail_parse(m, text, strlen(text)), 0);
+}
+
+/* A temporary directory and a file in it, for the tests on files:
+ *   static int setup(void **state) { return tmp_setup(state, "pdconf", "patchdigest.conf"); }
+ *   cmocka_unit_test_setup_teardown(fn, setup, tmp_teardown)
+ * then struct tmp_fixture *f = *state; f->path.  The directory is made under
+ * $TMPDIR when that is short enough, else /tmp. */
+struct tmp_fixture {
+    char dir[64];
+    char path[128];
+};
+
+static inline int tmp_setup(void **state, const char *prefix, const char *name)
+{
+    struct tmp_fixture *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->dir, sizeof f->dir, "%s/%s-XXXXXX", tmp && strlen(tmp) < 40 ? tmp : "/tmp",
+             prefix);
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof f->path, "%s/%s", f->dir, name);
+    *state = f;
+    return 0;
+}
+
+static inline int tmp_teardown(void **state)
+{
+    struct tmp_fixture *f = *state;
+    unlink(f->path);
+    rmdir(f->dir);
+    free(f);
+    return 0;
 }
 
 /* Every string field of a parsed mail is non-NULL and NUL-free valid UTF-8. */
