@@ -19,7 +19,7 @@ PD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lzstd -lz -lmilter -pthread
+LDLIBS  += $(PKG_LIBS) -lzstd -lz -pthread
 
 # Debian packages the build, the tests and the demo need (valgrind for
 # test_valgrind, systemd for test_package's systemd-analyze), so that "make
@@ -34,6 +34,8 @@ LIB_SRCS := util log config rfc2047 mime mail classify record journal store writ
 LIB_SRCS += outcome
 # header blocks and excerpts kept compressed in Redis (issue 20)
 LIB_SRCS += textz
+# the milter protocol, served without libmilter (issue 20)
+LIB_SRCS += milterproto
 LIB_OBJS := $(LIB_SRCS:%=$(BUILD)/obj/%.o)
 UNIT_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 # Redis Sentinel: the master asked of the sentinels (issue 19)

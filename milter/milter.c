@@ -29,6 +29,7 @@
 #include "pd_journal.h"
 #include "pd_log.h"
 #include "pd_mail.h"
+#include "pd_milterproto.h"
 #include "pd_status.h"
 #include "pd_util.h"
 #include "pd_writer.h"
@@ -36,7 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <libmilter/mfapi.h>
+#include <sys/sysinfo.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -98,7 +99,6 @@ static atomic_uint epoch;
 static atomic_bool journal_failing;   /* the last append failed */
 
 struct conn {
-    unsigned long pflags;     /* what the MTA agreed to */
     struct snap *snap;        /* the configuration of the current mail, or NULL */
     pd_buf msg;
     bool in_mail;             /* counted in in_flight[mail_epoch] */
@@ -147,24 +147,6 @@ static void conn_free(struct conn *c)
     free(c);
 }
 
-static struct conn *get_conn(SMFICTX *ctx)
-{
-    struct conn *c = smfi_getpriv(ctx);
-    if (!c) {
-        c = calloc(1, sizeof *c);
-        if (c && smfi_setpriv(ctx, c) != MI_SUCCESS) {
-            free(c);
-            c = NULL;
-        }
-    }
-    return c;
-}
-
-static sfsistat reply(const struct conn *c, unsigned long nr_flag)
-{
-    return (c && (c->pflags & nr_flag)) ? SMFIS_NOREPLY : SMFIS_CONTINUE;
-}
-
 /* Append to the message copy, up to MaxMessageBytes; the rest is dropped and
  * the mail recorded from its head. */
 static void keep(struct conn *c, const void *data, size_t len)
@@ -181,58 +163,37 @@ static void keep(struct conn *c, const void *data, size_t len)
         c->oom = true;
 }
 
-static sfsistat cb_negotiate(SMFICTX *ctx, unsigned long f0, unsigned long f1,
-                             unsigned long f2, unsigned long f3, unsigned long *pf0,
-                             unsigned long *pf1, unsigned long *pf2, unsigned long *pf3)
+static void *on_open(void *arg)
 {
-    (void)f0;
-    (void)f2;
-    (void)f3;
-    struct conn *c = get_conn(ctx);
-    /* Steps we never look at, and no replies to the ones we do. */
-    unsigned long want = SMFIP_NOCONNECT | SMFIP_NOHELO | SMFIP_NOMAIL | SMFIP_NOUNKNOWN |
-                         SMFIP_NODATA | SMFIP_NOEOH | SMFIP_NR_HDR | SMFIP_NR_BODY |
-                         SMFIP_NR_RCPT | SMFIP_HDR_LEADSPC | SMFIP_NR_CONN | SMFIP_NR_HELO |
-                         SMFIP_NR_MAIL | SMFIP_NR_DATA | SMFIP_NR_UNKN | SMFIP_NR_EOH;
-    *pf0 = 0;             /* no actions: this filter never changes mail */
-    *pf1 = f1 & want;
-    *pf2 = *pf3 = 0;
-    if (c)
-        c->pflags = *pf1;
-    return SMFIS_CONTINUE;
+    (void)arg;
+    return calloc(1, sizeof(struct conn));
 }
 
-static sfsistat cb_envrcpt(SMFICTX *ctx, char **argv)
+static void on_rcpt(void *cv, const char *addr)
 {
-    struct conn *c = get_conn(ctx);
-    if (!c)
-        return SMFIS_CONTINUE;
+    struct conn *c = cv;
     mail_begin(c);
-    if (argv && argv[0] && c->nrcpts < MAX_RCPTS) {
+    if (c->nrcpts < MAX_RCPTS) {
         char **nr = realloc(c->rcpts, (c->nrcpts + 1) * sizeof *nr);
         if (nr) {
             c->rcpts = nr;
-            if ((nr[c->nrcpts] = strdup(argv[0])) != NULL)
+            if ((nr[c->nrcpts] = strdup(addr)) != NULL)
                 c->nrcpts++;
         }
     }
-    return reply(c, SMFIP_NR_RCPT);
 }
 
-static sfsistat cb_header(SMFICTX *ctx, char *name, char *value)
+static void on_header(void *cv, const char *name, const char *value, bool leadspc)
 {
-    struct conn *c = get_conn(ctx);
-    if (!c)
-        return SMFIS_CONTINUE;
+    struct conn *c = cv;
     if (!c->in_body) {
         keep(c, name, strlen(name));
         keep(c, ":", 1);
-        if (!(c->pflags & SMFIP_HDR_LEADSPC))
+        if (!leadspc)
             keep(c, " ", 1);
         keep(c, value, strlen(value));
         keep(c, "\n", 1);
     }
-    return reply(c, SMFIP_NR_HDR);
 }
 
 static void end_headers(struct conn *c)
@@ -245,15 +206,12 @@ static void end_headers(struct conn *c)
     }
 }
 
-static sfsistat cb_body(SMFICTX *ctx, unsigned char *chunk, size_t len)
+static void on_body(void *cv, const unsigned char *chunk, size_t len)
 {
-    struct conn *c = get_conn(ctx);
-    if (!c)
-        return SMFIS_CONTINUE;
+    struct conn *c = cv;
     mail_begin(c);
     end_headers(c);
     keep(c, chunk, len);
-    return reply(c, SMFIP_NR_BODY);
 }
 
 /* Append one record to the journal.  When the journal cannot take it
@@ -301,14 +259,11 @@ static int emit_journal(void *arg, const char *list_id, const char *payload, siz
     return 0;
 }
 
-static sfsistat cb_eom(SMFICTX *ctx)
+static void on_eom(void *cv, const char *qid)
 {
-    struct conn *c = get_conn(ctx);
-    if (!c)
-        return SMFIS_ACCEPT;
+    struct conn *c = cv;
     const struct pd_config *cfg = mail_begin(c);
     end_headers(c);
-    const char *qid = smfi_getsymval(ctx, "i");
     if (!qid)
         qid = "NOQUEUE";
     atomic_fetch_add(&n_mails, 1);
@@ -316,7 +271,7 @@ static sfsistat cb_eom(SMFICTX *ctx)
         atomic_fetch_add(&n_not_recorded, 1);
         pd_log(PD_LOG_ERR, "%s: out of memory while buffering; mail not recorded", qid);
         conn_reset(c);
-        return SMFIS_ACCEPT;
+        return;
     }
     if (c->truncated)
         atomic_fetch_add(&n_truncated, 1);
@@ -346,42 +301,21 @@ static sfsistat cb_eom(SMFICTX *ctx)
                res.message_id ? res.message_id : "");
     free(res.message_id);
     conn_reset(c);
-    return SMFIS_ACCEPT;
 }
 
-static sfsistat cb_abort(SMFICTX *ctx)
+static void on_abort(void *cv)
 {
-    struct conn *c = smfi_getpriv(ctx);
-    if (c)
-        conn_reset(c);
-    return SMFIS_CONTINUE;
+    conn_reset(cv);
 }
 
-static sfsistat cb_close(SMFICTX *ctx)
+static void on_close(void *cv)
 {
-    struct conn *c = smfi_getpriv(ctx);
-    if (c) {
-        smfi_setpriv(ctx, NULL);
-        conn_free(c);
-    }
-    return SMFIS_CONTINUE;
+    conn_free(cv);
 }
 
-static struct smfiDesc filter = {
-    "patchdigest", SMFI_VERSION, 0,
-    NULL,          /* connect */
-    NULL,          /* helo */
-    NULL,          /* envfrom */
-    cb_envrcpt,
-    cb_header,
-    NULL,          /* eoh */
-    cb_body,
-    cb_eom,
-    cb_abort,
-    cb_close,
-    NULL,          /* unknown */
-    NULL,          /* data */
-    cb_negotiate,
+static const struct pd_milterproto_ops ops = {
+    .open = on_open, .rcpt = on_rcpt, .header = on_header, .body = on_body,
+    .eom = on_eom, .abort = on_abort, .close = on_close,
 };
 
 static int write_pidfile(const char *path)
@@ -658,6 +592,16 @@ static void reload(const char *path)
            "configuration they started with", path, n->cfg.nlists);
 }
 
+/* Threads that serve the MTA's connections: two a core, so that a mail
+ * whose parse takes long (tens of milliseconds for the worst crafted
+ * MIME) leaves threads for the others, and at least 4. */
+static unsigned serving_threads(void)
+{
+    int n = get_nprocs();
+    n = n > 0 ? 2 * n : 4;
+    return n < 4 ? 4 : n > 32 ? 32 : (unsigned)n;
+}
+
 /* ---- signals: the main thread takes them through a pipe ---- */
 
 static int sig_pipe[2] = { -1, -1 };
@@ -672,20 +616,8 @@ static void on_signal(int sig)
     errno = e;
 }
 
-static int milter_rc = MI_SUCCESS;
-
-static void *milter_main(void *arg)
-{
-    (void)arg;
-    milter_rc = smfi_main();
-    unsigned char done = 0;   /* tells the main thread that libmilter stopped */
-    if (write(sig_pipe[1], &done, 1) < 0)
-        pd_log(PD_LOG_ERR, "cannot wake the main thread: %s", strerror(errno));
-    return NULL;
-}
-
-/* Wait for signals until the milter is to stop (or libmilter stopped on
- * its own).  Returns the signal that stops it, 0 if libmilter stopped. */
+/* Wait for signals until the milter is to stop.  Returns the signal that
+ * stops it. */
 static int signal_loop(const char *conf)
 {
     for (;;) {
@@ -695,11 +627,8 @@ static int signal_loop(const char *conf)
             continue;
         if (n <= 0) {
             pd_log(PD_LOG_ERR, "signal pipe: %s; stopping", n < 0 ? strerror(errno) : "closed");
-            smfi_stop();
             return SIGTERM;
         }
-        if (b == 0)
-            return 0;
         if (b == SIGHUP) {
             pd_log(PD_LOG_NOTICE, "SIGHUP: reloading %s", conf);
             reload(conf);
@@ -711,7 +640,7 @@ static int signal_loop(const char *conf)
     }
 }
 
-/* Wait for the mails in progress now to end; libmilter still serves every
+/* Wait for the mails in progress now to end; the milter still serves every
  * connection meanwhile (mails begun from now on are recorded too, but not
  * waited for, beyond a short grace: a busy server always has some). */
 static void drain_mails(void)
@@ -785,24 +714,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     pd_mail_global_init();
 
-    /* Postfix passes headers up to header_size_limit (100 KB); libmilter's
-     * default limit (64 KiB) would drop such a connection.  256 KiB - 1 is
-     * its largest (MILTER_MDS_256K, which Debian's header does not show). */
-    if (smfi_setmaxdatasize(256 * 1024 - 1) == 0)
-        pd_log(PD_LOG_WARNING, "cannot raise libmilter's packet limit; headers over 64 KiB "
-               "drop their connection");
-    if (smfi_setconn(boot->socket) != MI_SUCCESS || smfi_register(filter) != MI_SUCCESS) {
-        pd_log(PD_LOG_ERR, "cannot set up the milter socket %s", boot->socket);
-        return 1;
-    }
     if (!foreground && daemon(0, 0) < 0) {
         pd_log(PD_LOG_ERR, "cannot become a daemon: %s", strerror(errno));
         return 1;
     }
     /* the socket is made with SocketMode from the start, then set exactly */
     umask((mode_t)(~boot->socket_mode & 0777));
-    if (smfi_opensocket(true) != MI_SUCCESS) {
-        pd_log(PD_LOG_ERR, "cannot open the milter socket %s", boot->socket);
+    struct pd_milterproto *mp;
+    if (pd_milterproto_listen(&mp, boot->socket, err, sizeof err) < 0) {
+        pd_log(PD_LOG_ERR, "%s", err);
         return 1;
     }
     umask(007);
@@ -821,8 +741,7 @@ int main(int argc, char **argv)
     started = (int64_t)time(NULL);
     /* Every thread but this one blocks SIGHUP, SIGTERM and SIGINT (they
      * inherit the mask), so the kernel hands those signals to this thread,
-     * the one that handles them: libmilter's signal thread, which would
-     * stop on SIGHUP, does not get them. */
+     * the one that handles them. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -837,27 +756,26 @@ int main(int argc, char **argv)
         pd_log(PD_LOG_ERR, "cannot start the writer thread: %s", strerror(errno));
         return 1;
     }
-    pthread_t status_thread, milter_thread;
+    pthread_t status_thread;
     int e = pthread_create(&status_thread, NULL, status_main, NULL);
     if (e) {
         pd_log(PD_LOG_ERR, "cannot start the status thread: %s", strerror(e));
         return 1;
     }
-    if ((e = pthread_create(&milter_thread, NULL, milter_main, NULL)) != 0) {
-        pd_log(PD_LOG_ERR, "cannot start the milter thread: %s", strerror(e));
+    if (pd_milterproto_start(mp, &ops, NULL, serving_threads()) < 0) {
+        pd_log(PD_LOG_ERR, "cannot start the milter threads: %s", strerror(errno));
         return 1;
     }
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     pd_log(PD_LOG_NOTICE, "patchdigest-milter %s listening on %s, %zu list(s), journal %s",
            PD_VERSION, boot->socket, boot->nlists, boot->journal_dir);
 
-    int sig = signal_loop(conf);
-    if (sig)
-        drain_mails();
-    smfi_stop();
-    pthread_join(milter_thread, NULL);
-    pd_log(PD_LOG_NOTICE, "stopping%s: shipping the journal to Redis",
-           sig ? "" : " (libmilter stopped)");
+    signal_loop(conf);
+    drain_mails();
+    /* no connection is served from here on: the MTA applies its default
+     * action to a mail still in progress (after DRAIN_MAILS_S) */
+    pd_milterproto_stop(mp);
+    pd_log(PD_LOG_NOTICE, "stopping: shipping the journal to Redis");
     pthread_mutex_lock(&status_mu);
     status_stop = true;
     pthread_cond_signal(&status_cond);
@@ -878,12 +796,12 @@ int main(int argc, char **argv)
            (unsigned long long)ws.journal.backlog_bytes,
            ws.journal.backlog_records ? " (shipped at the next start)" : "");
     /* The writer (stopped, not freed), the journal and the configuration
-     * are left as they are: a callback of a session libmilter has not
-     * finished may still use them until exit.  The journal is synced, so
-     * nothing written is lost. */
+     * are left as they are until exit.  The journal is synced, so nothing
+     * written is lost. */
     if (journal_now)
         pd_journal_sync(journal_now);
+    pd_milterproto_free(mp);   /* removes a unix socket */
     if (!foreground)
         unlink(boot->pid_file);
-    return milter_rc == MI_SUCCESS ? 0 : 1;
+    return 0;
 }
