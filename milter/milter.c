@@ -1,28 +1,25 @@
 /*
- * milter.c - patchdigest-milter: the libmilter callbacks and the daemon.
+ * milter.c - patchdigest-milter: what it does with each mail, and the daemon.
  *
  *   patchdigest-milter [-c FILE] [-f]
  *
  * Per connection it keeps a bounded copy of the current message (headers as
  * the MTA sends them, then the body) and the envelope recipients.  At end of
  * message it hands the copy to pd_ingest(), appends the records to the
- * journal and answers ACCEPT.  Every callback answers CONTINUE, NOREPLY or
- * ACCEPT: whatever goes wrong here (out of memory, full disk, Redis down), the
- * mail goes on and the trouble is logged and counted.
+ * journal, and the protocol engine answers ACCEPT.  Whatever goes wrong here
+ * (out of memory, full disk, Redis down), the mail goes on and the trouble
+ * is logged and counted.
  *
- * Threads: libmilter runs in a thread of its own (smfi_main) with one thread
- * per MTA connection; the writer ships the journal to Redis; the status
- * thread rewrites StatusFile every second.  The main thread takes the
- * signals: SIGHUP reloads the configuration (a new snapshot that mails
- * started afterwards use; a mail in progress keeps the one it started with,
- * and no connection is dropped).  SIGTERM and SIGINT wait for the mails in
- * progress at that moment to end (up to DRAIN_MAILS_S; libmilter serves
- * connections only until it is told to stop, so it is told after), then
- * stop libmilter, ship the journal to Redis (up to DRAIN_JOURNAL_MS) and
- * exit.  libmilter's own
- * signal thread, which would stop on SIGHUP, never sees a signal sent to
- * the process: the kernel delivers it to the main thread, the one thread
- * that does not block it.
+ * Threads: the protocol engine (milterproto.c) serves the MTA's connections
+ * on a fixed set of threads (two a core) and calls the on_* functions
+ * below; the writer ships the journal to Redis; the status thread rewrites
+ * StatusFile every second.  The main thread takes the signals: SIGHUP
+ * reloads the configuration (a new snapshot that mails started afterwards
+ * use; a mail in progress keeps the one it started with, and no connection
+ * is dropped).  SIGTERM and SIGINT wait for the mails in progress at that
+ * moment to end (up to DRAIN_MAILS_S; connections are served meanwhile),
+ * then stop the engine (which closes the connections), ship the journal to
+ * Redis (up to DRAIN_JOURNAL_MS) and exit.
  */
 #include "pd_config.h"
 #include "pd_ingest.h"

@@ -149,7 +149,7 @@ class Env:
         p = subprocess.Popen(self.milter_command(conf, sock), stdout=log, stderr=log)
         path = os.path.join(self.dir, sock)
 
-        # libmilter creates the socket file before it listens: connect
+        # the socket file exists a moment before the milter listens: connect
         if not wait_for(lambda: p.poll() is not None or listening(path), self.start_timeout):
             raise RuntimeError("milter did not start")
         if p.poll() is not None:

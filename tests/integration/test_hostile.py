@@ -11,7 +11,7 @@
    unknown charsets and encoded words, broken base64 and quoted-printable,
    multiparts without boundary or never closed, encoded CR/LF, odd folding,
    Message-ID missing or 10 KB long, a mail over MaxMessageBytes; a header
-   over libmilter's packet limit (256 KiB).  All answered ACCEPT within 1 s,
+   over the milter's packet limit (256 KiB).  All answered ACCEPT within 1 s,
    recorded, the milter up, no sanitizer report; the digest flushed from
    them is a well-formed mail.
 3. Malformed milter packets from the MTA side, while a normal feed runs on
@@ -142,8 +142,8 @@ def valgrind_findings(env, socks=("milter.sock",)):
 
 
 def stop_and_check(env, procs, socks, what):
-    """Stop the milters (a leak report comes at exit; libmilter takes some
-    seconds to stop, so all at once), then: no sanitizer or valgrind report,
+    """Stop the milters (a leak report comes at exit; under valgrind a stop
+    takes seconds, so all at once), then: no sanitizer or valgrind report,
     a clean exit."""
     for p in procs:
         if p.poll() is None:
@@ -490,8 +490,8 @@ def test_hostile():
                "stats: every hostile mail recorded once, the oversize one counted truncated, "
                "the resend counted, classes add up", st)
 
-        # a header over libmilter's packet limit (256 KiB): libmilter drops the
-        # connection (the MTA applies its milter_default_action); the milter lives on
+        # a header over the protocol engine's packet limit (256 KiB, libmilter's
+        # largest too): the engine drops the connection (the MTA applies its milter_default_action); the milter lives on
         huge = os.path.join(d, "header-1mb.eml")
         with open(huge, "wb") as f:
             f.write(mail(b"huge@hostile", b"[PATCH] hostile: 1 MB header", PATCHBODY,
@@ -504,7 +504,7 @@ def test_hostile():
         s4 = feed(env, [after])
         titles.append("hostile: after the 1 MB header")
         result(res in ("noanswer", "accept") and alive(m) and all_accepted(s4, 1),
-               "a 1 MB header line (over libmilter's 256 KiB packet limit): that connection only "
+               "a 1 MB header line (over the 256 KiB packet limit): that connection only "
                "(%s), the milter is up, the next connection is answered" % res,
                "%s\n%s" % (brief(s3), brief(s4)))
 
@@ -533,7 +533,7 @@ def packet(cmd, data=b""):
 
 
 OPTNEG = packet(b"O", struct.pack(">III", 6, 0x1ff, 0x1fffff))
-# the bad packets libmilter must answer by closing the connection
+# the bad packets the milter must answer by closing the connection (as libmilter did)
 CLOSING = [
     ("length 0xFFFFFFFF", [b"\xff\xff\xff\xffO"]),
     ("unknown command", [packet(b"z", b"abc")]),
@@ -543,7 +543,7 @@ CLOSING = [
     ("a 300,000-byte packet", [OPTNEG, struct.pack(">I", 300000) + b"L" + b"x" * 299999]),
     ("4 KB of noise", [bytes((i * 131 + 7) % 256 for i in range(4096))]),
 ]
-# out of order or cut short: whatever libmilter makes of them, the milter lives
+# out of order or cut short: whatever the engine makes of them, the milter lives
 OTHER = [
     ("zero-length packet", [b"\0\0\0\0"]),
     ("truncated packet, then close", [b"\0\0\0\x10O\0\0"]),
@@ -640,7 +640,7 @@ def test_protocol():
         for b in bad:
             b.join()
         result(not closing_bad and alive(m),
-               "malformed packets (%s): libmilter closes that connection, the milter is up"
+               "malformed packets (%s): the milter closes that connection and is up"
                % ", ".join(n for n, _ in CLOSING), sorted(set(closing_bad)))
         result(all_accepted(out, len(posts)),
                "a feed of %d posts on 4 other connections meanwhile (%d rounds of bad "

@@ -69,7 +69,7 @@ try:
         write("longline.eml", b"List-Id: <kvm-ppc.vger.kernel.org>\nFrom: y@z.w\nSubject: "
               + b"x" * 60000 + b"\n\nbody\n"),
         # crafted to make decoders quadratic: long runs of unfinished encoded
-        # (the Subject stays under libmilter's 64 KiB packet limit)
+        # (the Subject stays under 64 KiB, libmilter's default packet limit)
         # words in the Subject and the in-body From line, 100,000 trailers
         write("slow.eml", b"List-Id: <kvm-ppc.vger.kernel.org>\nFrom: a@b.c\nIn-Reply-To: <x@y>\n"
               b"Subject: " + b"=?a?q?x" * 8000 + b"\n\nFrom: " + b"=?a?q?x" * 60000 + b"\n" +

@@ -342,8 +342,10 @@ def main():
         with open(os.path.join(x, "DEBIAN", "control")) as f:
             control = f.read()
         dep = re.search(r"^Depends: (.*)$", control, re.M)
-        result(dep and all(lib in dep.group(1) for lib in ("libmilter", "libgmime-3.0", "libhiredis")),
-               "Depends names libmilter, libgmime-3.0 and libhiredis (shlibs)", control)
+        result(dep and all(lib in dep.group(1) for lib in ("libgmime-3.0", "libhiredis", "libzstd"))
+               and "libmilter" not in dep.group(1),
+               "Depends names libgmime-3.0, libhiredis and libzstd (shlibs), and not libmilter "
+               "(the milter serves the protocol itself)", control)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -66,8 +66,8 @@ def first_post(want):
 
 
 def quick_close(env):
-    """Close an Env without the milter's clean stop (libmilter takes about 5 s
-    to notice it; test_operations checks that stop): kill -9, then close."""
+    """Close an Env without the milter's clean stop (test_operations checks
+    that stop): kill -9, then close."""
     for p in list(env.milters):
         env.stop_milter(p, sig=signal.SIGKILL)
     env.close()
