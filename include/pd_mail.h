@@ -75,6 +75,9 @@ char *pd_mid_normalize(const char *raw);
 /* Parse one address ("Name <a@b>", RFC 2047 allowed) into out; 0 when an
  * address was found, -1 otherwise (out then holds empty strings). */
 int pd_addr_parse(const char *value, struct pd_addr *out);
+/* The same, always through GMime's parser: pd_addr_parse() reads the
+ * common forms ("Name <a@b>", "<a@b>", "a@b") itself.  For the tests. */
+int pd_addr_parse_gmime(const char *value, struct pd_addr *out);
 void pd_addr_clear(struct pd_addr *a);
 /* Decode RFC 2047 words of an unstructured header value (already unfolded);
  * the result is valid UTF-8 without control characters.  Caller frees. */

@@ -806,6 +806,118 @@ static void compare_tree(const char *dir, size_t *files, size_t *plain)
     g_dir_close(d);
 }
 
+/* pd_addr_parse() (which reads the common forms itself) and
+ * pd_addr_parse_gmime() agree on value; the number of values compared is
+ * added to *n. */
+static void compare_addr(const char *where, const char *value, size_t *n)
+{
+    struct pd_addr a, g;
+    int ra = pd_addr_parse(value, &a), rg = pd_addr_parse_gmime(value, &g);
+    if (ra != rg || strcmp(a.name, g.name) || strcmp(a.addr, g.addr) ||
+        strcmp(a.written, g.written))
+        print_error("%s: \"%s\": %d \"%s\" \"%s\" \"%s\", GMime: %d \"%s\" \"%s\" \"%s\"\n",
+                    where, value, ra, a.name, a.addr, a.written, rg, g.name, g.addr, g.written);
+    assert_int_equal(ra, rg);
+    assert_string_equal(a.name, g.name);
+    assert_string_equal(a.addr, g.addr);
+    assert_string_equal(a.written, g.written);
+    pd_addr_clear(&a);
+    pd_addr_clear(&g);
+    (*n)++;
+}
+
+/* Every address-like value of a mail: the From, To, Cc, Reply-To, Sender
+ * and X-Original-From headers (unfolded) and the body's "...-by:" and
+ * "Cc:" lines. */
+static void compare_addrs_of(const char *path, const char *data, size_t len, size_t *n)
+{
+    char *text = g_strndup(data, len);
+    char **lines = g_strsplit(text, "\n", -1);
+    bool head = true;
+    for (size_t i = 0; lines[i]; i++) {
+        char *l = lines[i];
+        g_strchomp(l);
+        if (head && !*l) {
+            head = false;
+            continue;
+        }
+        const char *colon = strchr(l, ':');
+        if (!colon)
+            continue;
+        char *name = g_strstrip(g_strndup(l, (size_t)(colon - l)));
+        bool want;
+        if (head) {
+            want = !g_ascii_strcasecmp(name, "From") || !g_ascii_strcasecmp(name, "To") ||
+                   !g_ascii_strcasecmp(name, "Cc") || !g_ascii_strcasecmp(name, "Reply-To") ||
+                   !g_ascii_strcasecmp(name, "Sender") ||
+                   !g_ascii_strcasecmp(name, "X-Original-From");
+        } else {
+            want = (g_str_has_suffix(name, "-by") || !strcmp(name, "Cc")) && !strchr(name, ' ');
+        }
+        g_free(name);
+        if (!want)
+            continue;
+        GString *v = g_string_new(colon + 1);
+        while (head && lines[i + 1] && (lines[i + 1][0] == ' ' || lines[i + 1][0] == '\t')) {
+            g_strchomp(lines[i + 1]);
+            g_string_append(v, lines[++i]);
+        }
+        compare_addr(path, v->str, n);
+        g_string_free(v, TRUE);
+    }
+    g_strfreev(lines);
+    g_free(text);
+}
+
+static void each_corpus_addr(const char *dir, size_t *n)
+{
+    GDir *d = g_dir_open(dir, 0, NULL);
+    assert_non_null(d);
+    const char *name;
+    while ((name = g_dir_read_name(d))) {
+        char *path = g_build_filename(dir, name, NULL);
+        if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+            each_corpus_addr(path, n);
+        } else if (g_file_test(path, G_FILE_TEST_IS_REGULAR) &&
+                   !g_str_has_suffix(name, ".tsv") && !g_str_has_suffix(name, ".map")) {
+            pd_buf b = PD_BUF_INIT;
+            assert_int_equal(pd_read_file(path, &b), 0);
+            compare_addrs_of(path, b.data ? b.data : "", b.len, n);
+            pd_buf_free(&b);
+        }
+        g_free(path);
+    }
+    g_dir_close(d);
+}
+
+/* The addresses of the corpus, and forms at the edges of the common ones:
+ * read without GMime or not, each gives what GMime's parse gives. */
+static void test_addr_parse_equals_gmime(void **state)
+{
+    (void)state;
+    size_t n = 0;
+    char *dir = corpus_path("");
+    each_corpus_addr(dir, &n);
+    free(dir);
+    print_message("# %zu address values of the corpus compared\n", n);
+    assert_true(n >= 5000);
+    static const char *const edges[] = {
+        "A <a@b.c>", " A  B\t<a@b.c> ", "<a@b.c>", "a@b.c", "A.B. Name <a.b@c.d>",
+        "A <A@B.C>", "a@b.c <a@b.c>", "A@B.C <a@b.c>", "A <a@b@c>", "A <a@>", "A <@b>",
+        "A <a@b.c> x", "A <a@b.c>>", "A <<a@b.c>", "A> <a@b.c>", "A <a@b..c>", "A <.a@b.c>",
+        "A <a.@b.c>", "A <a..b@c.d>", "A <a@.b>", "A <a@b.>", "A <a@xn--bcher-kva.example>",
+        "A <a@b.xn--p1ai>", "A <a@sub.xn--p1ai.b>", "A <a+tag@b-c.d>", "A <a@[1.2.3.4]>",
+        "\"A, B\" <a@b.c>", "A (B) <a@b.c>", "a@b.c (A)", "A <a@b.c>, C <c@d.e>", "g: a@b.c;",
+        "=?utf-8?q?A?= <a@b.c>", "A\\B <a@b.c>", "A <a b@c.d>", "a b@c.d", "a@b c.d", "",
+        "   ", "A", "<>", "A <>", "a@b", "A <a@b>", "a_b@c.d", "A <a%b@c.d>", "A\x01 <a@b.c>",
+        "Ren\xc3\xa9 <r@x.y>", "A <r\xc3\xa9@x.y>", "A <a@b.c>\t", "A\t<a@b.c>",
+        "A <a@B.C>", "<a@b.c> A", "a@b.c>", "A <a@b.c", "A <a:b@c.d>", "A; <a@b.c>",
+        "@b.c", "a@", "a@b.c.", "-a@b.c", "a@-b.c", "a@b-.c", "a@1.2", "A <a=?b@c.d>",
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
+        compare_addr("edge", edges[i], &n);
+}
+
 static void test_plain_path_equals_gmime_on_the_corpus(void **state)
 {
     (void)state;
@@ -901,6 +1013,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
+        cmocka_unit_test(test_addr_parse_equals_gmime),
         cmocka_unit_test(test_plain_path_edges),
         cmocka_unit_test(test_multipart_first_text_part),
         cmocka_unit_test(test_multipart_nested),

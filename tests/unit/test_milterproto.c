@@ -47,15 +47,21 @@ static char *take_seen(void)
     return s;
 }
 
-/* Wait up to 5 s for `want` among the lines seen (callbacks of a closing
- * connection run on the engine's threads, after the client saw the close). */
-static void wait_seen(const char *want)
+/* Wait up to 5 s for `want` to be n times among the lines seen (the
+ * callbacks run on the engine's threads: those of a closing connection
+ * after the client saw the close, those of packets sent behind one that
+ * is answered maybe after the answer). */
+static void wait_seen_n(const char *want, int n)
 {
     for (int i = 0; i < 500; i++) {
+        int k = 0;
         pthread_mutex_lock(&log_mu);
-        bool there = seen.data && memmem(seen.data, seen.len, want, strlen(want));
+        for (const char *p = seen.data, *end = seen.data + seen.len;
+             p && (p = memmem(p, (size_t)(end - p), want, strlen(want))) != NULL;
+             p += strlen(want))
+            k++;
         pthread_mutex_unlock(&log_mu);
-        if (there)
+        if (k >= n)
             return;
         usleep(10000);
     }
@@ -63,6 +69,11 @@ static void wait_seen(const char *want)
     print_error("waited for \"%s\"; seen:\n%s\n", want, s);
     free(s);
     fail();
+}
+
+static void wait_seen(const char *want)
+{
+    wait_seen_n(want, 1);
 }
 
 static int opened;
@@ -456,6 +467,7 @@ static void test_stop_closes_connections(void **state)
         send_all(fds[i], b.data, b.len);
         assert_int_equal(reply(fds[i], NULL, NULL), 'O');
     }
+    wait_seen_n("header Subject: half a mail", 5);
     unsigned long accepted, open;
     pd_milterproto_counts(s->mp, &accepted, &open);
     assert_int_equal(open, 5);
