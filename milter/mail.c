@@ -161,14 +161,24 @@ static char *single_line_utf8(char *s)
 
 char *pd_mid_normalize(const char *raw)
 {
+    /* the common case, an id of printable ASCII without blanks in <>: what
+     * the steps below give, without their three copies */
+    const char *lt = strchr(raw, '<');
+    if (lt) {
+        const char *p = lt + 1;
+        while (*p > ' ' && *p < 0x7f && *p != '<' && *p != '>')
+            p++;
+        if (*p == '>' && p > lt + 1)
+            return pd_strndup(lt + 1, (size_t)(p - lt - 1));
+    }
     char *u = unfold(raw);
     if (!u)
         return NULL;
-    char *lt = strchr(u, '<');
-    char *gt = lt ? strchr(lt, '>') : NULL;
-    if (lt && gt) {
+    char *ult = strchr(u, '<');
+    char *gt = ult ? strchr(ult, '>') : NULL;
+    if (ult && gt) {
         *gt = '\0';
-        memmove(u, lt + 1, strlen(lt + 1) + 1);
+        memmove(u, ult + 1, strlen(ult + 1) + 1);
         pd_trim(u);
     }
     /* Ids are text like any other field: an 8-bit byte that is not UTF-8
@@ -399,7 +409,8 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
     if (!out->name || !out->addr || !out->written)
         return -1;
     char *u = unfold(value);
-    int simple = u ? addr_simple(u, out) : -1;
+    /* nothing (a header absent or blank): no address, as GMime finds */
+    int simple = !u ? -1 : !*u ? -1 : addr_simple(u, out);
     if (simple != 0) {
         free(u);
         return simple > 0 ? 0 : -1;

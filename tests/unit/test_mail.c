@@ -420,6 +420,16 @@ static void test_mid_normalize(void **state)
         { "<>", "" },
         { "<a@b", "<a@b" },
         { "x\ty@z", "x y@z" },
+        /* at the edges of the common case (printable ASCII in <>) */
+        { "<a<b@c>", "a<b@c" },
+        { "<a b@c>", "a b@c" },
+        { "<a\tb@c>", "a b@c" },
+        { "<a\r\n b@c>", "a b@c" },
+        { "<a\x01" "b@c>", "a b@c" },
+        { "<caf\xc3\xa9@c>", "caf\xc3\xa9@c" },
+        { "<a\xff" "b@c>", "a\xef\xbf\xbd" "b@c" },
+        { "<a@b\x7f>", "a@b " },
+        { "x <!#$%&'*+/=?^_`{|}~@c> y", "!#$%&'*+/=?^_`{|}~@c" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *got = pd_mid_normalize(cases[i][0]);
