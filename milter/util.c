@@ -287,20 +287,80 @@ uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len)
     return pd_crc32c_sw(crc, data, len);
 }
 
+/* SHA-1 (FIPS 180-4), one 64-byte block into the state h.  Written here
+ * rather than through GLib's GChecksum, whose object, allocation and hex
+ * string cost three times the hash on the short texts hashed here (a few
+ * per mail: ids, subjects, keys), and which could fail. */
+static uint32_t rol32(uint32_t x, int n)
+{
+    return (x << n) | (x >> (32 - n));
+}
+
+static void sha1_block(uint32_t h[5], const unsigned char *p)
+{
+    uint32_t w[80];
+    for (int i = 0; i < 16; i++)
+        w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+               (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+    for (int i = 16; i < 80; i++)
+        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+    for (int i = 0; i < 80; i++) {
+        uint32_t f, k;
+        if (i < 20) {
+            f = (b & c) | (~b & d);
+            k = 0x5A827999u;
+        } else if (i < 40) {
+            f = b ^ c ^ d;
+            k = 0x6ED9EBA1u;
+        } else if (i < 60) {
+            f = (b & c) | (b & d) | (c & d);
+            k = 0x8F1BBCDCu;
+        } else {
+            f = b ^ c ^ d;
+            k = 0xCA62C1D6u;
+        }
+        uint32_t t = rol32(a, 5) + f + e + k + w[i];
+        e = d;
+        d = c;
+        c = rol32(b, 30);
+        b = a;
+        a = t;
+    }
+    h[0] += a;
+    h[1] += b;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+}
+
 void pd_sha1_hex(const void *data, size_t len, char out[41])
 {
-    GChecksum *c = g_checksum_new(G_CHECKSUM_SHA1);
-    if (!c) {
-        /* GLib only fails here when out of memory. */
-        memset(out, '0', 40);
-        out[40] = '\0';
-        return;
+    uint32_t h[5] = { 0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u };
+    const unsigned char *p = data;
+    size_t n = len;
+    for (; n >= 64; p += 64, n -= 64)
+        sha1_block(h, p);
+    /* the rest, 0x80, zeros, and the length in bits (64-bit big-endian) */
+    unsigned char tail[128];
+    memset(tail, 0, sizeof tail);
+    if (n)
+        memcpy(tail, p, n);
+    tail[n] = 0x80;
+    size_t tl = n + 9 <= 64 ? 64 : 128;
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        tail[tl - 1 - (size_t)i] = (unsigned char)(bits >> (8 * i));
+    sha1_block(h, tail);
+    if (tl == 128)
+        sha1_block(h, tail + 64);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 20; i++) {
+        unsigned v = (h[i / 4] >> (24 - 8 * (i % 4))) & 0xff;
+        out[2 * i] = hex[v >> 4];
+        out[2 * i + 1] = hex[v & 15];
     }
-    g_checksum_update(c, data, (gssize)len);
-    const char *hex = g_checksum_get_string(c);
-    memcpy(out, hex, 40);
     out[40] = '\0';
-    g_checksum_free(c);
 }
 
 static int parse_scaled(const char *s, uint64_t *out, const char *units,

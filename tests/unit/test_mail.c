@@ -1018,9 +1018,45 @@ static void test_utf8_make_valid_equals_glib(void **state)
     }
 }
 
+/* pd_sha1_hex() gives GLib's SHA-1 on every length around the block and
+ * padding edges (0 to 300 bytes) and on a megabyte, and the FIPS 180
+ * examples. */
+static void test_sha1_equals_glib(void **state)
+{
+    (void)state;
+    char got[41];
+    pd_sha1_hex("abc", 3, got);
+    assert_string_equal(got, "a9993e364706816aba3e25717850c26c9cd0d89d");
+    pd_sha1_hex("", 0, got);
+    assert_string_equal(got, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+    static const char m2[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    pd_sha1_hex(m2, strlen(m2), got);
+    assert_string_equal(got, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
+    size_t big = 1 << 20;
+    unsigned char *buf = malloc(big);
+    assert_non_null(buf);
+    unsigned seed = 777;
+    for (size_t i = 0; i < big; i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(seed >> 16);
+    }
+    for (size_t n = 0; n <= 300; n++) {
+        gchar *want = g_compute_checksum_for_data(G_CHECKSUM_SHA1, buf + n, n);
+        pd_sha1_hex(buf + n, n, got);
+        assert_string_equal(got, want);
+        g_free(want);
+    }
+    gchar *want = g_compute_checksum_for_data(G_CHECKSUM_SHA1, buf, big);
+    pd_sha1_hex(buf, big, got);
+    assert_string_equal(got, want);
+    g_free(want);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sha1_equals_glib),
         cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
         cmocka_unit_test(test_addr_parse_equals_gmime),
