@@ -296,37 +296,54 @@ static uint32_t rol32(uint32_t x, int n)
     return (x << n) | (x >> (32 - n));
 }
 
+/* The 80 steps written out, the variables' roles rotating instead of
+ * their values moving, and the schedule kept in 16 words (as in the
+ * public-domain SHA-1 of Steve Reid and others): a loop over a 80-word
+ * schedule took twice the instructions. */
+#define SHA1_BLK(i) \
+    (w[(i) & 15] = rol32(w[((i) + 13) & 15] ^ w[((i) + 8) & 15] ^ w[((i) + 2) & 15] ^ \
+                         w[(i) & 15], 1))
+#define SHA1_R0(v, x, y, z, u, i) \
+    u += ((x & (y ^ z)) ^ z) + w[i] + 0x5A827999u + rol32(v, 5); x = rol32(x, 30)
+#define SHA1_R1(v, x, y, z, u, i) \
+    u += ((x & (y ^ z)) ^ z) + SHA1_BLK(i) + 0x5A827999u + rol32(v, 5); x = rol32(x, 30)
+#define SHA1_R2(v, x, y, z, u, i) \
+    u += (x ^ y ^ z) + SHA1_BLK(i) + 0x6ED9EBA1u + rol32(v, 5); x = rol32(x, 30)
+#define SHA1_R3(v, x, y, z, u, i) \
+    u += (((x | y) & z) | (x & y)) + SHA1_BLK(i) + 0x8F1BBCDCu + rol32(v, 5); x = rol32(x, 30)
+#define SHA1_R4(v, x, y, z, u, i) \
+    u += (x ^ y ^ z) + SHA1_BLK(i) + 0xCA62C1D6u + rol32(v, 5); x = rol32(x, 30)
+#define SHA1_5(R, i) \
+    R(a, b, c, d, e, i); R(e, a, b, c, d, (i) + 1); R(d, e, a, b, c, (i) + 2); \
+    R(c, d, e, a, b, (i) + 3); R(b, c, d, e, a, (i) + 4)
+
 static void sha1_block(uint32_t h[5], const unsigned char *p)
 {
-    uint32_t w[80];
+    uint32_t w[16];
     for (int i = 0; i < 16; i++)
         w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
                (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
-    for (int i = 16; i < 80; i++)
-        w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
     uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
-    for (int i = 0; i < 80; i++) {
-        uint32_t f, k;
-        if (i < 20) {
-            f = (b & c) | (~b & d);
-            k = 0x5A827999u;
-        } else if (i < 40) {
-            f = b ^ c ^ d;
-            k = 0x6ED9EBA1u;
-        } else if (i < 60) {
-            f = (b & c) | (b & d) | (c & d);
-            k = 0x8F1BBCDCu;
-        } else {
-            f = b ^ c ^ d;
-            k = 0xCA62C1D6u;
-        }
-        uint32_t t = rol32(a, 5) + f + e + k + w[i];
-        e = d;
-        d = c;
-        c = rol32(b, 30);
-        b = a;
-        a = t;
-    }
+    SHA1_5(SHA1_R0, 0);
+    SHA1_5(SHA1_R0, 5);
+    SHA1_5(SHA1_R0, 10);
+    SHA1_R0(a, b, c, d, e, 15);
+    SHA1_R1(e, a, b, c, d, 16);
+    SHA1_R1(d, e, a, b, c, 17);
+    SHA1_R1(c, d, e, a, b, 18);
+    SHA1_R1(b, c, d, e, a, 19);
+    SHA1_5(SHA1_R2, 20);
+    SHA1_5(SHA1_R2, 25);
+    SHA1_5(SHA1_R2, 30);
+    SHA1_5(SHA1_R2, 35);
+    SHA1_5(SHA1_R3, 40);
+    SHA1_5(SHA1_R3, 45);
+    SHA1_5(SHA1_R3, 50);
+    SHA1_5(SHA1_R3, 55);
+    SHA1_5(SHA1_R4, 60);
+    SHA1_5(SHA1_R4, 65);
+    SHA1_5(SHA1_R4, 70);
+    SHA1_5(SHA1_R4, 75);
     h[0] += a;
     h[1] += b;
     h[2] += c;
