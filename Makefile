@@ -70,12 +70,15 @@ $(BUILD)/obj $(BUILD)/tests:
 	mkdir -p $@
 
 # the Lua scripts, as C strings: pd_record_lua, pd_window_lua, pd_outcomes_lua,
-# pd_mails_lua; the three that read mails begin with milter/mailfmt.lua
+# pd_mails_lua; the three that read mails begin with milter/mailfmt.lua.
+# Comment lines are left empty (line numbers in Lua's errors stay right):
+# import sends record.lua whole with each batch (EVAL), which Redis hashes.
 LUA_MAILFMT := record mails outcomes
-$(BUILD)/%_lua.h: milter/%.lua milter/mailfmt.lua | $(BUILD)/obj
+$(BUILD)/%_lua.h: milter/%.lua milter/mailfmt.lua Makefile | $(BUILD)/obj
 	{ echo '/* generated from $< */'; echo 'static const char pd_$*_lua[] ='; \
 	  cat $(if $(filter $*,$(LUA_MAILFMT)),milter/mailfmt.lua) $< | \
-	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/'; echo '    ;'; } > $@.tmp && mv $@.tmp $@
+	  sed -e 's/^[[:space:]]*--.*$$//' \
+	      -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/'; echo '    ;'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/store.o: $(BUILD)/record_lua.h $(BUILD)/window_lua.h $(BUILD)/outcomes_lua.h \
                       $(BUILD)/mails_lua.h
