@@ -311,6 +311,17 @@ static char *phrase_before_angle(const char *v)
 
 static int pd_addr_parse_full(char *u, struct pd_addr *out);
 
+/* out takes name, addr and written (the empty strings it held are freed). */
+static void addr_take(struct pd_addr *out, char *name, char *addr, char *written)
+{
+    free(out->name);
+    free(out->addr);
+    free(out->written);
+    out->name = name;
+    out->addr = addr;
+    out->written = written;
+}
+
 /* An address as the common forms write it, in which GMime's parser would
  * find nothing else: a dot-atom local part, one '@', a domain of letters,
  * digits, dots and hyphens (no IDN "xn--" label: GMime decodes those). */
@@ -392,12 +403,7 @@ static int addr_simple(const char *u, struct pd_addr *out)
     if (g_ascii_strcasecmp(n, addr) == 0)
         n[0] = '\0';
     pd_ascii_lower(addr);
-    free(out->name);
-    free(out->addr);
-    free(out->written);
-    out->name = n;
-    out->addr = addr;
-    out->written = w;
+    addr_take(out, n, addr, w);
     return 1;
 }
 
@@ -464,12 +470,7 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out)
             char *w = strdup(a);
             if (w) {
                 pd_ascii_lower(a);
-                free(out->name);
-                free(out->addr);
-                free(out->written);
-                out->name = n;
-                out->addr = a;
-                out->written = w;
+                addr_take(out, n, a, w);
                 rc = 0;
             } else {
                 free(n);

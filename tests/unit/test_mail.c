@@ -784,9 +784,12 @@ static bool compare_paths(const char *file, const char *data, size_t len)
     return plain;
 }
 
-/* Every file under dir (recursively), as it is and with CRLF line ends
- * (as the milter receives it). */
-static void compare_tree(const char *dir, size_t *files, size_t *plain)
+/* fn(path, data, len, arg) for every file under dir (recursively) but the
+ * manifests and domain maps. */
+static void each_corpus_file(const char *dir,
+                             void (*fn)(const char *path, const char *data, size_t len,
+                                        void *arg),
+                             void *arg)
 {
     GDir *d = g_dir_open(dir, 0, NULL);
     assert_non_null(d);
@@ -794,26 +797,34 @@ static void compare_tree(const char *dir, size_t *files, size_t *plain)
     while ((name = g_dir_read_name(d))) {
         char *path = g_build_filename(dir, name, NULL);
         if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-            compare_tree(path, files, plain);
+            each_corpus_file(path, fn, arg);
         } else if (g_file_test(path, G_FILE_TEST_IS_REGULAR) &&
                    !g_str_has_suffix(name, ".tsv") && !g_str_has_suffix(name, ".map")) {
             pd_buf b = PD_BUF_INIT;
             assert_int_equal(pd_read_file(path, &b), 0);
-            (*files)++;
-            *plain += compare_paths(path, b.data ? b.data : "", b.len);
-            pd_buf crlf = PD_BUF_INIT;
-            for (size_t i = 0; i < b.len; i++) {
-                if (b.data[i] == '\n' && (i == 0 || b.data[i - 1] != '\r'))
-                    assert_int_equal(pd_buf_putc(&crlf, '\r'), 0);
-                assert_int_equal(pd_buf_putc(&crlf, b.data[i]), 0);
-            }
-            compare_paths(path, crlf.data ? crlf.data : "", crlf.len);
-            pd_buf_free(&crlf);
+            fn(path, b.data ? b.data : "", b.len, arg);
             pd_buf_free(&b);
         }
         g_free(path);
     }
     g_dir_close(d);
+}
+
+/* A file as it is and with CRLF line ends (as the milter receives it);
+ * arg: counts of files and of those the plain path read. */
+static void compare_file(const char *path, const char *data, size_t len, void *arg)
+{
+    size_t *count = arg;
+    count[0]++;
+    count[1] += compare_paths(path, data, len);
+    pd_buf crlf = PD_BUF_INIT;
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] == '\n' && (i == 0 || data[i - 1] != '\r'))
+            assert_int_equal(pd_buf_putc(&crlf, '\r'), 0);
+        assert_int_equal(pd_buf_putc(&crlf, data[i]), 0);
+    }
+    compare_paths(path, crlf.data ? crlf.data : "", crlf.len);
+    pd_buf_free(&crlf);
 }
 
 /* pd_addr_parse() (which reads the common forms itself) and
@@ -839,8 +850,9 @@ static void compare_addr(const char *where, const char *value, size_t *n)
 /* Every address-like value of a mail: the From, To, Cc, Reply-To, Sender
  * and X-Original-From headers (unfolded) and the body's "...-by:" and
  * "Cc:" lines. */
-static void compare_addrs_of(const char *path, const char *data, size_t len, size_t *n)
+static void compare_addrs_of(const char *path, const char *data, size_t len, void *arg)
 {
+    size_t *n = arg;
     char *text = g_strndup(data, len);
     char **lines = g_strsplit(text, "\n", -1);
     bool head = true;
@@ -879,27 +891,6 @@ static void compare_addrs_of(const char *path, const char *data, size_t len, siz
     g_free(text);
 }
 
-static void each_corpus_addr(const char *dir, size_t *n)
-{
-    GDir *d = g_dir_open(dir, 0, NULL);
-    assert_non_null(d);
-    const char *name;
-    while ((name = g_dir_read_name(d))) {
-        char *path = g_build_filename(dir, name, NULL);
-        if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-            each_corpus_addr(path, n);
-        } else if (g_file_test(path, G_FILE_TEST_IS_REGULAR) &&
-                   !g_str_has_suffix(name, ".tsv") && !g_str_has_suffix(name, ".map")) {
-            pd_buf b = PD_BUF_INIT;
-            assert_int_equal(pd_read_file(path, &b), 0);
-            compare_addrs_of(path, b.data ? b.data : "", b.len, n);
-            pd_buf_free(&b);
-        }
-        g_free(path);
-    }
-    g_dir_close(d);
-}
-
 /* The addresses of the corpus, and forms at the edges of the common ones:
  * read without GMime or not, each gives what GMime's parse gives. */
 static void test_addr_parse_equals_gmime(void **state)
@@ -907,7 +898,7 @@ static void test_addr_parse_equals_gmime(void **state)
     (void)state;
     size_t n = 0;
     char *dir = corpus_path("");
-    each_corpus_addr(dir, &n);
+    each_corpus_file(dir, compare_addrs_of, &n);
     free(dir);
     print_message("# %zu address values of the corpus compared\n", n);
     assert_true(n >= 5000);
@@ -931,10 +922,11 @@ static void test_addr_parse_equals_gmime(void **state)
 static void test_plain_path_equals_gmime_on_the_corpus(void **state)
 {
     (void)state;
-    size_t files = 0, plain = 0;
+    size_t count[2] = { 0, 0 };
     char *dir = corpus_path("");
-    compare_tree(dir, &files, &plain);
+    each_corpus_file(dir, compare_file, count);
     free(dir);
+    size_t files = count[0], plain = count[1];
     print_message("# %zu corpus files, %zu read by the plain path\n", files, plain);
     assert_true(files >= 1500);
     assert_true(plain >= 1000);   /* most list mail is plain text */
