@@ -6,6 +6,7 @@
  *   pd_milterproto_listen(&mp, "unix:/run/pd.sock", err, sizeof err);
  *                                       opens the socket (a stale unix socket
  *                                       file is removed first)
+ *   pd_milterproto_set_idle(mp, seconds);   optional: the idle timeout
  *   pd_milterproto_start(mp, &ops, arg, threads);
  *                                       serves connections on `threads` threads
  *   pd_milterproto_stop(mp);            stops accepting, joins the threads,
@@ -32,8 +33,10 @@
  * What closes a connection (as libmilter does; the MTA then applies its
  * default action to that mail, and the other connections go on): a packet
  * over 256 KiB or of length 0, an unknown command, an option negotiation
- * below version 2 or too short, a header or recipient packet without its
- * NULs, a reply that cannot be written within 10 s.
+ * below version 2 or too short, a header packet without its name or NULs,
+ * a recipient packet without its NUL, a reply that cannot be written
+ * within a second (the MTA reads none of them), and nothing from the MTA
+ * for PD_MILTERPROTO_IDLE_S.
  *
  * The callbacks run on the serving threads, one at a time per connection,
  * never two for one connection at once; arg is handed to open().
@@ -48,6 +51,9 @@
  * largest setting (MILTER_MDS_256K): Postfix sends a header of up to
  * header_size_limit (100 KB) as one packet. */
 #define PD_MILTERPROTO_MAX_PACKET (256 * 1024)
+
+/* A connection silent this long is closed (libmilter's default timeout). */
+#define PD_MILTERPROTO_IDLE_S 7210
 
 struct pd_milterproto_ops {
     /* A new connection: its state (NULL: the connection is closed). */
@@ -82,6 +88,10 @@ int pd_milterproto_start(struct pd_milterproto *mp, const struct pd_milterproto_
 /* Stop: no more connections are accepted, the threads end after the
  * packets they are handling, and every open connection is closed. */
 void pd_milterproto_stop(struct pd_milterproto *mp);
+
+/* Close connections silent for `seconds` instead of PD_MILTERPROTO_IDLE_S
+ * (tests); before pd_milterproto_start(). */
+void pd_milterproto_set_idle(struct pd_milterproto *mp, int seconds);
 
 /* Connections accepted so far, and open now. */
 void pd_milterproto_counts(struct pd_milterproto *mp, unsigned long *accepted,

@@ -599,6 +599,13 @@ static unsigned serving_threads(void)
     return n < 4 ? 4 : n > 32 ? 32 : (unsigned)n;
 }
 
+/* A start that fails after the socket was opened: its file goes too. */
+static int stop_early(struct pd_milterproto *mp)
+{
+    pd_milterproto_free(mp);
+    return 1;
+}
+
 /* ---- signals: the main thread takes them through a pipe ---- */
 
 static int sig_pipe[2] = { -1, -1 };
@@ -724,11 +731,11 @@ int main(int argc, char **argv)
     }
     umask(007);
     if (socket_permissions() < 0)
-        return 1;
+        return stop_early(mp);
     if (!foreground && write_pidfile(boot->pid_file) < 0)
         pd_log(PD_LOG_WARNING, "cannot write PidFile %s: %s", boot->pid_file, strerror(errno));
     if (boot->user && drop_privileges(boot->user) < 0)
-        return 1;
+        return stop_early(mp);
     /* A journal beyond RLIMIT_FSIZE must fail its write, not kill the daemon. */
     signal(SIGXFSZ, SIG_IGN);
     struct pd_journal *journal = NULL;
@@ -747,21 +754,21 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     if (setup_signals() < 0) {
         pd_log(PD_LOG_ERR, "cannot set up signal handling: %s", strerror(errno));
-        return 1;
+        return stop_early(mp);
     }
     if (pd_writer_start(&writer, boot, journal) < 0) {
         pd_log(PD_LOG_ERR, "cannot start the writer thread: %s", strerror(errno));
-        return 1;
+        return stop_early(mp);
     }
     pthread_t status_thread;
     int e = pthread_create(&status_thread, NULL, status_main, NULL);
     if (e) {
         pd_log(PD_LOG_ERR, "cannot start the status thread: %s", strerror(e));
-        return 1;
+        return stop_early(mp);
     }
     if (pd_milterproto_start(mp, &ops, NULL, serving_threads()) < 0) {
         pd_log(PD_LOG_ERR, "cannot start the milter threads: %s", strerror(errno));
-        return 1;
+        return stop_early(mp);
     }
     pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
     pd_log(PD_LOG_NOTICE, "patchdigest-milter %s listening on %s, %zu list(s), journal %s",

@@ -35,6 +35,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +45,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* The protocol's values (libmilter's mfdef.h, which this file does not need). */
@@ -73,11 +75,13 @@
 
 #define READ_MIN 16384            /* room a read gets at least */
 #define KEEP_MAX 65536            /* an idle connection keeps a buffer up to this */
-#define WRITE_WAIT_MS 10000       /* a reply the MTA does not read closes the connection */
+#define WRITE_WAIT_MS 1000        /* a reply the MTA does not read (its socket buffer full
+                                     of unread replies) closes the connection */
 #define ACCEPT_BURST 64           /* connections accepted per wake-up at most */
 
 struct mconn {
     int fd;
+    atomic_llong active;          /* unix time of the last bytes read (the idle sweep) */
     void *state;                  /* the filter's (ops->open) */
     unsigned long pflags;         /* negotiated protocol flags */
     unsigned char *buf;           /* bytes read and not yet handled: [0, len) */
@@ -93,9 +97,13 @@ struct pd_milterproto {
     void *arg;
     pthread_t *threads;
     unsigned nthreads;
-    pthread_mutex_t mu;           /* the list below and the counts */
+    pthread_mutex_t mu;           /* the list below, the counts, the sweep's time */
     struct mconn *conns;
     unsigned long accepted, open;
+    int idle_s;                   /* a connection silent this long is closed */
+    time_t swept;                 /* the last idle sweep */
+    dev_t unix_dev;               /* the socket file made, removed at free if still ours */
+    ino_t unix_ino;
     /* the tags of the epoll set's two fds that are not connections */
     char tag_listen, tag_stop;
 };
@@ -132,12 +140,17 @@ static int listen_unix(struct pd_milterproto *mp, const char *path, char *err, s
             close(fd);
         return -1;
     }
-    if (!(mp->unix_path = strdup(path))) {
-        snprintf(err, errlen, "out of memory");
+    if (!(mp->unix_path = strdup(path)) || lstat(path, &st) < 0) {
+        snprintf(err, errlen, mp->unix_path ? "%s: %s" : "out of memory", path,
+                 strerror(errno));
         close(fd);
         unlink(path);
+        free(mp->unix_path);
+        mp->unix_path = NULL;
         return -1;
     }
+    mp->unix_dev = st.st_dev;
+    mp->unix_ino = st.st_ino;
     mp->lfd = fd;
     return 0;
 }
@@ -204,6 +217,7 @@ int pd_milterproto_listen(struct pd_milterproto **out, const char *spec, char *e
         return -1;
     }
     mp->lfd = mp->efd = mp->stopfd = -1;
+    mp->idle_s = PD_MILTERPROTO_IDLE_S;
     if (pthread_mutex_init(&mp->mu, NULL) != 0) {
         snprintf(err, errlen, "out of memory");
         free(mp);
@@ -236,7 +250,8 @@ static void conn_close(struct pd_milterproto *mp, struct mconn *c)
 {
     if (c->state)
         mp->ops->close(c->state);
-    close(c->fd);
+    /* out of the list before its fd is closed: the idle sweep, which
+     * shuts down listed connections' fds, never meets a reused number */
     pthread_mutex_lock(&mp->mu);
     if (c->prev)
         c->prev->next = c->next;
@@ -246,6 +261,7 @@ static void conn_close(struct pd_milterproto *mp, struct mconn *c)
         c->next->prev = c->prev;
     mp->open--;
     pthread_mutex_unlock(&mp->mu);
+    close(c->fd);
     free(c->buf);
     free(c->qid_conn);
     free(c->qid_mail);
@@ -337,11 +353,8 @@ static void macros(struct mconn *c, const unsigned char *d, size_t len)
             return;
         if (strcmp(p, "i") == 0 || strcmp(p, "{i}") == 0) {
             char **slot = conn_step ? &c->qid_conn : &c->qid_mail;
-            char *copy = strdup(val);
-            if (copy) {
-                free(*slot);
-                *slot = copy;
-            }
+            free(*slot);
+            *slot = *val ? strdup(val) : NULL;   /* none when out of memory */
         }
         p = val_end + 1;
     }
@@ -386,9 +399,9 @@ static int packet(struct pd_milterproto *mp, struct mconn *c, char cmd, unsigned
         return cont(c, P_NR_RCPT);
     case 'L': {
         const unsigned char *nul = len ? memchr(d, '\0', len) : NULL;
-        if (!nul || d[len - 1] != '\0' || nul == d + len - 1) {
-            pd_log(PD_LOG_WARNING, "milter connection: a header packet without its NULs; "
-                   "closing it");
+        if (!nul || nul == d || d[len - 1] != '\0' || nul == d + len - 1) {
+            pd_log(PD_LOG_WARNING, "milter connection: a header packet without its name or "
+                   "NULs; closing it");
             return -1;
         }
         ops->header(c->state, (const char *)d, (const char *)nul + 1,
@@ -466,6 +479,9 @@ static int room(struct mconn *c)
     size_t cap = c->cap ? c->cap : READ_MIN * 2;
     while (cap < need)
         cap *= 2;
+    if (cap > 4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN)
+        cap = need > 4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN ? need
+                                                              : 4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN;
     unsigned char *nb = realloc(c->buf, cap);
     if (!nb)
         return -1;
@@ -487,6 +503,7 @@ static int serve(struct pd_milterproto *mp, struct mconn *c)
         ssize_t n = read(c->fd, c->buf + c->len, want);
         if (n > 0) {
             c->len += (size_t)n;
+            atomic_store_explicit(&c->active, (long long)time(NULL), memory_order_relaxed);
             if (handle(mp, c) < 0)
                 return -1;
             if ((size_t)n < want)
@@ -509,11 +526,39 @@ static int serve(struct pd_milterproto *mp, struct mconn *c)
     return 0;
 }
 
-static void arm(struct pd_milterproto *mp, int fd, void *tag, int op)
+/* Arm fd for one event.  0, or -1 (logged; ENOMEM is all epoll_ctl can
+ * give here). */
+static int arm(struct pd_milterproto *mp, int fd, void *tag, int op)
 {
     struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = tag };
-    if (epoll_ctl(mp->efd, op, fd, &ev) < 0)
-        pd_log(PD_LOG_ERR, "epoll_ctl: %s", strerror(errno));
+    if (epoll_ctl(mp->efd, op, fd, &ev) == 0)
+        return 0;
+    pd_log(PD_LOG_ERR, "epoll_ctl: %s", strerror(errno));
+    return -1;
+}
+
+/* Connections silent for idle_s are shut down (their thread then reads
+ * the end and closes them): a half-open TCP connection, or an MTA that
+ * went away mid-mail, would otherwise be kept for ever (libmilter's
+ * default is the same 7210 s).  Once a minute at most, by whichever
+ * thread finds its wait timed out. */
+static void sweep_idle(struct pd_milterproto *mp)
+{
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mp->mu);
+    if (now - mp->swept >= (mp->idle_s < 60 ? 1 : 60)) {
+        mp->swept = now;
+        for (struct mconn *c = mp->conns; c; c = c->next) {
+            long long t = atomic_load_explicit(&c->active, memory_order_relaxed);
+            if (now - t >= mp->idle_s) {
+                pd_log(PD_LOG_WARNING, "milter connection: nothing from the MTA for %d s; "
+                       "closing it", mp->idle_s);
+                shutdown(c->fd, SHUT_RDWR);
+                atomic_store_explicit(&c->active, (long long)now, memory_order_relaxed);
+            }
+        }
+    }
+    pthread_mutex_unlock(&mp->mu);
 }
 
 static void accept_some(struct pd_milterproto *mp)
@@ -521,7 +566,10 @@ static void accept_some(struct pd_milterproto *mp)
     for (int i = 0; i < ACCEPT_BURST; i++) {
         int fd = accept4(mp->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+            /* accept(2): errors of the connection, not of the socket */
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO ||
+                errno == ENETDOWN || errno == ENOPROTOOPT || errno == EHOSTDOWN ||
+                errno == EHOSTUNREACH || errno == ENETUNREACH || errno == EOPNOTSUPP)
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 static time_t said;
@@ -534,8 +582,10 @@ static void accept_some(struct pd_milterproto *mp)
             break;
         }
         struct mconn *c = calloc(1, sizeof *c);
-        if (c)
+        if (c) {
             c->fd = fd;
+            atomic_init(&c->active, (long long)time(NULL));
+        }
         if (!c || !(c->state = mp->ops->open(mp->arg))) {
             pd_log(PD_LOG_ERR, "milter connection: out of memory; closing it");
             free(c);
@@ -550,9 +600,12 @@ static void accept_some(struct pd_milterproto *mp)
         mp->accepted++;
         mp->open++;
         pthread_mutex_unlock(&mp->mu);
-        arm(mp, fd, c, EPOLL_CTL_ADD);
+        if (arm(mp, fd, c, EPOLL_CTL_ADD) < 0)
+            conn_close(mp, c);
     }
-    arm(mp, mp->lfd, &mp->tag_listen, EPOLL_CTL_MOD);
+    /* not armed again, no connection would ever be taken: try until it is */
+    while (arm(mp, mp->lfd, &mp->tag_listen, EPOLL_CTL_MOD) < 0)
+        usleep(100 * 1000);
 }
 
 static void *worker(void *arg)
@@ -560,15 +613,17 @@ static void *worker(void *arg)
     struct pd_milterproto *mp = arg;
     for (;;) {
         struct epoll_event ev;
-        int n = epoll_wait(mp->efd, &ev, 1, -1);
+        int n = epoll_wait(mp->efd, &ev, 1, (mp->idle_s < 60 ? 1 : 60) * 1000);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             pd_log(PD_LOG_ERR, "epoll_wait: %s; a milter thread stops", strerror(errno));
             return NULL;
         }
-        if (n == 0)
+        if (n == 0) {
+            sweep_idle(mp);
             continue;
+        }
         if (ev.data.ptr == &mp->tag_stop)
             return NULL;   /* level-triggered: every thread sees it */
         if (ev.data.ptr == &mp->tag_listen) {
@@ -576,10 +631,8 @@ static void *worker(void *arg)
             continue;
         }
         struct mconn *c = ev.data.ptr;
-        if (serve(mp, c) < 0)
+        if (serve(mp, c) < 0 || arm(mp, c->fd, c, EPOLL_CTL_MOD) < 0)
             conn_close(mp, c);
-        else
-            arm(mp, c->fd, c, EPOLL_CTL_MOD);
     }
 }
 
@@ -633,6 +686,11 @@ void pd_milterproto_stop(struct pd_milterproto *mp)
         conn_close(mp, mp->conns);
 }
 
+void pd_milterproto_set_idle(struct pd_milterproto *mp, int seconds)
+{
+    mp->idle_s = seconds > 0 ? seconds : 1;
+}
+
 void pd_milterproto_counts(struct pd_milterproto *mp, unsigned long *accepted,
                            unsigned long *open)
 {
@@ -653,8 +711,10 @@ void pd_milterproto_free(struct pd_milterproto *mp)
         close(mp->efd);
     if (mp->stopfd >= 0)
         close(mp->stopfd);
-    if (mp->unix_path)
-        unlink(mp->unix_path);
+    struct stat st;
+    if (mp->unix_path && lstat(mp->unix_path, &st) == 0 && st.st_dev == mp->unix_dev &&
+        st.st_ino == mp->unix_ino)
+        unlink(mp->unix_path);   /* still ours, not a later milter's */
     free(mp->unix_path);
     free(mp->threads);
     pthread_mutex_destroy(&mp->mu);
