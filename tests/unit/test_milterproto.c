@@ -81,6 +81,14 @@ static void wait_seen(const char *want)
     wait_seen_n(want, 1);
 }
 
+/* The lines seen so far are exactly want (and are forgotten). */
+static void assert_seen(const char *want)
+{
+    char *got = take_seen();
+    assert_string_equal(got, want);
+    free(got);
+}
+
 static int opened;   /* its address is the arg handed to open() */
 static void *cb_open(void *arg)
 {
@@ -267,17 +275,13 @@ static void test_no_reply_flags(void **state)
     assert_int_equal(ntohl(v[1]), 0);   /* no actions: it never changes mail */
     assert_int_equal(ntohl(v[2]), 0x1ff3c7);   /* no steps but rcpt, hdrs, body; no replies */
     assert_int_equal(reply(fd, NULL, NULL), 'a');
-    char *got = take_seen();
-    assert_string_equal(got, mail_seen);
-    free(got);
+    assert_seen(mail_seen);
     /* a second mail on the same connection, its queue id as plain i */
     pd_buf_reset(&b);
     a_mail(&b, "i");
     send_all(fd, b.data, b.len);
     assert_int_equal(reply(fd, NULL, NULL), 'a');
-    got = take_seen();
-    assert_string_equal(got, mail_seen);
-    free(got);
+    assert_seen(mail_seen);
     pd_buf_reset(&b);
     pkt(&b, 'Q', NULL, 0);
     send_all(fd, b.data, b.len);
@@ -344,9 +348,7 @@ static void test_one_byte_at_a_time(void **state)
     }
     assert_int_equal(reply(fd, NULL, NULL), 'O');
     assert_int_equal(reply(fd, NULL, NULL), 'a');
-    char *got = take_seen();
-    assert_string_equal(got, mail_seen);
-    free(got);
+    assert_seen(mail_seen);
     close(fd);
     pd_buf_free(&b);
 }
@@ -367,10 +369,8 @@ static void test_abort_and_quit_nc(void **state)
     send_all(fd, b.data, b.len);
     assert_int_equal(reply(fd, NULL, NULL), 'O');
     assert_int_equal(reply(fd, NULL, NULL), 'a');
-    char *got = take_seen();
-    assert_string_equal(got, "header Subject: one lead=1\nabort\n"
+    assert_seen("header Subject: one lead=1\nabort\n"
                              "header Subject: two lead=1\neom CONNQ\n");
-    free(got);
     /* K: the MTA reuses the connection for another; both ids are forgotten */
     pd_buf_reset(&b);
     pkt(&b, 'D', "Mi\0MAILQ2\0", 10);
@@ -378,9 +378,7 @@ static void test_abort_and_quit_nc(void **state)
     pkt(&b, 'E', NULL, 0);
     send_all(fd, b.data, b.len);
     assert_int_equal(reply(fd, NULL, NULL), 'a');
-    got = take_seen();
-    assert_string_equal(got, "abort\neom (none)\n");
-    free(got);
+    assert_seen("abort\neom (none)\n");
     close(fd);
     pd_buf_free(&b);
 }
@@ -426,9 +424,7 @@ static void test_bad_packets_close_their_connection(void **state)
     a_mail(&b, "i");
     send_all(other, b.data, b.len);
     assert_int_equal(reply(other, NULL, NULL), 'a');
-    char *got = take_seen();
-    assert_string_equal(got, mail_seen);
-    free(got);
+    assert_seen(mail_seen);
     close(other);
     pd_buf_free(&b);
 }
@@ -452,9 +448,7 @@ static void test_big_header(void **state)
     send_all(fd, b.data, b.len);
     assert_int_equal(reply(fd, NULL, NULL), 'O');
     assert_int_equal(reply(fd, NULL, NULL), 'a');
-    char *got = take_seen();
-    assert_string_equal(got, "header X-Big: 204800 bytes lead=1\neom (none)\n");
-    free(got);
+    assert_seen("header X-Big: 204800 bytes lead=1\neom (none)\n");
     free(h);
     close(fd);
     pd_buf_free(&b);
@@ -483,9 +477,7 @@ static void test_stop_closes_connections(void **state)
     pd_milterproto_stop(s->mp);
     pd_milterproto_counts(s->mp, &accepted, &open);
     assert_int_equal(open, 0);
-    char *got = take_seen();
-    assert_string_equal(got, "close\nclose\nclose\nclose\nclose\n");
-    free(got);
+    assert_seen("close\nclose\nclose\nclose\nclose\n");
     for (int i = 0; i < 5; i++) {
         assert_closed(fds[i]);
         close(fds[i]);
