@@ -407,16 +407,23 @@ static int addr_simple(const char *u, struct pd_addr *out)
     return 1;
 }
 
-int pd_addr_parse(const char *value, struct pd_addr *out)
+/* out holds empty strings (what a value without an address gives); 0, or
+ * -1 out of memory. */
+static int addr_init(struct pd_addr *out)
 {
     out->name = strdup("");
     out->addr = strdup("");
     out->written = strdup("");
-    if (!out->name || !out->addr || !out->written)
+    return out->name && out->addr && out->written ? 0 : -1;
+}
+
+int pd_addr_parse(const char *value, struct pd_addr *out)
+{
+    if (addr_init(out) < 0)
         return -1;
     char *u = unfold(value);
     /* nothing (a header absent or blank): no address, as GMime finds */
-    int simple = !u ? -1 : !*u ? -1 : addr_simple(u, out);
+    int simple = !u || !*u ? -1 : addr_simple(u, out);
     if (simple != 0) {
         free(u);
         return simple > 0 ? 0 : -1;
@@ -426,10 +433,7 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
 
 int pd_addr_parse_gmime(const char *value, struct pd_addr *out)
 {
-    out->name = strdup("");
-    out->addr = strdup("");
-    out->written = strdup("");
-    if (!out->name || !out->addr || !out->written)
+    if (addr_init(out) < 0)
         return -1;
     return pd_addr_parse_full(unfold(value), out);
 }

@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <sys/sysinfo.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -43,6 +42,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -620,9 +620,8 @@ static void on_signal(int sig)
     errno = e;
 }
 
-/* Wait for signals until the milter is to stop.  Returns the signal that
- * stops it. */
-static int signal_loop(const char *conf)
+/* Wait for signals (reloading on SIGHUP) until the milter is to stop. */
+static void signal_loop(const char *conf)
 {
     for (;;) {
         unsigned char b;
@@ -631,7 +630,7 @@ static int signal_loop(const char *conf)
             continue;
         if (n <= 0) {
             pd_log(PD_LOG_ERR, "signal pipe: %s; stopping", n < 0 ? strerror(errno) : "closed");
-            return SIGTERM;
+            return;
         }
         if (b == SIGHUP) {
             pd_log(PD_LOG_NOTICE, "SIGHUP: reloading %s", conf);
@@ -640,7 +639,7 @@ static int signal_loop(const char *conf)
         }
         pd_log(PD_LOG_NOTICE, "%s: stopping once the mails in progress have ended",
                b == SIGINT ? "SIGINT" : "SIGTERM");
-        return b;
+        return;
     }
 }
 

@@ -78,6 +78,8 @@
 #define WRITE_WAIT_MS 1000        /* a reply the MTA does not read (its socket buffer full
                                      of unread replies) closes the connection */
 #define ACCEPT_BURST 64           /* connections accepted per wake-up at most */
+/* a connection's buffer at most: a whole packet begun and a read's room */
+#define BUF_MAX (4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN)
 
 struct mconn {
     int fd;
@@ -479,9 +481,8 @@ static int room(struct mconn *c)
     size_t cap = c->cap ? c->cap : READ_MIN * 2;
     while (cap < need)
         cap *= 2;
-    if (cap > 4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN)
-        cap = need > 4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN ? need
-                                                              : 4 + PD_MILTERPROTO_MAX_PACKET + READ_MIN;
+    if (cap > BUF_MAX)
+        cap = need > BUF_MAX ? need : BUF_MAX;
     unsigned char *nb = realloc(c->buf, cap);
     if (!nb)
         return -1;
@@ -537,6 +538,13 @@ static int arm(struct pd_milterproto *mp, int fd, void *tag, int op)
     return -1;
 }
 
+/* How often the idle sweep runs, in seconds: once a minute, and every
+ * second for an idle timeout under a minute (the tests'). */
+static int sweep_every_s(const struct pd_milterproto *mp)
+{
+    return mp->idle_s < 60 ? 1 : 60;
+}
+
 /* Connections silent for idle_s are shut down (their thread then reads
  * the end and closes them): a half-open TCP connection, or an MTA that
  * went away mid-mail, would otherwise be kept for ever (libmilter's
@@ -546,7 +554,7 @@ static void sweep_idle(struct pd_milterproto *mp)
 {
     time_t now = time(NULL);
     pthread_mutex_lock(&mp->mu);
-    if (now - mp->swept >= (mp->idle_s < 60 ? 1 : 60)) {
+    if (now - mp->swept >= sweep_every_s(mp)) {
         mp->swept = now;
         for (struct mconn *c = mp->conns; c; c = c->next) {
             long long t = atomic_load_explicit(&c->active, memory_order_relaxed);
@@ -613,7 +621,7 @@ static void *worker(void *arg)
     struct pd_milterproto *mp = arg;
     for (;;) {
         struct epoll_event ev;
-        int n = epoll_wait(mp->efd, &ev, 1, (mp->idle_s < 60 ? 1 : 60) * 1000);
+        int n = epoll_wait(mp->efd, &ev, 1, sweep_every_s(mp) * 1000);
         if (n < 0) {
             if (errno == EINTR)
                 continue;

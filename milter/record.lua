@@ -33,7 +33,7 @@
 -- the mails after it are still recorded.
 --
 -- One call records the whole batch (the writer sends up to 128 mails, import
--- 256): the window's counters, tables and lists are summed in the script and
+-- 64): the window's counters, tables and lists are summed in the script and
 -- written once per batch, so a mail costs about a third of the Redis
 -- commands it cost when each mail was its own call.  The batch is one
 -- script, so a window's close (window.lua) happens before or after all of
