@@ -55,17 +55,30 @@ int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n,
                     char *err, size_t errlen);
 uint64_t pd_store_round_trips(const struct pd_store *s);
 
-/* The same in two steps, for a caller that keeps Redis busy with one batch
- * while it prepares the next (import): pd_store_send() queues and writes a
- * batch's commands without waiting; pd_store_receive() reads its answers
- * into its items (which must live until then).  Batches are received in the
- * order sent, at most a few outstanding.  Each is one EVAL, so no NOSCRIPT
- * comes back to a batch sent behind another.  Both: 0, or -1 with err set
- * (the connection is then unusable; receive frees sent either way). */
+/* The same in three steps, for a caller that keeps Redis busy with one
+ * batch while it prepares the next (import):
+ *
+ *   pd_store_prepare(s, z, items, n, &sent, err, errlen);   any thread
+ *   pd_store_send(s, sent, err, errlen);                    the connection's thread
+ *   pd_store_receive(s, sent, err, errlen);                 the connection's thread
+ *
+ * pd_store_prepare() writes a batch's commands in Redis's protocol, its
+ * texts compressed with z (pd_textz.h: one per thread); it reads only s's
+ * settings, so it runs beside a send or receive on s in another thread.
+ * pd_store_send() writes them without waiting; pd_store_receive() reads
+ * their answers into the items (which must live until then) and frees
+ * sent.  Batches are received in the order sent, at most a few
+ * outstanding.  Each is one EVAL, so no NOSCRIPT comes back to a batch sent
+ * behind another.  All three: 0, or -1 with err set (after send or
+ * receive the connection is then unusable).  pd_store_sent_free() frees a
+ * batch prepared and not received. */
 struct pd_store_sent;
-int pd_store_send(struct pd_store *s, struct pd_store_item *items, size_t n,
-                  struct pd_store_sent **sent, char *err, size_t errlen);
+struct pd_textz;
+int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_store_item *items,
+                     size_t n, struct pd_store_sent **sent, char *err, size_t errlen);
+int pd_store_send(struct pd_store *s, struct pd_store_sent *sent, char *err, size_t errlen);
 int pd_store_receive(struct pd_store *s, struct pd_store_sent *sent, char *err, size_t errlen);
+void pd_store_sent_free(struct pd_store_sent *sent);
 
 /* ---- Redis Sentinel and replicas (issue 19) ----
  * With RedisSentinel, pd_store_connect() asks the sentinels for the master

@@ -22,6 +22,7 @@
 #include "pd_page.h"
 #include "pd_stats.h"
 #include "pd_store.h"
+#include "pd_textz.h"
 #include "pd_util.h"
 
 #include <errno.h>
@@ -271,11 +272,13 @@ struct import_batch {
     char ids[IMPORT_BATCH][64];
     struct pd_store_item items[IMPORT_BATCH];
     size_t queued;
+    struct pd_store_sent *prep;   /* its commands, written by the main thread */
 };
 
 struct import_ctx {
     struct pd_config *cfg;
     struct pd_store *store;
+    struct pd_textz *z;           /* the main thread's compressor */
     const char *list;
     char run[17];
     uint64_t n;
@@ -342,14 +345,17 @@ static void *import_shipper(void *arg)
         struct pd_store_sent *next = NULL;
         int rc_next = 0;
         if (b) {
-            for (size_t i = 0; i < b->queued; i++)
-                b->items[i] = (struct pd_store_item){ b->payload[i].data, b->payload[i].len,
-                                                      b->ids[i], 0 };
+            next = b->prep;
+            b->prep = NULL;
             if (failed) {
                 rc_next = -1;   /* the connection is gone: count it as not recorded */
                 snprintf(err, sizeof err, "%s", "redis: an earlier batch failed");
             } else {
-                rc_next = pd_store_send(x->store, b->items, b->queued, &next, err, sizeof err);
+                rc_next = pd_store_send(x->store, next, err, sizeof err);
+            }
+            if (rc_next < 0) {
+                pd_store_sent_free(next);
+                next = NULL;
             }
         }
         char err2[512] = "";
@@ -385,17 +391,36 @@ static int import_wait_idle(struct import_ctx *x)
     return rc;
 }
 
-/* Hand the batch being filled to the shipper and go on with a free one. */
+/* Write the batch being filled in Redis's protocol (compressing its texts:
+ * here, so the shipper that shares a core with Redis only writes and
+ * reads), hand it to the shipper and go on with a free one. */
 static int import_flush(struct import_ctx *x)
 {
-    if (!x->batch[x->filling].queued)
+    struct import_batch *b = &x->batch[x->filling];
+    if (!b->queued)
         return 0;
+    for (size_t i = 0; i < b->queued; i++)
+        b->items[i] = (struct pd_store_item){ b->payload[i].data, b->payload[i].len,
+                                              b->ids[i], 0 };
+    char err[512];
+    if (pd_store_prepare(x->store, x->z, b->items, b->queued, &b->prep, err, sizeof err) < 0) {
+        pthread_mutex_lock(&x->mu);
+        if (!x->ship_failed) {
+            x->ship_failed = true;
+            snprintf(x->ship_err, sizeof x->ship_err, "%s", err);
+        }
+        pthread_mutex_unlock(&x->mu);
+        return -1;
+    }
     pthread_mutex_lock(&x->mu);
     /* one batch filled, the others with the shipper: wait for one back */
     while (x->busy == IMPORT_BATCHES - 1 && !x->ship_failed)
         pthread_cond_wait(&x->cv, &x->mu);
     int rc = x->ship_failed ? -1 : 0;
-    if (rc == 0) {
+    if (rc < 0) {
+        pd_store_sent_free(b->prep);
+        b->prep = NULL;
+    } else {
         x->queue[x->nqueued++] = x->filling;
         x->busy++;
         pthread_cond_broadcast(&x->cv);
@@ -500,6 +525,11 @@ static int cmd_import(const struct options *o)
         status = 1;
         goto out;
     }
+    if (!(x->z = pd_textz_new())) {
+        fprintf(stderr, "patchdigest import: out of memory\n");
+        status = 1;
+        goto out;
+    }
     if (pthread_mutex_init(&x->mu, NULL) != 0 || pthread_cond_init(&x->cv, NULL) != 0 ||
         pthread_create(&x->shipper, NULL, import_shipper, x) != 0) {
         fprintf(stderr, "patchdigest import: cannot start its Redis thread\n");
@@ -559,9 +589,12 @@ out:
         }
     }
     pd_store_free(x->store);
-    for (int k = 0; k < IMPORT_BATCHES; k++)
+    pd_textz_free(x->z);
+    for (int k = 0; k < IMPORT_BATCHES; k++) {
+        pd_store_sent_free(x->batch[k].prep);
         for (size_t i = 0; i < IMPORT_BATCH; i++)
             pd_buf_free(&x->batch[k].payload[i]);
+    }
     free(x);
     pd_config_clear(&cfg);
     return status;

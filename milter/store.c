@@ -457,23 +457,19 @@ static int pack_mail(const struct pd_record *r, char h[HASHES][41],
     return 0;
 }
 
-/* Queue a command, its arguments given with their lengths: written in
- * Redis's protocol here (hiredis's redisAppendCommandArgv formats each
- * argument's length with its own printf, a tenth of import's shipping
- * thread).  0, or -1 with err set (what names the command). */
-static int append_command(struct pd_store *s, size_t argc, const char *const *argv,
-                          const size_t *lens, const char *what, char *err, size_t errlen)
+/* Write a command, its arguments given with their lengths, in Redis's
+ * protocol at the end of out (hiredis's redisAppendCommandArgv formats
+ * each argument's length with its own printf, a tenth of import's
+ * shipping thread).  0, or -1 out of memory. */
+static int append_command(pd_buf *out, size_t argc, const char *const *argv,
+                          const size_t *lens)
 {
-    pd_buf *b = &s->resp;
     size_t need = 16;
     for (size_t i = 0; i < argc; i++)
         need += lens[i] + 24;
-    pd_buf_reset(b);
-    if (pd_buf_reserve(b, need) < 0) {
-        snprintf(err, errlen, "redis: out of memory");
+    if (pd_buf_reserve(out, need) < 0)
         return -1;
-    }
-    char *w = b->data;
+    char *w = out->data + out->len;
     /* "*<argc>\r\n", then "$<len>\r\n<arg>\r\n" for each */
     for (size_t i = 0; i <= argc; i++) {
         size_t v = i == 0 ? argc : lens[i - 1];
@@ -496,40 +492,40 @@ static int append_command(struct pd_store *s, size_t argc, const char *const *ar
             *w++ = '\n';
         }
     }
-    b->len = (size_t)(w - b->data);
-    if (redisAppendFormattedCommand(s->c, b->data, b->len) != REDIS_OK) {
-        set_err(err, errlen, what, s->c);
-        return -1;
-    }
+    out->len = (size_t)(w - out->data);
     return 0;
 }
 
-/* Queue SET <base><kind><midh> <text> NX EX <ttl>, the text compressed
- * when pack (pd_textz.h) and counted in g->nsets; key and buf are scratch.
- * 0, or -1 with err set. */
-static int queue_text(struct pd_store *s, struct group *g, const char *kind, const char *midh,
-                      struct pd_field_view text, bool pack, const char *ttl, pd_buf *key,
-                      pd_buf *buf, char *err, size_t errlen)
+/* Write SET <base><kind><midh> <text> NX EX <ttl> to out, the text
+ * compressed with z when pack (pd_textz.h) and counted in g->nsets; key
+ * and buf are scratch.  0, or -1 with err set. */
+static int queue_text(pd_buf *out, struct pd_textz *z, struct group *g, const char *kind,
+                      const char *midh, struct pd_field_view text, bool pack, const char *ttl,
+                      pd_buf *key, pd_buf *buf, char *err, size_t errlen)
 {
     pd_buf_reset(key);
     pd_buf_reset(buf);
     if (pd_buf_printf(key, "%s%s%s", g->base, kind, midh) < 0 ||
-        (pack ? pd_textz_pack(s->z, buf, text.p, text.len)
+        (pack ? pd_textz_pack(z, buf, text.p, text.len)
               : pd_buf_append(buf, text.p, text.len)) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         return -1;
     }
     const char *sv[] = { "SET", key->data, buf->data ? buf->data : "", "NX", "EX", ttl };
     size_t sl[] = { 3, key->len, buf->len, 2, 2, strlen(ttl) };
-    if (append_command(s, 6, sv, sl, "queue SET", err, errlen) < 0)
+    if (append_command(out, 6, sv, sl) < 0) {
+        snprintf(err, errlen, "redis: out of memory");
         return -1;
+    }
     g->nsets++;
     return 0;
 }
 
-/* Queue the EVALSHA of one group; 0, or -1 with err set. */
-static int append_group(struct pd_store *s, struct group *g, struct pd_store_item *items,
-                        bool eval, char *err, size_t errlen)
+/* Write the EVALSHA of one group (and the SETs ahead of it) to out, its
+ * texts compressed with z; 0, or -1 with err set. */
+static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *out,
+                        struct group *g, struct pd_store_item *items, bool eval, char *err,
+                        size_t errlen)
 {
     pd_buf key = PD_BUF_INIT;
     pd_buf ez = PD_BUF_INIT;   /* a text, packed (hiredis copies it when queued) */
@@ -642,15 +638,17 @@ static int append_group(struct pd_store *s, struct group *g, struct pd_store_ite
                       r.f[PD_F_INDEX].len == 0 ||
                       (r.f[PD_F_INDEX].len == 1 && r.f[PD_F_INDEX].p[0] == '1');
         if ((r.f[PD_F_EXCERPT].len &&
-             queue_text(s, g, "X:", hx[k][0], r.f[PD_F_EXCERPT], true, ttl, &key, &ez, err,
+             queue_text(out, z, g, "X:", hx[k][0], r.f[PD_F_EXCERPT], true, ttl, &key, &ez, err,
                         errlen) < 0) ||
             (r.f[PD_F_HEADERS].len &&
-             queue_text(s, g, "H:", hx[k][0], r.f[PD_F_HEADERS], likely, ttl, &key, &ez, err,
+             queue_text(out, z, g, "H:", hx[k][0], r.f[PD_F_HEADERS], likely, ttl, &key, &ez, err,
                         errlen) < 0))
             goto out;
     }
-    if (append_command(s, argc, argv, lens, "queue EVALSHA", err, errlen) == 0)
+    if (append_command(out, argc, argv, lens) == 0)
         rc = 0;
+    else
+        snprintf(err, errlen, "redis: out of memory");
 out:
     free(argv);
     free(lens);
@@ -678,7 +676,7 @@ static void groups_free(struct group *g, size_t ng)
 
 /* Split the batch by list, in order; malformed records are marked and left
  * out.  0, or -1 out of memory. */
-static int group_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
+static int group_batch(const struct pd_store *s, struct pd_store_item *items, size_t n,
                        struct group **out, size_t *nout)
 {
     struct group *g = calloc(n ? n : 1, sizeof *g);
@@ -726,10 +724,13 @@ static bool record_error(const char *msg)
     return strncmp(msg, "ERR", 3) == 0 || strncmp(msg, "WRONGTYPE", 9) == 0;
 }
 
-/* Queue a batch's commands in hiredis's output buffer (EVAL with the
- * script's text when eval, else EVALSHA); 0, or -1 with err set. */
-static int queue_batch(struct pd_store *s, struct pd_store_item *items, size_t n, bool eval,
-                       struct group **gout, size_t *ngout, char *err, size_t errlen)
+/* Write a batch's commands to out (EVAL with the script's text when eval,
+ * else EVALSHA), its texts compressed with z; 0, or -1 with err set.  It
+ * reads only s's settings, so one thread may write a batch while another
+ * sends or receives on s. */
+static int queue_batch(const struct pd_store *s, struct pd_textz *z, pd_buf *out,
+                       struct pd_store_item *items, size_t n, bool eval, struct group **gout,
+                       size_t *ngout, char *err, size_t errlen)
 {
     struct group *g;
     size_t ng;
@@ -738,7 +739,7 @@ static int queue_batch(struct pd_store *s, struct pd_store_item *items, size_t n
         return -1;
     }
     for (size_t k = 0; k < ng; k++) {
-        if (append_group(s, &g[k], items, eval, err, errlen) < 0) {
+        if (append_group(s, z, out, &g[k], items, eval, err, errlen) < 0) {
             groups_free(g, ng);
             return -1;
         }
@@ -814,8 +815,14 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
     struct group *g;
     size_t ng;
     *noscript = false;
-    if (queue_batch(s, items, n, false, &g, &ng, err, errlen) < 0)
+    pd_buf_reset(&s->resp);
+    if (queue_batch(s, s->z, &s->resp, items, n, false, &g, &ng, err, errlen) < 0)
         return -1;
+    if (redisAppendFormattedCommand(s->c, s->resp.data, s->resp.len) != REDIS_OK) {
+        set_err(err, errlen, "queue EVALSHA", s->c);
+        groups_free(g, ng);
+        return -1;
+    }
     return read_batch(s, items, g, ng, noscript, err, errlen);
 }
 
@@ -840,10 +847,20 @@ struct pd_store_sent {
     struct pd_store_item *items;
     struct group *g;
     size_t ng;
+    pd_buf bytes;         /* its commands in Redis's protocol */
 };
 
-int pd_store_send(struct pd_store *s, struct pd_store_item *items, size_t n,
-                  struct pd_store_sent **out, char *err, size_t errlen)
+void pd_store_sent_free(struct pd_store_sent *p)
+{
+    if (!p)
+        return;
+    groups_free(p->g, p->ng);
+    pd_buf_free(&p->bytes);
+    free(p);
+}
+
+int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_store_item *items,
+                     size_t n, struct pd_store_sent **out, char *err, size_t errlen)
 {
     *out = NULL;
     struct pd_store_sent *p = calloc(1, sizeof *p);
@@ -854,21 +871,31 @@ int pd_store_send(struct pd_store *s, struct pd_store_item *items, size_t n,
     /* EVAL, not EVALSHA: Redis finds the script by its text's SHA-1 and
      * never answers NOSCRIPT, which a batch sent behind another could not
      * recover from in order */
-    if (queue_batch(s, items, n, true, &p->g, &p->ng, err, errlen) < 0) {
+    if (queue_batch(s, z, &p->bytes, items, n, true, &p->g, &p->ng, err, errlen) < 0) {
+        pd_buf_free(&p->bytes);
         free(p);
         return -1;
     }
     p->items = items;
+    *out = p;
+    return 0;
+}
+
+int pd_store_send(struct pd_store *s, struct pd_store_sent *p, char *err, size_t errlen)
+{
+    if (redisAppendFormattedCommand(s->c, p->bytes.data ? p->bytes.data : "", p->bytes.len) !=
+        REDIS_OK) {
+        set_err(err, errlen, "send", s->c);
+        return -1;
+    }
+    pd_buf_free(&p->bytes);   /* hiredis has its copy */
     int done = 0;
     while (!done) {
         if (redisBufferWrite(s->c, &done) != REDIS_OK) {
             set_err(err, errlen, "send", s->c);
-            groups_free(p->g, p->ng);
-            free(p);
             return -1;
         }
     }
-    *out = p;
     return 0;
 }
 
@@ -876,7 +903,9 @@ int pd_store_receive(struct pd_store *s, struct pd_store_sent *p, char *err, siz
 {
     bool noscript;
     int rc = read_batch(s, p->items, p->g, p->ng, &noscript, err, errlen);
-    free(p);
+    p->g = NULL;   /* read_batch() freed them */
+    p->ng = 0;
+    pd_store_sent_free(p);
     if (rc == 0 && noscript) {
         snprintf(err, errlen, "redis: NOSCRIPT for EVAL");
         rc = -1;
