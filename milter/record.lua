@@ -162,8 +162,8 @@ end
 -- The record id that first recorded the Message-ID whose sha1 is h, or
 -- nil; and whether that mail kept its header block (H:<h>) and its excerpt
 -- (X:<h>).
-local function recorded(h)
-  local s = call('GET', base .. 'M:' .. h)
+local function recorded(h, key)
+  local s = call('GET', key)
   if s then
     local v = { cmsgpack.unpack(s) }
     return v[1], v[MFN.headers] == true, v[MFN.excerpt] == true
@@ -205,7 +205,8 @@ local function open_window(list, time)
   win, head = '1', h0
 end
 
-local wk
+local wk, wkn   -- the window's key (wk: for window wkn), made once a batch
+local knames, ktroots, ktsubj, krnames
 local scache, sorder = {}, {}   -- series touched by the batch: their hash, cached
 
 -- The title and thread indexes the batch added to: ZADD NX (the score is
@@ -342,11 +343,16 @@ local function record(a)
   local has_headers = WHAT:find('h', 1, true) ~= nil
   titles = {}
   open_window(LIST, OPENED)
-  wk = base .. 'w:' .. win
+  if wkn ~= win then
+    wk, wkn = base .. 'w:' .. win, win
+    knames, ktroots, ktsubj, krnames = wk .. ':names', wk .. ':troots', wk .. ':tsubj',
+      wk .. ':rnames'
+  end
   if not seq then seq = tonumber(call('HGET', wk, 'mails')) or 0 end
 
   -- Duplicates: one count per Message-ID and list; a replayed record is a no-op.
-  local prev, kept, xkept = recorded(midh)
+  local mkey = base .. 'M:' .. midh
+  local prev, kept, xkept = recorded(midh, mkey)
   -- the writer sent the header block and excerpt ahead (SET ... NX); not
   -- ours to keep
   if prev and has_headers and not kept then call('DEL', base .. 'H:' .. midh) end
@@ -376,7 +382,7 @@ local function record(a)
     -- shown with the first name seen in the window
     if NAME ~= '' and not acc.names[ADDR] then
       acc.names[ADDR] = true
-      call('HSETNX', wk .. ':names', ADDR, ident)
+      call('HSETNX', knames, ADDR, ident)
     end
     local dom = ADDR:match('@([^@]*)$')
     if dom and dom ~= '' then count(acc.domains, dom) end
@@ -468,8 +474,8 @@ local function record(a)
     count(acc.threads, rh)
     if not acc.troots[rh] then
       acc.troots[rh] = true
-      call('HSETNX', wk .. ':troots', rh, ROOT)
-      call('HSETNX', wk .. ':tsubj', rh, SUBJ)
+      call('HSETNX', ktroots, rh, ROOT)
+      call('HSETNX', ktsubj, rh, SUBJ)
     end
     for line in string.gmatch(REVS, '[^\n]+') do
       local a, n = line:match('^([^\t]*)\t(.*)$')
@@ -477,7 +483,7 @@ local function record(a)
         count(acc.reviewers, a)
         if n ~= '' and not acc.rnames[a] then
           acc.rnames[a] = true
-          call('HSETNX', wk .. ':rnames', a, n .. ' <' .. a .. '>')
+          call('HSETNX', krnames, a, n .. ' <' .. a .. '>')
         end
       end
     end
@@ -487,7 +493,7 @@ local function record(a)
   local packed = A[a + 21] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[a + 22] ..
     cmsgpack.pack(mk.resend or false) .. A[a + 23] ..
     cmsgpack.pack(mk.nb or false, mk.napp or false, mk.excerpt or false, mk.headers or false)
-  call('SET', base .. 'M:' .. midh, packed, 'EX', ttl)
+  call('SET', mkey, packed, 'EX', ttl)
   return result
 end
 
