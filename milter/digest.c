@@ -11,6 +11,7 @@
 #include "pd_digest.h"
 #include "pd_classify.h"
 #include "pd_mail.h"
+#include "pd_util.h"
 
 #include <glib.h>
 #include <stdio.h>
@@ -26,7 +27,7 @@ int pd_digest_put_clean(pd_buf *out, const char *s, bool multiline)
         return 0;
     size_t len = strlen(s);
     gchar *valid = NULL;
-    if (!g_utf8_validate(s, (gssize)len, NULL)) {
+    if (!pd_utf8_valid(s, len)) {
         if (!(valid = g_utf8_make_valid(s, (gssize)len)))
             return -1;
         s = valid;

@@ -36,25 +36,6 @@ void pd_mail_global_init(void)
     pthread_once(&gmime_once, gmime_init_once);
 }
 
-/* Whether s[0..len) is all ASCII, 8 bytes at a time. */
-static bool all_ascii(const char *s, size_t len)
-{
-    size_t i = 0;
-    uint64_t acc = 0;
-    /* 8 bytes at a time, and a look every 4 KB: text that is not ASCII
-     * mostly says so early */
-    for (; i + 8 <= len; i += 8) {
-        uint64_t w;
-        memcpy(&w, s + i, 8);
-        acc |= w;
-        if ((i & 4095) == 0 && (acc & 0x8080808080808080ull))
-            return false;
-    }
-    for (; i < len; i++)
-        acc |= (unsigned char)s[i];
-    return (acc & 0x8080808080808080ull) == 0;
-}
-
 /* Make s valid UTF-8 without NUL or CR bytes; consumes s, returns a malloc'd string. */
 static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
 {
@@ -113,7 +94,7 @@ static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
         }
     }
     b.data[b.len] = '\0';
-    if (all_ascii(b.data, b.len) || g_utf8_validate(b.data, (gssize)b.len, NULL))
+    if (pd_utf8_valid(b.data, b.len))
         return b.data;
     char *out = pd_utf8_make_valid(b.data, b.len);
     pd_buf_free(&b);

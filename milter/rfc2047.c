@@ -138,7 +138,7 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
     const char *src = conv ? conv : bytes;
     size_t len = conv ? written : n;
     int rc;
-    if (g_utf8_validate(src, (gssize)len, NULL) && !memchr(src, '\0', len)) {
+    if (pd_utf8_valid(src, len)) {
         rc = pd_buf_append(out, src, len);
     } else if (!conv && !charset) {
         /* raw 8-bit header text: Windows-1252 is what it usually is */

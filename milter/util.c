@@ -16,6 +16,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 int pd_buf_reserve(pd_buf *b, size_t extra)
 {
@@ -145,6 +148,42 @@ static inline size_t utf8_seq(const unsigned char *p, size_t n)
         if (p[i] < 0x80 || p[i] > 0xBF)
             return 0;
     return need + 1;
+}
+
+bool pd_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    while (p < end) {
+#ifdef __SSE2__
+        /* ASCII without NUL, 16 bytes at a time */
+        const __m128i zero = _mm_setzero_si128();
+        while (end - p >= 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+            if (_mm_movemask_epi8(_mm_or_si128(v, _mm_cmpeq_epi8(v, zero))))
+                break;
+            p += 16;
+        }
+#endif
+        /* ASCII without NUL, 8 bytes at a time (a word with no high bit
+         * set holds a zero byte exactly when this finds one) */
+        while (end - p >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if ((w & highs) || ((w - ones) & ~w & highs))
+                break;
+            p += 8;
+        }
+        if (p == end)
+            break;
+        if (*p == 0)
+            return false;
+        size_t k = utf8_seq(p, (size_t)(end - p));
+        if (!k)
+            return false;
+        p += k;
+    }
+    return true;
 }
 
 char *pd_utf8_make_valid(const char *s, size_t len)

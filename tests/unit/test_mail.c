@@ -1010,6 +1010,71 @@ static void test_utf8_make_valid_equals_glib(void **state)
     }
 }
 
+/* pd_utf8_valid() answers what g_utf8_validate() does: on random strings
+ * of ASCII runs, NULs and the bytes at the edges of Unicode's table (so
+ * that every byte offset in a word holds them), and on every corpus file,
+ * whole and cut short by one to three bytes. */
+static void utf8_valid_compare(const char *path, const char *data, size_t len, void *arg)
+{
+    size_t *n = arg;
+    for (size_t cut = 0; cut <= 3 && cut <= len; cut++) {
+        bool want = g_utf8_validate(data, (gssize)(len - cut), NULL);
+        if (pd_utf8_valid(data, len - cut) != want)
+            fail_msg("%s less %zu bytes: pd_utf8_valid says %d, GLib %d", path, cut, !want,
+                     want);
+        n[want ? 1 : 0]++;
+    }
+}
+
+static void test_utf8_valid_equals_glib(void **state)
+{
+    (void)state;
+    /* well-formed pieces (ASCII runs, sequences of 2 to 4 bytes at the
+     * table's edges), and one in ten a piece that is not: NUL, a lone
+     * continuation byte, an overlong form, a surrogate, past U+10FFFF, a
+     * sequence cut short */
+    static const char *good[] = { "a", "aaaaaaa", "aaaaaaaaaaaa", "\n", "\x7f", "\xc2\x80",
+                                  "\xdf\xbf", "\xe0\xa0\x80", "\xe2\x82\xac", "\xed\x9f\xbf",
+                                  "\xee\x80\x80", "\xef\xbf\xbd", "\xf0\x90\x80\x80",
+                                  "\xf0\x9d\x84\x9e", "\xf4\x8f\xbf\xbf" };
+    static const char *bad[] = { "\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xc2", "\xe0\x80\x80",
+                                 "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf", "\xe2\x82",
+                                 "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80",
+                                 "\xff", "\xf0\x9d\x84" };
+    unsigned seed = 4242;
+    size_t valid = 0, rounds = 200000;
+    for (size_t round = 0; round < rounds; round++) {
+        char buf[64];
+        size_t n = 0, want_len = round % 40;
+        bool nul = round % 97 == 0;   /* and now and then a NUL */
+        while (n < want_len) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 16;
+            const char *piece = r % 10 == 0 ? bad[(r / 10) % (sizeof bad / sizeof bad[0])]
+                                            : good[(r / 10) % (sizeof good / sizeof good[0])];
+            size_t pl = strlen(piece);
+            if (n + pl > sizeof buf - 1)
+                break;
+            memcpy(buf + n, piece, pl);
+            n += pl;
+        }
+        if (nul && n)
+            buf[n / 2] = '\0';
+        bool want = g_utf8_validate(buf, (gssize)n, NULL);
+        assert_int_equal(pd_utf8_valid(buf, n), want);
+        valid += want;
+    }
+    /* both answers, many times each */
+    print_message("# random: %zu of %zu valid\n", valid, rounds);
+    assert_true(valid > rounds / 10 && valid < rounds - rounds / 10);
+    size_t n[2] = { 0, 0 };
+    char *dir = corpus_path("");
+    each_corpus_file(dir, utf8_valid_compare, n);
+    free(dir);
+    print_message("# corpus: %zu valid, %zu not\n", n[1], n[0]);
+    assert_true(n[1] >= 4000 && n[0] >= 10);
+}
+
 /* pd_sha1_hex() gives GLib's SHA-1 on every length around the block and
  * padding edges (0 to 300 bytes) and on a megabyte, and the FIPS 180
  * examples. */
@@ -1049,6 +1114,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha1_equals_glib),
+        cmocka_unit_test(test_utf8_valid_equals_glib),
         cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
         cmocka_unit_test(test_addr_parse_equals_gmime),
