@@ -2,15 +2,24 @@
  * pd_textz.h - long texts kept compressed in Redis.
  *
  * A mail's header block and its excerpt are most of what Redis keeps per
- * mail (record.lua); compressed they take half the room or less.  A packed
- * text is "\0S", the original length (u32, little-endian), then one zstd
- * frame (level 1: about 4 ns a byte with a kept context, five times less
- * than zlib at level 6, for 3% more bytes).  Texts packed by earlier
- * versions are "\0Z", the length, then a zlib stream; they are still
- * read.  A text that
- * does not shrink by an eighth is kept as it is.  Texts never start with a
- * NUL byte, so unpacking tells packed and plain apart, and plain texts
- * written by older versions read as they are.
+ * mail (record.lua); compressed they take a third of the room or less.  A
+ * packed text is "\0D", the original length (u32, little-endian), then one
+ * zstd frame (level 1) made with the dictionary milter/textz.dict: what
+ * list mail's header blocks and commit messages have in common (Received
+ * lines of vger, List- headers, Signed-off-by and the like), trained with
+ * "make textz-dict" on every second post of the kvm-ppc corpus.  On the
+ * other posts it packs these texts to 28% of their size against 49%
+ * without it, in 62% of the time (a text of 2 KB has little of its own to
+ * match); on the texts of kvm's posts and the parser fixtures, to 52%
+ * against 65%, in half the time.
+ * The frame carries the dictionary's id (1346633729); a frame with another
+ * id is refused, not misread.  A new dictionary needs a new id and the old
+ * one kept for reading until the retention has passed.
+ *
+ * Texts packed by earlier versions still read: "\0S", the length, a zstd
+ * frame without dictionary, and "\0Z", the length, a zlib stream.  A text that does not shrink by an eighth is kept as it is.
+ * Texts never start with a NUL byte, so unpacking tells packed and plain
+ * apart, and plain texts written by older versions read as they are.
  *
  *   struct pd_textz *z = pd_textz_new();      one per thread; NULL: out of memory
  *   pd_buf p = PD_BUF_INIT, t = PD_BUF_INIT;

@@ -1,14 +1,17 @@
 /*
  * test_textz.c - pd_textz_pack() / pd_textz_unpack(): long texts round-trip
- * packed (zstd, with a kept state and without), short or incompressible
- * ones stay as they are, plain texts and zlib-packed texts (as written
- * before) read as they are, and corrupt packed texts are refused.
+ * packed (zstd with the dictionary, with a kept state and without), short
+ * or incompressible ones stay as they are, plain texts, zlib-packed and
+ * zstd-packed texts without the dictionary (as written before) read as
+ * they are, and corrupt packed texts, or texts packed with another
+ * dictionary, are refused.
  */
 #include "unit_util.h"
 
 #include "pd_textz.h"
 
 #include <zlib.h>
+#include <zstd.h>
 
 static void header_block(pd_buf *b, int lines)
 {
@@ -29,7 +32,7 @@ static void test_long_text_round_trips_packed(void **state)
     for (int round = 0; round < 3; round++) {
         assert_int_equal(pd_textz_pack(round < 2 ? ctx : NULL, &z, t.data, t.len), 0);
         assert_true(pd_textz_is_packed(z.data, z.len));
-        assert_int_equal(z.data[1], 'S');
+        assert_int_equal(z.data[1], 'D');
         assert_true(z.len < t.len / 2);
         assert_int_equal(pd_textz_unpack(&back, z.data, z.len), 0);
         assert_int_equal(back.len, t.len);
@@ -102,6 +105,107 @@ static void test_zlib_packed_text_reads(void **state)
     pd_buf_free(&back);
 }
 
+/* Texts packed by the version before the dictionary ("\0S", length, a
+ * zstd frame of its own) still read. */
+static void test_zstd_packed_text_without_dictionary_reads(void **state)
+{
+    (void)state;
+    pd_buf t = PD_BUF_INIT, back = PD_BUF_INIT;
+    header_block(&t, 30);
+    size_t cap = ZSTD_compressBound(t.len);
+    unsigned char *old = malloc(6 + cap);
+    assert_non_null(old);
+    old[0] = '\0';
+    old[1] = 'S';
+    for (int i = 0; i < 4; i++)
+        old[2 + i] = (unsigned char)((uint32_t)t.len >> (8 * i));
+    size_t zlen = ZSTD_compress(old + 6, cap, t.data, t.len, 1);
+    assert_false(ZSTD_isError(zlen));
+    assert_int_equal(pd_textz_unpack(&back, (const char *)old, 6 + zlen), 0);
+    assert_int_equal(back.len, t.len);
+    assert_memory_equal(back.data, t.data, t.len);
+    /* the same frame marked as one of the dictionary's: refused, not misread */
+    old[1] = 'D';
+    assert_int_equal(pd_textz_unpack(&back, (const char *)old, 6 + zlen), -1);
+    free(old);
+    pd_buf_free(&t);
+    pd_buf_free(&back);
+}
+
+/* A frame made with another dictionary (no id, or another) is refused. */
+static void test_other_dictionary_refused(void **state)
+{
+    (void)state;
+    pd_buf t = PD_BUF_INIT, back = PD_BUF_INIT;
+    header_block(&t, 30);
+    static const char other[] = "Received: from by with ESMTP id for Message-ID Subject From";
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    assert_non_null(cc);
+    size_t cap = ZSTD_compressBound(t.len);
+    unsigned char *pk = malloc(6 + cap);
+    assert_non_null(pk);
+    pk[0] = '\0';
+    pk[1] = 'D';
+    for (int i = 0; i < 4; i++)
+        pk[2 + i] = (unsigned char)((uint32_t)t.len >> (8 * i));
+    assert_false(ZSTD_isError(ZSTD_CCtx_loadDictionary(cc, other, sizeof other)));
+    size_t zlen = ZSTD_compress2(cc, pk + 6, cap, t.data, t.len);
+    assert_false(ZSTD_isError(zlen));
+    assert_int_equal(pd_textz_unpack(&back, (const char *)pk, 6 + zlen), -1);
+    ZSTD_freeCCtx(cc);
+    free(pk);
+    pd_buf_free(&t);
+    pd_buf_free(&back);
+}
+
+/* The dictionary is what list mail's texts have in common: a header block
+ * of a vger list packs to well under what it packs to without it. */
+static void test_dictionary_helps_on_list_headers(void **state)
+{
+    (void)state;
+    static const char hb[] =
+        "Return-Path: <kvm-owner@vger.kernel.org>\n"
+        "Received: from vger.kernel.org (vger.kernel.org [23.128.96.18])\n"
+        "\tby smtp.lore.kernel.org (Postfix) with ESMTP id 1A2B3C4D5E\n"
+        "\tfor <kvm@archiver.kernel.org>; Tue, 2 Mar 2021 10:11:12 +0000 (UTC)\n"
+        "Received: (majordomo@vger.kernel.org) by vger.kernel.org via listexpand\n"
+        "\tid S1234567AbC (ORCPT <rfc822;kvm@archiver.kernel.org>);\n"
+        "\tTue, 2 Mar 2021 05:11:12 -0500\n"
+        "From: Jane Hacker <jane@example.com>\n"
+        "To: kvm@vger.kernel.org\n"
+        "Cc: Paolo Bonzini <pbonzini@redhat.com>, linux-kernel@vger.kernel.org\n"
+        "Subject: [PATCH v2 3/7] KVM: x86: fix the thing that was broken\n"
+        "Date: Tue,  2 Mar 2021 11:10:58 +0100\n"
+        "Message-Id: <20210302101104.12345-4-jane@example.com>\n"
+        "In-Reply-To: <20210302101104.12345-1-jane@example.com>\n"
+        "References: <20210302101104.12345-1-jane@example.com>\n"
+        "MIME-Version: 1.0\n"
+        "Content-Type: text/plain; charset=UTF-8\n"
+        "Content-Transfer-Encoding: 8bit\n"
+        "Precedence: bulk\n"
+        "List-ID: <kvm.vger.kernel.org>\n"
+        "X-Mailing-List: kvm@vger.kernel.org\n";
+    pd_buf z = PD_BUF_INIT, back = PD_BUF_INIT;
+    struct pd_textz *ctx = pd_textz_new();
+    assert_non_null(ctx);
+    assert_int_equal(pd_textz_pack(ctx, &z, hb, sizeof hb - 1), 0);
+    assert_int_equal(z.data[1], 'D');
+    void *tmp = malloc(ZSTD_compressBound(sizeof hb));
+    assert_non_null(tmp);
+    size_t without = ZSTD_compress(tmp, ZSTD_compressBound(sizeof hb), hb, sizeof hb - 1, 1);
+    assert_false(ZSTD_isError(without));
+    print_message("# %zu bytes: %zu packed with the dictionary, %zu without\n", sizeof hb - 1,
+                  z.len - 6, without);
+    assert_true(z.len - 6 < without * 3 / 4);
+    assert_int_equal(pd_textz_unpack(&back, z.data, z.len), 0);
+    assert_int_equal(back.len, sizeof hb - 1);
+    assert_memory_equal(back.data, hb, sizeof hb - 1);
+    free(tmp);
+    pd_textz_free(ctx);
+    pd_buf_free(&z);
+    pd_buf_free(&back);
+}
+
 static void test_corrupt_packed_text_refused(void **state)
 {
     (void)state;
@@ -130,6 +234,9 @@ int main(void)
         cmocka_unit_test(test_short_and_incompressible_stay_plain),
         cmocka_unit_test(test_plain_text_reads_as_is),
         cmocka_unit_test(test_zlib_packed_text_reads),
+        cmocka_unit_test(test_zstd_packed_text_without_dictionary_reads),
+        cmocka_unit_test(test_other_dictionary_refused),
+        cmocka_unit_test(test_dictionary_helps_on_list_headers),
         cmocka_unit_test(test_corrupt_packed_text_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
