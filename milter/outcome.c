@@ -56,23 +56,34 @@ static bool may_matter(char c)
     return first_byte[(unsigned char)c] == MATTERS;
 }
 
-/* Past the lines that neither may_matter() nor may be the signature ("-- "),
- * from the line start p: each is looked at only for its end, a table
- * lookup a byte (a crafted body of millions of short lines goes by at a few
- * instructions a line), long ones by strchr(). */
+/* The shortest line that can be a notice ("Patch", pd_notice_line()); an
+ * entry line or a trailer is longer. */
+#define MIN_LINE 5
+
+/* Past the lines that neither may_matter() (or are shorter than MIN_LINE)
+ * nor may be the signature ("-- "), from the line start p: each is looked
+ * at only for its end, a table lookup a byte (a crafted body of millions
+ * of short lines goes by at a few instructions a line), long ones by
+ * strchr(). */
 static const char *skip_dull(const char *p)
 {
-    while (!first_byte[(unsigned char)*p]) {
+    for (;;) {
+        unsigned char f = first_byte[(unsigned char)*p];
+        if (f == WAKES)
+            return p;
         const char *q = p;
         while (!line_end[(unsigned char)*q] && q - p < 16)
             q++;
+        /* a line that may matter, unless it is shorter than anything this
+         * file reads (a notice, 5 bytes; an entry, 6; a trailer, 10) */
+        if (f == MATTERS && (q - p >= MIN_LINE || !line_end[(unsigned char)*q]))
+            return p;
         if (!line_end[(unsigned char)*q]) {
             const char *nl = strchr(q, '\n');
             q = nl ? nl : q + strlen(q);
         }
         p = *q ? q + 1 : q;
     }
-    return p;
 }
 
 static bool starts_ci(const char *s, size_t n, const char *prefix)
@@ -479,8 +490,8 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
                 goto oom;
             pend = NULL;
         }
-        if (len == 0 || !may_matter(line[0]))
-            continue;   /* quoted ('>'), blank, or nothing this file reads */
+        if (len < MIN_LINE || !may_matter(line[0]))
+            continue;   /* quoted ('>'), blank, short, or nothing this file reads */
         if (len > PD_OUTCOME_MAX_LINE)
             continue;
         if (trailer_line(o, line, len) < 0)

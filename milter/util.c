@@ -153,10 +153,11 @@ static inline size_t utf8_seq(const unsigned char *p, size_t n)
 bool pd_utf8_valid(const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)s, *end = p + len;
-    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
     while (p < end) {
+        /* ASCII without NUL taken in blocks; then a window of 16 bytes a
+         * byte at a time, so text that is mostly not ASCII does not try
+         * a block at every character */
 #ifdef __SSE2__
-        /* ASCII without NUL, 16 bytes at a time */
         const __m128i zero = _mm_setzero_si128();
         while (end - p >= 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
@@ -164,9 +165,10 @@ bool pd_utf8_valid(const char *s, size_t len)
                 break;
             p += 16;
         }
-#endif
-        /* ASCII without NUL, 8 bytes at a time (a word with no high bit
-         * set holds a zero byte exactly when this finds one) */
+#else
+        /* 8 bytes at a time (a word with no high bit set holds a zero byte
+         * exactly when this finds one) */
+        const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
         while (end - p >= 8) {
             uint64_t w;
             memcpy(&w, p, 8);
@@ -174,14 +176,20 @@ bool pd_utf8_valid(const char *s, size_t len)
                 break;
             p += 8;
         }
-        if (p == end)
-            break;
-        if (*p == 0)
-            return false;
-        size_t k = utf8_seq(p, (size_t)(end - p));
-        if (!k)
-            return false;
-        p += k;
+#endif
+        const unsigned char *stop = end - p > 16 ? p + 16 : end;
+        while (p < stop) {
+            if (*p < 0x80) {
+                if (*p == 0)
+                    return false;
+                p++;
+                continue;
+            }
+            size_t k = utf8_seq(p, (size_t)(end - p));
+            if (!k)
+                return false;
+            p += k;
+        }
     }
     return true;
 }

@@ -237,6 +237,38 @@ static void test_trailers(void **state)
     pd_outcome_clear(&o);
 }
 
+/* Lines shorter than any notice, entry or trailer are passed over unread
+ * (a crafted body of millions of "a" lines), and hide nothing after them:
+ * not the notice, not an entry whose commit line is short, not a trailer,
+ * nor the signature. */
+static void test_short_lines_skipped(void **state)
+{
+    (void)state;
+    pd_buf b = PD_BUF_INIT;
+    for (int i = 0; i < 2000; i++)
+        assert_int_equal(pd_buf_puts(&b, "a\nR\nAp\nTest\n[1/\n-\n"), 0);
+    assert_int_equal(pd_buf_puts(&b, "Queued\n"   /* as short as a notice gets but one */
+                                     "a\n"
+                                     "[1/2] x\n"
+                                     "      commit: 0123456789ab\n"
+                                     "Tq\n"
+                                     "Reviewed-by: Ann Reviewer <ann@example.org>\n"
+                                     "ap\n"
+                                     "-- \n"
+                                     "Tested-by: After Signature <t@example.org>\n"), 0);
+    struct pd_outcome o;
+    parse(b.data, &o);
+    assert_true(o.notice.found);
+    assert_string_equal(o.notice.branch, "");
+    assert_int_equal(o.notice.nentries, 1);
+    assert_string_equal(o.notice.entries[0].title, "x");
+    assert_string_equal(o.notice.entries[0].commit, "0123456789ab");
+    assert_int_equal(o.ntrailers, 1);
+    assert_string_equal(o.trailers[0].addr, "ann@example.org");
+    pd_outcome_clear(&o);
+    pd_buf_free(&b);
+}
+
 /* A hostile reply: many trailer, notice and entry lines, one long line.
  * The work is one pass; what is kept is bounded. */
 static void test_hostile_reply_is_bounded(void **state)
@@ -377,6 +409,7 @@ int main(void)
         cmocka_unit_test(test_b4_ty_entries),
         cmocka_unit_test(test_commit_ids),
         cmocka_unit_test(test_trailers),
+        cmocka_unit_test(test_short_lines_skipped),
         cmocka_unit_test(test_hostile_reply_is_bounded),
         cmocka_unit_test(test_corpus_notices),
     };
