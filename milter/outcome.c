@@ -20,17 +20,31 @@
 
 /* The next line: short lines (a crafted body of millions) are measured
  * inline, long ones by strchr(). */
-static bool next_line(const char **cur, const char **line, size_t *len)
+static bool next_line(const char **cur, const char *end, const char **line, size_t *len)
 {
     const char *p = *cur;
     if (!p || !*p)
         return false;
     const char *q = p;
-    while (q - p < 16 && *q && *q != '\n')
-        q++;
-    if (*q && *q != '\n') {
-        const char *nl = strchr(q, '\n');
-        q = nl ? nl : q + strlen(q);
+#ifdef __SSE2__
+    if (end - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        if (m) {
+            q = p + __builtin_ctz(m);
+        } else {
+            const char *nl = memchr(p + 16, '\n', (size_t)(end - p - 16));
+            q = nl ? nl : end;
+        }
+    } else
+#endif
+    {
+        while (q - p < 16 && *q && *q != '\n')
+            q++;
+        if (*q && *q != '\n') {
+            const char *nl = strchr(q, '\n');
+            q = nl ? nl : q + strlen(q);
+        }
     }
     *line = p;
     *len = (size_t)(q - p);
@@ -165,6 +179,8 @@ static int trailer_line(struct pd_outcome *o, const char *line, size_t len)
         len > PD_OUTCOME_MAX_LINE)
         return 0;
     for (size_t k = 0; k < sizeof trailer_keys / sizeof trailer_keys[0]; k++) {
+        if (line[0] != trailer_keys[k].key[0])
+            continue;   /* most lines: one compare, not a strlen and a memcmp */
         size_t kl = strlen(trailer_keys[k].key);
         if (len < kl || memcmp(line, trailer_keys[k].key, kl) != 0)
             continue;
@@ -338,6 +354,17 @@ static int after_verb(const char *s, size_t n, size_t i, char **branch, struct n
     return 1;
 }
 
+/* Whether a line (of 2 bytes or more) starts with the first two letters
+ * of a verb, "thanks" or "patch": most lines do not, and go no further. */
+static inline bool notice_start(const char *s)
+{
+    /* ASCII lower case (a byte from 0x80 up matches no letter below) */
+    char c0 = (char)(s[0] >= 'A' && s[0] <= 'Z' ? s[0] + 32 : s[0]);
+    char c1 = (char)(s[1] >= 'A' && s[1] <= 'Z' ? s[1] + 32 : s[1]);
+    return (c0 == 't' && c1 == 'h') || (c0 == 'a' && c1 == 'p') || (c0 == 'q' && c1 == 'u') ||
+           (c0 == 'p' && (c1 == 'u' || c1 == 'a')) || (c0 == 'm' && c1 == 'e');
+}
+
 int pd_notice_line(const char *s, size_t n, char **branch, int **numbers, size_t *nnumbers)
 {
     static const char *const verbs[] = { "thanks, applied", "thanks, queued", "applied",
@@ -353,9 +380,7 @@ int pd_notice_line(const char *s, size_t n, char **branch, int **numbers, size_t
         return 0;
     /* the first two letters of a verb, "thanks" or "patch", before anything
      * costlier: most lines are none */
-    char c0 = (char)tolower((unsigned char)s[0]), c1 = (char)tolower((unsigned char)s[1]);
-    if (!((c0 == 't' && c1 == 'h') || (c0 == 'a' && c1 == 'p') || (c0 == 'q' && c1 == 'u') ||
-          (c0 == 'p' && (c1 == 'u' || c1 == 'a')) || (c0 == 'm' && c1 == 'e')))
+    if (!notice_start(s))
         return 0;
     int rc = 0;
     for (size_t v = 0; v < sizeof verbs / sizeof verbs[0]; v++)
@@ -509,7 +534,7 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
     for (;;) {
         if (!pend)
             cur = skip_dull(cur, end);   /* the line after an entry line is always read */
-        if (!next_line(&cur, &line, &len))
+        if (!next_line(&cur, end, &line, &len))
             break;
         if (len == 3 && memcmp(line, "-- ", 3) == 0)
             break;   /* the signature */
@@ -526,7 +551,7 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
             continue;
         if (trailer_line(o, line, len) < 0)
             goto oom;
-        if (!o->notice.found) {
+        if (!o->notice.found && notice_start(line)) {
             int r = pd_notice_line(line, len, &o->notice.branch, &o->notice.numbers,
                                    &o->notice.nnumbers);
             if (r < 0)

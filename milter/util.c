@@ -179,11 +179,27 @@ bool pd_utf8_valid(const char *s, size_t len)
 #endif
         const unsigned char *stop = end - p > 16 ? p + 16 : end;
         while (p < stop) {
-            if (*p < 0x80) {
-                if (*p == 0)
+            unsigned c = *p;
+            if (c < 0x80) {
+                if (c == 0)
                     return false;
                 p++;
                 continue;
+            }
+            /* the sequences of 2 and 3 bytes (most text that is not
+             * ASCII) here, those of 4 and the errors by utf8_seq() */
+            if (c >= 0xC2 && c <= 0xDF && end - p >= 2 && (p[1] & 0xC0) == 0x80) {
+                p += 2;
+                continue;
+            }
+            if ((c & 0xF0) == 0xE0 && end - p >= 3 && (p[2] & 0xC0) == 0x80) {
+                /* E0 A0-BF, ED 80-9F (no surrogates), the others 80-BF */
+                unsigned b = p[1];
+                if (c == 0xE0 ? (b & 0xE0) == 0xA0 : c == 0xED ? (b & 0xE0) == 0x80
+                                                             : (b & 0xC0) == 0x80) {
+                    p += 3;
+                    continue;
+                }
             }
             size_t k = utf8_seq(p, (size_t)(end - p));
             if (!k)
