@@ -21,6 +21,19 @@ static void header_block(pd_buf *b, int lines)
                                        i, i, i % 250), 0);
 }
 
+/* A packed text's head, as the packing writes it: NUL, kind, the length
+ * (u32, little-endian); room for cap bytes after it.  Malloc'd. */
+static unsigned char *packed_head(char kind, size_t len, size_t cap)
+{
+    unsigned char *d = malloc(6 + cap);
+    assert_non_null(d);
+    d[0] = '\0';
+    d[1] = (unsigned char)kind;
+    for (int i = 0; i < 4; i++)
+        d[2 + i] = (unsigned char)((uint32_t)len >> (8 * i));
+    return d;
+}
+
 static void test_long_text_round_trips_packed(void **state)
 {
     (void)state;
@@ -87,12 +100,7 @@ static void test_zlib_packed_text_reads(void **state)
     pd_buf t = PD_BUF_INIT, back = PD_BUF_INIT;
     header_block(&t, 30);
     uLongf zlen = compressBound((uLong)t.len);
-    unsigned char *old = malloc(6 + zlen);
-    assert_non_null(old);
-    old[0] = '\0';
-    old[1] = 'Z';
-    for (int i = 0; i < 4; i++)
-        old[2 + i] = (unsigned char)((uint32_t)t.len >> (8 * i));
+    unsigned char *old = packed_head('Z', t.len, zlen);
     assert_int_equal(compress2(old + 6, &zlen, (const Bytef *)t.data, (uLong)t.len, 6), Z_OK);
     assert_true(pd_textz_is_packed((const char *)old, 6 + zlen));
     assert_int_equal(pd_textz_unpack(&back, (const char *)old, 6 + zlen), 0);
@@ -113,12 +121,7 @@ static void test_zstd_packed_text_without_dictionary_reads(void **state)
     pd_buf t = PD_BUF_INIT, back = PD_BUF_INIT;
     header_block(&t, 30);
     size_t cap = ZSTD_compressBound(t.len);
-    unsigned char *old = malloc(6 + cap);
-    assert_non_null(old);
-    old[0] = '\0';
-    old[1] = 'S';
-    for (int i = 0; i < 4; i++)
-        old[2 + i] = (unsigned char)((uint32_t)t.len >> (8 * i));
+    unsigned char *old = packed_head('S', t.len, cap);
     size_t zlen = ZSTD_compress(old + 6, cap, t.data, t.len, 1);
     assert_false(ZSTD_isError(zlen));
     assert_int_equal(pd_textz_unpack(&back, (const char *)old, 6 + zlen), 0);
@@ -142,12 +145,7 @@ static void test_other_dictionary_refused(void **state)
     ZSTD_CCtx *cc = ZSTD_createCCtx();
     assert_non_null(cc);
     size_t cap = ZSTD_compressBound(t.len);
-    unsigned char *pk = malloc(6 + cap);
-    assert_non_null(pk);
-    pk[0] = '\0';
-    pk[1] = 'D';
-    for (int i = 0; i < 4; i++)
-        pk[2 + i] = (unsigned char)((uint32_t)t.len >> (8 * i));
+    unsigned char *pk = packed_head('D', t.len, cap);
     assert_false(ZSTD_isError(ZSTD_CCtx_loadDictionary(cc, other, sizeof other)));
     size_t zlen = ZSTD_compress2(cc, pk + 6, cap, t.data, t.len);
     assert_false(ZSTD_isError(zlen));
