@@ -26,6 +26,16 @@ Memory: after the import rounds, Redis is emptied and the posts imported
 once more (DigestFormat both); used_memory's growth over the number of
 posts is "redis_bytes_per_mail".
 
+Before: the goals of issue 20 are set against main when it was filed
+(BEFORE, built from git as test_upgrade builds it): its milter and this
+one, each with its own journal and the same redis-server, take the posts
+at 8 connections in turn, N rounds, Redis emptied before each; redis-server's
+CPU over the mails of each (INFO cpu, to the microsecond) is
+"redis_cpu_ms_per_mail" in "before", and
+used_memory's growth after an import by each of the two `patchdigest`s,
+"redis_bytes_per_mail": ratios of one run, which the machine's spells move
+alike.  Skipped (null, and said) when git cannot give BEFORE.
+
 Also: Redis round trips per mail under the 64-connection load (the
 milter's StatusFile, redis_round_trips), the milter's CPU time per mail,
 and its peak RSS (VmHWM) with 100 idle connections open and during the
@@ -50,6 +60,7 @@ import hostile_shapes  # noqa: E402
 CONNS = (1, 8, 64)
 PER_CONN = 10        # mails per milter connection (one SMTP session)
 HOSTILE_SIZE = 6000000   # under the default MaxMessageBytes (8M)
+BEFORE = "32f3f69da29d13f7eea8a775b3ac49ac7fd3b222"   # main when issue 20 was filed
 
 
 def cpu_s(pid):
@@ -78,6 +89,19 @@ def reset_peak(pid):
         return False
 
 
+def redis_cpu_s(env):
+    """redis-server's user + system CPU seconds so far, as it reads them
+    (getrusage: microseconds, where /proc counts 10 ms ticks)."""
+    got = {}
+    for line in env.redis_cli("INFO", "cpu").splitlines():
+        k, _, v = line.partition(":")
+        if k in ("used_cpu_user", "used_cpu_sys"):
+            got[k] = float(v)
+    if len(got) != 2:
+        raise RuntimeError("no used_cpu_user/used_cpu_sys in INFO cpu")
+    return got["used_cpu_user"] + got["used_cpu_sys"]
+
+
 def used_memory(env):
     """Redis's used_memory in bytes."""
     for line in env.redis_cli("INFO", "memory").splitlines():
@@ -96,6 +120,53 @@ def feed(sock, listfile, conns):
         raise RuntimeError("feeder: %s %s" % (r.stdout, r.stderr))
     return {"mps": float(s["mps"]), "p50_ms": float(s["p50_ms"]),
             "p99_ms": float(s["p99_ms"])}
+
+
+def before_side_by_side(env, listfile, files, rounds):
+    """Redis's CPU and memory a mail, BEFORE's code and this one, in turn
+    (see the top); None when BEFORE cannot be built."""
+    old = pdtest.old_build(BEFORE)
+    if not old:
+        print("# before: %s cannot be built from git here: skipped" % BEFORE[:12])
+        return None
+    conf = env.write_conf("before.conf", "before.sock", "jbefore", ((pdtest.LIST_ID, "KVM-PPC"),),
+                          "DigestFormat both\n")
+    log = open(os.path.join(env.dir, "before.sock.log"), "a")
+    p = subprocess.Popen([os.path.join(old, "patchdigest-milter"), "-f", "-c", conf],
+                         stdout=log, stderr=log)
+    try:
+        bsock = os.path.join(env.dir, "before.sock")
+        if not pdtest.wait_for(lambda: pdtest.listening(bsock), 10):
+            raise RuntimeError("the milter of %s did not start" % BEFORE[:12])
+        cpu = {"before": 0.0, "now": 0.0}
+        for _ in range(rounds):
+            for who, sock in (("before", "before.sock"), ("now", "milter.sock")):
+                env.redis_cli("FLUSHALL")
+                s0 = env.status(sock).get("shipped", 0)
+                r0 = redis_cpu_s(env)
+                feed(os.path.join(env.dir, sock), listfile, 8)
+                if not pdtest.wait_for(lambda: env.status(sock).get("shipped", 0) >= s0 + len(files),
+                                       60, 0.05):
+                    raise RuntimeError("%s did not ship every record" % who)
+                cpu[who] += redis_cpu_s(env) - r0
+        mem = {}
+        for who, cli in (("before", os.path.join(old, "patchdigest")),
+                         ("now", os.path.join(pdtest.BUILD, "patchdigest"))):
+            env.redis_cli("FLUSHALL")
+            m0 = used_memory(env)
+            subprocess.run([cli, "import", "--list", pdtest.LIST_ID, "-c", env.conf] + files,
+                           check=True, capture_output=True)
+            mem[who] = (used_memory(env) - m0) / len(files)
+    finally:
+        p.kill()   # libmilter's SIGTERM takes seconds; it keeps its journal
+        p.wait(10)
+    mails = rounds * len(files)
+    b, n = 1000 * cpu["before"] / mails, 1000 * cpu["now"] / mails
+    return {"commit": BEFORE[:12], "connections": 8, "rounds": rounds,
+            "redis_cpu_ms_per_mail": {"before": round(b, 4), "now": round(n, 4),
+                                      "ratio": round(n / b, 3) if b else None},
+            "redis_bytes_per_mail": {"before": round(mem["before"]), "now": round(mem["now"]),
+                                     "ratio": round(mem["now"] / mem["before"], 3)}}
 
 
 def median(runs, key):
@@ -191,6 +262,9 @@ def main():
         mem0 = used_memory(env)
         env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)
         mem1 = used_memory(env)
+
+        # Redis's CPU and memory a mail, side by side with the code of BEFORE
+        before = before_side_by_side(env, listfile, files, args.rounds)
     finally:
         if empty is not None:
             empty.kill()   # it keeps no state; SIGTERM takes libmilter seconds
@@ -233,6 +307,7 @@ def main():
         "worst_bound_use": round(max(r[2] / (3 * r[1] + 50) for r in hostile), 3),
         "all_accepted": all(r[3] == "accept" for r in hostile),
         "per_shape_ms": {r[0]: [round(r[1], 2), round(r[2], 2)] for r in hostile}}
+    out["before"] = before
     out["rounds"] = args.rounds
     print("import: patchdigest %.0f mails/s, Python baseline %.0f mails/s: %.1fx" % (
         out["import"]["patchdigest_mps"], out["import"]["python_mps"], out["import"]["ratio"]))
@@ -251,6 +326,14 @@ def main():
           "at most %.0f%% of the bound (3x + 50 ms)" % (
               h["shapes"], h["size_bytes"], h["worst_shape"], h["worst_ratio"],
               100 * h["worst_bound_use"]))
+    if before:
+        c, m = before["redis_cpu_ms_per_mail"], before["redis_bytes_per_mail"]
+        print("Redis side by side with %s (8 connections, %d rounds): CPU per mail %.4f ms "
+              "before, %.4f now (%.0f%%); memory per mail %d bytes before, %d now (%.0f%%)" % (
+                  before["commit"], before["rounds"], c["before"], c["now"], 100 * c["ratio"],
+                  m["before"], m["now"], 100 * m["ratio"]))
+    else:
+        print("Redis side by side with %s: skipped (git cannot give it here)" % BEFORE[:12])
     with open(args.out, "w") as f:
         json.dump(out, f, indent=1)
         f.write("\n")

@@ -69,6 +69,29 @@ def listening(path):
         c.close()
 
 
+def old_build(OLD):
+    """The binaries of an older commit (test_upgrade, make bench), built
+    from git into BUILD/old-<commit>/ once; None when git cannot give it."""
+    out = os.path.join(BUILD, "old-" + OLD[:12])
+    if all(os.path.exists(os.path.join(out, b)) for b in ("patchdigest", "patchdigest-milter")):
+        return out
+    src = tempfile.mkdtemp(prefix="pdold.")
+    try:
+        arch = subprocess.run(["git", "-C", ROOT, "archive", OLD], capture_output=True)
+        if arch.returncode != 0:
+            print("# git archive %s: %s" % (OLD, arch.stderr.decode()[:200]))
+            return None
+        subprocess.run(["tar", "-x", "-C", src], input=arch.stdout, check=True)
+        r = subprocess.run(["make", "-C", src, "-j2", "BUILD=" + out, out + "/patchdigest",
+                            out + "/patchdigest-milter"], capture_output=True, text=True)
+        if r.returncode != 0:
+            print("# building %s failed:\n%s" % (OLD[:12], r.stderr[-2000:]))
+            return None
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
+    return out
+
+
 class Env:
     """A temp dir with a redis-server and a config; milters on demand."""
 

@@ -7,7 +7,8 @@ build/old-<commit>/ (once; reused after):
   hashes, Message-IDs under mid:<sha1>, one EVALSHA per mail;
 - the first release of the packed layout: each mail one M:<sha1> string
   with its excerpt inside, texts zlib-compressed ("\0Z"); the new code
-  keeps excerpts under X:<sha1> and compresses with zstd ("\0S").
+  keeps excerpts under X:<sha1> and compresses with zstd and a dictionary
+  ("\0D").
 With one Redis (AOF) and one journal:
 
 1. the old milter records posts 0-500; the old `flush` mails digest 1;
@@ -29,10 +30,8 @@ both) must show every entry's text."""
 import difflib
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pdtest
 from pdtest import result
@@ -48,28 +47,6 @@ OLDS = (("32f3f69da29d13f7eea8a775b3ac49ac7fd3b222", "hash"),
         ("e00ad80aba90e79b9f02f3c507ea5110cb0cbfc0", "packed"))
 ARCHIVE = "https://lore.kernel.org/r/%m"
 TOP = 15
-
-
-def old_build(OLD):
-    """The old commit's binaries, built once; None when git cannot give it."""
-    out = os.path.join(pdtest.BUILD, "old-" + OLD[:12])
-    if all(os.path.exists(os.path.join(out, b)) for b in ("patchdigest", "patchdigest-milter")):
-        return out
-    src = tempfile.mkdtemp(prefix="pdold.")
-    try:
-        arch = subprocess.run(["git", "-C", pdtest.ROOT, "archive", OLD], capture_output=True)
-        if arch.returncode != 0:
-            print("# git archive %s: %s" % (OLD, arch.stderr.decode()[:200]))
-            return None
-        subprocess.run(["tar", "-x", "-C", src], input=arch.stdout, check=True)
-        r = subprocess.run(["make", "-C", src, "-j2", "BUILD=" + out, out + "/patchdigest",
-                            out + "/patchdigest-milter"], capture_output=True, text=True)
-        if r.returncode != 0:
-            print("# building %s failed:\n%s" % (OLD[:12], r.stderr[-2000:]))
-            return None
-    finally:
-        shutil.rmtree(src, ignore_errors=True)
-    return out
 
 
 # mails; of them, excerpt inside the mail; excerpt under X: (true); X: keys;
@@ -161,7 +138,7 @@ def compare(tag, body, cwin, owin):
 
 
 def main(OLD, layout):
-    old = old_build(OLD)
+    old = pdtest.old_build(OLD)
     if not old:
         result(False, "the old commit %s builds from git (git archive, make)" % OLD[:12])
         return
