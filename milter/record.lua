@@ -178,6 +178,8 @@ local acc = { counters = {}, contributors = {}, domains = {}, reviewers = {}, th
               mails = {}, posts = {}, notices = {}, series = {}, sorder = {},
               names = {}, rnames = {}, troots = {}, tsubj = {}, new = 0 }
 local fmt = string.format
+local CLASSKEY = { patch = 'class:patch', cover = 'class:cover', reply = 'class:reply',
+                   pull = 'class:pull', other = 'class:other' }
 local function count(tbl, k, n)
   tbl[k] = (tbl[k] or 0) + (n or 1)
 end
@@ -239,6 +241,7 @@ end
 -- A series' patch whose title, blanks removed, is key: its index, or nil.
 local titles
 local function patch_with_title(sh, key)
+  titles = titles or {}
   local t = titles[sh]
   if not t then
     t = {}
@@ -271,7 +274,7 @@ end
 
 -- A reply: what it answers, its trailers, and what its notice applies,
 -- decided now from what was recorded before it.
-local function record_outcomes(mk, midh, parent, NTR, NOTICE, rooth)
+local function record_outcomes(midh, parent, NTR, NOTICE, rooth)
   if NTR ~= '' then count(acc.counters, 'trailers', tonumber(NTR)) end
   if NOTICE == '' then return end
   local lines = {}
@@ -325,9 +328,9 @@ local function record_outcomes(mk, midh, parent, NTR, NOTICE, rooth)
       n = n + 1
     end
   end
-  mk.nb, mk.napp = branch, cjson.encode(applied)
   acc.notices[#acc.notices + 1] = midh
   if n > 0 then count(acc.counters, 'applied', n) end
+  return branch, cjson.encode(applied)
 end
 
 -- One mail: its PER values from ARGV[a] on (above).
@@ -341,7 +344,7 @@ local function record(a)
     A[a + 19], A[a + 20]
   local has_excerpt = WHAT:find('x', 1, true) ~= nil
   local has_headers = WHAT:find('h', 1, true) ~= nil
-  titles = {}
+  titles = nil
   open_window(LIST, OPENED)
   if wkn ~= win then
     wk, wkn = base .. 'w:' .. win, win
@@ -372,26 +375,24 @@ local function record(a)
   acc.new = acc.new + 1
   local c = acc.counters
   c.mails = (c.mails or 0) + 1
-  local ck = 'class:' .. CLASS
+  local ck = CLASSKEY[CLASS] or ('class:' .. CLASS)
   c[ck] = (c[ck] or 0) + 1
   if WHAT:find('t', 1, true) then count(acc.counters, 'truncated') end
 
-  local ident = ident_of(NAME, ADDR)
   if ADDR ~= '' then
     count(acc.contributors, ADDR)
     -- shown with the first name seen in the window
     if NAME ~= '' and not acc.names[ADDR] then
       acc.names[ADDR] = true
-      call('HSETNX', knames, ADDR, ident)
+      call('HSETNX', knames, ADDR, ident_of(NAME, ADDR))
     end
     local dom = ADDR:match('@([^@]*)$')
     if dom and dom ~= '' then count(acc.domains, dom) end
   end
 
   -- The mail itself, for the digest.
-  -- the values the script decides (the writer packed the others)
-  local mk = {}
-  if has_excerpt then mk.excerpt = true end
+  -- the values the script decides (locals: no table a mail)
+  local resend, headers, nb, napp = false, false, false, false
   acc.mails[#acc.mails + 1] = midh
 
   local result = 2
@@ -400,7 +401,7 @@ local function record(a)
     local sk = base .. 'subj:' .. subjh
     if not call('SET', sk, '1', 'NX', 'EX', ttl) then
       count(acc.counters, 'resends')
-      mk.resend = '1'
+      resend = '1'
       result = 3
     end
     -- Series: keyed by version and thread root; its hash and the window's
@@ -433,7 +434,7 @@ local function record(a)
           if ki and ki >= 1 and ki < n then keep = false; break end
         end
       end
-      if keep then mk.headers = true end
+      if keep then headers = true end
     end
     -- The head (DESIGN.md): the latest cover, else the latest patch 1 (or
     -- unnumbered patch), else the first of the lowest-numbered patches; the
@@ -445,7 +446,7 @@ local function record(a)
       hidx = cur.cover and 0 or 1
     end
     if not hidx or n == 0 or (n == 1 and hidx ~= 0) or n < hidx then
-      put('subject', SUBJ); put('ident', ident); put('hidx', fmt('%d', n))
+      put('subject', SUBJ); put('ident', ident_of(NAME, ADDR)); put('hidx', fmt('%d', n))
     end
     if CLASS == 'cover' then put('cover', midh) end
     local total = tonumber(TOT) or 1
@@ -487,12 +488,12 @@ local function record(a)
         end
       end
     end
-    record_outcomes(mk, midh, PARENT, NTR, NOTICE, rooth)
+    nb, napp = record_outcomes(midh, PARENT, NTR, NOTICE, rooth)
   end
-  if has_headers and not mk.headers then call('DEL', base .. 'H:' .. midh) end
+  if has_headers and not headers then call('DEL', base .. 'H:' .. midh) end
   local packed = A[a + 21] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[a + 22] ..
-    cmsgpack.pack(mk.resend or false) .. A[a + 23] ..
-    cmsgpack.pack(mk.nb or false, mk.napp or false, mk.excerpt or false, mk.headers or false)
+    cmsgpack.pack(resend) .. A[a + 23] ..
+    cmsgpack.pack(nb or false, napp or false, has_excerpt, headers)
   call('SET', mkey, packed, 'EX', ttl)
   return result
 end
