@@ -237,7 +237,9 @@ char *pd_utf8_make_valid(const char *s, size_t len)
             *o++ = (char)*p++;
             continue;
         }
-        size_t k = utf8_seq(p, (size_t)(end - p));
+        /* a byte that no continuation byte follows starts no sequence
+         * (the usual invalid byte: Latin-1 text and the like) */
+        size_t k = p + 1 < end && (p[1] & 0xC0) == 0x80 ? utf8_seq(p, (size_t)(end - p)) : 0;
         if (k) {
             memcpy(o, p, k);
             o += k;

@@ -1010,6 +1010,47 @@ static void test_utf8_make_valid_equals_glib(void **state)
     }
 }
 
+/* A body's CR and NUL bytes are dropped and nothing else, wherever they
+ * stand: bodies of random lengths with CRs and NULs at random places, few
+ * or many (a CR every few bytes, as a crafted body has them), against
+ * the bytes kept one at a time. */
+static void test_body_cr_nul_dropped(void **state)
+{
+    (void)state;
+    static const char head[] = "From: a@b.c\r\nMessage-ID: <crnul@x>\r\n\r\n";
+    unsigned seed = 99;
+    for (int round = 0; round < 3000; round++) {
+        size_t n = (size_t)(round % 300);
+        unsigned every = 1 + (unsigned)(round % 7) * 5;   /* 1 in 1 .. 1 in 31 */
+        char *mail = malloc(sizeof head + n), *want = malloc(n + 1);
+        assert_non_null(mail);
+        assert_non_null(want);
+        memcpy(mail, head, sizeof head - 1);
+        char *body = mail + sizeof head - 1;
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned r = seed >> 16;
+            char c = r % every == 0 ? (r & 64 ? '\r' : '\0') : (char)('a' + r % 26);
+            if (i + 1 == n && c == '\0')
+                c = '\r';   /* not a NUL last: the parse of a NUL-ended mail is not this test's */
+            body[i] = c;
+            if (c != '\r' && c != '\0')
+                want[w++] = c;
+        }
+        want[w] = '\0';
+        struct pd_mail m;
+        assert_int_equal(pd_mail_parse(&m, mail, sizeof head - 1 + n), 0);
+        if (w) {
+            assert_non_null(m.text_body);
+            assert_string_equal(m.text_body, want);
+        }
+        pd_mail_clear(&m);
+        free(mail);
+        free(want);
+    }
+}
+
 /* pd_utf8_valid() answers what g_utf8_validate() does: on random strings
  * of ASCII runs, NULs and the bytes at the edges of Unicode's table (so
  * that every byte offset in a word holds them), and on every corpus file,
@@ -1115,6 +1156,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha1_equals_glib),
         cmocka_unit_test(test_utf8_valid_equals_glib),
+        cmocka_unit_test(test_body_cr_nul_dropped),
         cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
         cmocka_unit_test(test_addr_parse_equals_gmime),
