@@ -73,6 +73,28 @@ static bool may_matter(char c)
     return first_byte[(unsigned char)c] == MATTERS;
 }
 
+/* Whether a line (of 2 bytes or more) starts with the first two letters
+ * of a verb, "thanks" or "patch": most lines do not, and go no further. */
+static inline bool notice_start(const char *s)
+{
+    /* ASCII lower case (a byte from 0x80 up matches no letter below) */
+    char c0 = (char)(s[0] >= 'A' && s[0] <= 'Z' ? s[0] + 32 : s[0]);
+    char c1 = (char)(s[1] >= 'A' && s[1] <= 'Z' ? s[1] + 32 : s[1]);
+    return (c0 == 't' && c1 == 'h') || (c0 == 'a' && c1 == 'p') || (c0 == 'q' && c1 == 'u') ||
+           (c0 == 'p' && (c1 == 'u' || c1 == 'a')) || (c0 == 'm' && c1 == 'e');
+}
+
+/* Whether a line (of 2 bytes or more, its first byte one that may_matter())
+ * starts as a trailer (trailer_keys, case as written), a notice
+ * (notice_start()) or a listed entry ("[" and a digit) can: its first two
+ * bytes, so that long lines of other text go by with a look at two. */
+static inline bool starts_matter(const char *s)
+{
+    return (s[0] == 'R' && s[1] == 'e') || (s[0] == 'A' && s[1] == 'c') ||
+           (s[0] == 'T' && s[1] == 'e') || (s[0] == '[' && s[1] >= '0' && s[1] <= '9') ||
+           notice_start(s);
+}
+
 /* The shortest line that can be a notice ("Patch", pd_notice_line()); an
  * entry line or a trailer is longer. */
 #define MIN_LINE 5
@@ -99,7 +121,7 @@ static const char *skip_dull(const char *p, const char *end)
             for (; m; m &= m - 1) {
                 const char *nl = p + __builtin_ctz(m);
                 unsigned char fl = first_byte[(unsigned char)*ls];
-                if (fl == WAKES || (fl == MATTERS && nl - ls >= MIN_LINE))
+                if (fl == WAKES || (fl == MATTERS && nl - ls >= MIN_LINE && starts_matter(ls)))
                     return ls;
                 ls = nl + 1;
             }
@@ -107,7 +129,7 @@ static const char *skip_dull(const char *p, const char *end)
                 p = ls;
                 continue;
             }
-            if (f == MATTERS)
+            if (f == MATTERS && starts_matter(p))
                 return p;   /* a line of 16 bytes or more */
             const char *nl = memchr(p + 16, '\n', (size_t)(end - p - 16));
             p = nl ? nl + 1 : end;
@@ -119,7 +141,8 @@ static const char *skip_dull(const char *p, const char *end)
             q++;
         /* a line that may matter, unless it is shorter than anything this
          * file reads (a notice, 5 bytes; an entry, 6; a trailer, 10) */
-        if (f == MATTERS && (q - p >= MIN_LINE || !line_end[(unsigned char)*q]))
+        if (f == MATTERS && (q - p >= MIN_LINE || !line_end[(unsigned char)*q]) &&
+            starts_matter(p))
             return p;
         if (!line_end[(unsigned char)*q]) {
             const char *nl = strchr(q, '\n');
@@ -354,17 +377,6 @@ static int after_verb(const char *s, size_t n, size_t i, char **branch, struct n
     return 1;
 }
 
-/* Whether a line (of 2 bytes or more) starts with the first two letters
- * of a verb, "thanks" or "patch": most lines do not, and go no further. */
-static inline bool notice_start(const char *s)
-{
-    /* ASCII lower case (a byte from 0x80 up matches no letter below) */
-    char c0 = (char)(s[0] >= 'A' && s[0] <= 'Z' ? s[0] + 32 : s[0]);
-    char c1 = (char)(s[1] >= 'A' && s[1] <= 'Z' ? s[1] + 32 : s[1]);
-    return (c0 == 't' && c1 == 'h') || (c0 == 'a' && c1 == 'p') || (c0 == 'q' && c1 == 'u') ||
-           (c0 == 'p' && (c1 == 'u' || c1 == 'a')) || (c0 == 'm' && c1 == 'e');
-}
-
 int pd_notice_line(const char *s, size_t n, char **branch, int **numbers, size_t *nnumbers)
 {
     static const char *const verbs[] = { "thanks, applied", "thanks, queued", "applied",
@@ -545,7 +557,7 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
                 goto oom;
             pend = NULL;
         }
-        if (len < MIN_LINE || !may_matter(line[0]))
+        if (len < MIN_LINE || !may_matter(line[0]) || !starts_matter(line))
             continue;   /* quoted ('>'), blank, short, or nothing this file reads */
         if (len > PD_OUTCOME_MAX_LINE)
             continue;
