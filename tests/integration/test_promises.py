@@ -213,8 +213,10 @@ def section_2():
         env.wait_recorded(len(kept) + 1)
         h = hashlib.sha1(b"big-headers@pdtest.invalid").hexdigest()
         kept_h = env.mail_field(BASE, h, "headers").encode("utf-8", "surrogateescape")
-        # kept compressed (milter/textz.c): "\0S", the text's length (u32 LE), zstd
-        n = struct.unpack("<I", kept_h[2:6])[0] if kept_h[:2] == b"\0S" else len(kept_h)
+        # kept compressed (pd_textz.h): "\0D" (or "\0S", "\0Z" written before), the
+        # text's length (u32 LE), the compressed text
+        packed = kept_h[:2] in (b"\0D", b"\0S", b"\0Z")
+        n = struct.unpack("<I", kept_h[2:6])[0] if packed else len(kept_h)
         result(200 * 1024 < n <= 256 * 1024,
                "a cover's header block of 300 KB is kept up to 256 KiB (%d bytes)" % n, n)
     finally:
