@@ -66,10 +66,20 @@ int pd_buf_putc(pd_buf *b, char c)
 
 int pd_buf_printf(pd_buf *b, const char *fmt, ...)
 {
+    /* into the room the buffer has, once; a second time only when it did
+     * not fit (formatting twice, to size and then to write, had been a
+     * tenth of import's record building) */
+    size_t room = b->data ? b->cap - b->len : 0;
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room) {
+        b->len += (size_t)n;
+        return 0;
+    }
+    if (room)
+        b->data[b->len] = '\0';   /* a cut text was written past the end: until it is redone */
     if (n < 0 || pd_buf_reserve(b, (size_t)n) < 0)
         return -1;
     va_start(ap, fmt);

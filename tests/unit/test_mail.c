@@ -1051,6 +1051,32 @@ static void test_body_cr_nul_dropped(void **state)
     }
 }
 
+/* pd_buf_printf() appends exactly the formatted text whether it fits the
+ * room the buffer has, fits it to the byte, or needs more (a cut text is
+ * written over, and the buffer stays a C string). */
+static void test_buf_printf_room(void **state)
+{
+    (void)state;
+    for (size_t pre = 0; pre < 70; pre++) {
+        for (size_t add = 0; add < 140; add += 3) {
+            pd_buf b = PD_BUF_INIT;
+            char want[256];
+            for (size_t i = 0; i < pre; i++)
+                assert_int_equal(pd_buf_putc(&b, (char)('a' + i % 26)), 0);
+            char arg[160];
+            for (size_t i = 0; i < add; i++)
+                arg[i] = (char)('A' + i % 26);
+            arg[add] = '\0';
+            snprintf(want, sizeof want, "%.*s<%s>", (int)pre, b.data ? b.data : "", arg);
+            assert_int_equal(pd_buf_printf(&b, "<%s>", arg), 0);
+            assert_int_equal(b.len, pre + add + 2);
+            assert_string_equal(b.data, want);
+            assert_true(b.cap > b.len);
+            pd_buf_free(&b);
+        }
+    }
+}
+
 /* pd_utf8_valid() answers what g_utf8_validate() does: on random strings
  * of ASCII runs, NULs and the bytes at the edges of Unicode's table (so
  * that every byte offset in a word holds them), and on every corpus file,
@@ -1157,6 +1183,7 @@ int main(void)
         cmocka_unit_test(test_sha1_equals_glib),
         cmocka_unit_test(test_utf8_valid_equals_glib),
         cmocka_unit_test(test_body_cr_nul_dropped),
+        cmocka_unit_test(test_buf_printf_room),
         cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
         cmocka_unit_test(test_addr_parse_equals_gmime),
