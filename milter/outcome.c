@@ -18,6 +18,15 @@
 
 /* ---- lines ---- */
 
+#ifdef __SSE2__
+/* The '\n' bytes of p[0..16), one bit each (p has 16 bytes to read). */
+static inline unsigned newlines16(const char *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+}
+#endif
+
 /* The next line: short lines (a crafted body of millions) are measured
  * inline, long ones by strchr(). */
 static bool next_line(const char **cur, const char *end, const char **line, size_t *len)
@@ -28,8 +37,7 @@ static bool next_line(const char **cur, const char *end, const char **line, size
     const char *q = p;
 #ifdef __SSE2__
     if (end - p >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        unsigned m = newlines16(p);
         if (m) {
             q = p + __builtin_ctz(m);
         } else {
@@ -99,6 +107,14 @@ static inline bool starts_matter(const char *s)
  * entry line or a trailer is longer. */
 #define MIN_LINE 5
 
+/* Whether a line of len bytes (at least len, when its end is not known
+ * yet) is worth reading: long enough, and starting as a trailer, a notice
+ * or a listed entry can.  Every other line is passed over. */
+static inline bool worth_reading(const char *s, size_t len)
+{
+    return len >= MIN_LINE && may_matter(s[0]) && starts_matter(s);
+}
+
 /* Past the lines that neither may_matter() (or are shorter than MIN_LINE)
  * nor may be the signature ("-- "), from the line start p: each is looked
  * at only for its end, a table lookup a byte (a crafted body of millions
@@ -115,13 +131,10 @@ static const char *skip_dull(const char *p, const char *end)
          * a body of millions of short lines costs a few instructions a
          * line, not a look at each byte */
         if (end - p >= 16) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-            unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
             const char *ls = p;
-            for (; m; m &= m - 1) {
+            for (unsigned m = newlines16(p); m; m &= m - 1) {
                 const char *nl = p + __builtin_ctz(m);
-                unsigned char fl = first_byte[(unsigned char)*ls];
-                if (fl == WAKES || (fl == MATTERS && nl - ls >= MIN_LINE && starts_matter(ls)))
+                if (first_byte[(unsigned char)*ls] == WAKES || worth_reading(ls, (size_t)(nl - ls)))
                     return ls;
                 ls = nl + 1;
             }
@@ -129,7 +142,7 @@ static const char *skip_dull(const char *p, const char *end)
                 p = ls;
                 continue;
             }
-            if (f == MATTERS && starts_matter(p))
+            if (worth_reading(p, 16))
                 return p;   /* a line of 16 bytes or more */
             const char *nl = memchr(p + 16, '\n', (size_t)(end - p - 16));
             p = nl ? nl + 1 : end;
@@ -141,8 +154,7 @@ static const char *skip_dull(const char *p, const char *end)
             q++;
         /* a line that may matter, unless it is shorter than anything this
          * file reads (a notice, 5 bytes; an entry, 6; a trailer, 10) */
-        if (f == MATTERS && (q - p >= MIN_LINE || !line_end[(unsigned char)*q]) &&
-            starts_matter(p))
+        if (worth_reading(p, line_end[(unsigned char)*q] ? (size_t)(q - p) : 16))
             return p;
         if (!line_end[(unsigned char)*q]) {
             const char *nl = strchr(q, '\n');
@@ -557,7 +569,7 @@ int pd_outcome_parse(const char *body, struct pd_outcome *o)
                 goto oom;
             pend = NULL;
         }
-        if (len < MIN_LINE || !may_matter(line[0]) || !starts_matter(line))
+        if (!worth_reading(line, len))
             continue;   /* quoted ('>'), blank, short, or nothing this file reads */
         if (len > PD_OUTCOME_MAX_LINE)
             continue;
