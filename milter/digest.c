@@ -26,9 +26,9 @@ int pd_digest_put_clean(pd_buf *out, const char *s, bool multiline)
     if (!s)
         return 0;
     size_t len = strlen(s);
-    gchar *valid = NULL;
+    char *valid = NULL;
     if (!pd_utf8_valid(s, len)) {
-        if (!(valid = g_utf8_make_valid(s, (gssize)len)))
+        if (!(valid = pd_utf8_make_valid(s, len)))
             return -1;
         s = valid;
         len = strlen(s);
@@ -44,7 +44,7 @@ int pd_digest_put_clean(pd_buf *out, const char *s, bool multiline)
             c = ' ';
         rc = pd_buf_putc(out, (char)c);
     }
-    g_free(valid);
+    free(valid);
     return rc;
 }
 
