@@ -254,15 +254,16 @@ static int cmd_classify(const struct options *o)
 
 /* Import parses and records at once.  The main thread parses mails into a
  * batch of records (IMPORT_FIRST for the first, twice as many for each
- * next, up to IMPORT_BATCH); a shipper thread sends each full batch to
+ * next, up to IMPORT_BATCH) and writes each full batch in Redis's protocol
+ * (pd_store_prepare, its texts compressed); a shipper thread sends it to
  * Redis (pd_store_send) and, before it waits for that batch's answers,
  * sends the next one if it is ready, so Redis starts on it as soon as it
  * is done with the first (pd_store_receive).  IMPORT_BATCHES batches go
  * round: one filled, the others with the shipper or Redis.  Batches go
- * out in order on the shipper's connection.
+ * out in order on the shipper's connection.  The shipper only writes and
+ * reads: it wakes on Redis's answers, on Redis's core.
  *
- * Small batches keep the two cores busy: the parse, the shipper and Redis
- * each take about a third of the work, and a batch of 256 left a core
+ * Small batches keep the two cores busy: a batch of 256 left a core
  * idle while the first one was parsed and while Redis recorded the last
  * two (a quarter of the wall time; 64 in 6 batches, the first of 16, is
  * a sixth faster side by side, for 6% more of Redis's work a mail: each
@@ -301,13 +302,20 @@ struct import_ctx {
     char ship_err[512];
 };
 
-/* Count a batch's answers; under x->mu. */
-static void import_count(struct import_ctx *x, struct import_batch *b, int rc, const char *err)
+/* The first failure of the import, kept to be said once; under x->mu. */
+static void import_failed(struct import_ctx *x, const char *err)
 {
-    if (rc < 0 && !x->ship_failed) {
+    if (!x->ship_failed) {
         x->ship_failed = true;
         snprintf(x->ship_err, sizeof x->ship_err, "%s", err);
     }
+}
+
+/* Count a batch's answers; under x->mu. */
+static void import_count(struct import_ctx *x, struct import_batch *b, int rc, const char *err)
+{
+    if (rc < 0)
+        import_failed(x, err);
     for (size_t i = 0; rc == 0 && i < b->queued; i++) {
         if (b->items[i].result >= 2)
             x->new_mails++;
@@ -405,10 +413,7 @@ static int import_flush(struct import_ctx *x)
     char err[512];
     if (pd_store_prepare(x->store, x->z, b->items, b->queued, &b->prep, err, sizeof err) < 0) {
         pthread_mutex_lock(&x->mu);
-        if (!x->ship_failed) {
-            x->ship_failed = true;
-            snprintf(x->ship_err, sizeof x->ship_err, "%s", err);
-        }
+        import_failed(x, err);
         pthread_mutex_unlock(&x->mu);
         return -1;
     }

@@ -33,7 +33,7 @@ struct pd_store {
     char *prefix;
     char addr[300];     /* the server connected to: "host:port" or the unix path */
     struct pd_textz *z; /* packs the long texts of records (pd_textz.h) */
-    pd_buf resp;        /* a command being written in Redis's protocol (append_command) */
+    pd_buf resp;        /* a batch's commands in Redis's protocol (send_batch) */
 };
 
 static void set_err(char *err, size_t errlen, const char *what, const redisContext *c)
@@ -528,7 +528,7 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
                         size_t errlen)
 {
     pd_buf key = PD_BUF_INIT;
-    pd_buf ez = PD_BUF_INIT;   /* a text, packed (hiredis copies it when queued) */
+    pd_buf ez = PD_BUF_INIT;   /* a text, packed (copied into out when written) */
     char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
     pd_buf (*mp)[PACKED] = calloc(g->n ? g->n : 1, sizeof *mp);
     char (*small)[2][24] = calloc(g->n ? g->n : 1, sizeof *small);   /* what, ntr */
