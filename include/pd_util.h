@@ -32,10 +32,20 @@ int pd_buf_puts(pd_buf *b, const char *s);
 int pd_buf_putc(pd_buf *b, char c);
 int pd_buf_printf(pd_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Decimal digits of a number, as printf's "%" PRIu64 / PRId64 writes them
+ * (without printf: it was a twentieth of import's work). */
+int pd_buf_put_uint(pd_buf *b, uint64_t v);
+int pd_buf_put_int(pd_buf *b, int64_t v);
 void pd_buf_reset(pd_buf *b);
 void pd_buf_free(pd_buf *b);
 /* Hand the buffer's string to the caller (never NULL on success). */
 char *pd_buf_steal(pd_buf *b);
+
+/* The decimal digits of v and a NUL into out (PD_UTOA_MAX bytes); their count. */
+#define PD_UTOA_MAX 21
+size_t pd_utoa(uint64_t v, char out[PD_UTOA_MAX]);
+/* The same for a signed number ("-" first when negative); PD_UTOA_MAX + 1 bytes. */
+size_t pd_itoa(int64_t v, char out[PD_UTOA_MAX + 1]);
 
 /* Duplicate at most n bytes; NULL when out of memory. */
 char *pd_strndup(const char *s, size_t n);
@@ -63,8 +73,11 @@ uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len);
 /* The same by table, whatever the CPU has (for tests). */
 uint32_t pd_crc32c_sw(uint32_t crc, const void *data, size_t len);
 
-/* Hex SHA-1 of a byte range into out[41]. */
+/* Hex SHA-1 of a byte range into out[41]; with the CPU's SHA extensions
+ * where it has them (x86-64). */
 void pd_sha1_hex(const void *data, size_t len, char out[41]);
+/* The same without them, whatever the CPU has (for tests). */
+void pd_sha1_hex_sw(const void *data, size_t len, char out[41]);
 
 /* Parse "123", "4K", "10M", "1G" into bytes; -1 on a bad value. */
 int pd_parse_size(const char *s, uint64_t *out);

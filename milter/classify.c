@@ -433,10 +433,12 @@ char *pd_identity_format(const struct pd_addr *a)
     int rc;
     if (!a->addr || !*a->addr)
         rc = pd_buf_puts(&b, "");
-    else if (a->name && *a->name)
-        rc = pd_buf_printf(&b, "%s <%s>", a->name, a->addr);
     else
-        rc = pd_buf_printf(&b, "<%s>", a->addr);
+        rc = (a->name && *a->name && (pd_buf_puts(&b, a->name) < 0 || pd_buf_putc(&b, ' ') < 0)) ||
+                     pd_buf_putc(&b, '<') < 0 || pd_buf_puts(&b, a->addr) < 0 ||
+                     pd_buf_putc(&b, '>') < 0
+                 ? -1
+                 : 0;
     if (rc < 0) {
         pd_buf_free(&b);
         return NULL;

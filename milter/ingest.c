@@ -82,7 +82,14 @@ int pd_ingest(const struct pd_config *cfg, const char *data, size_t len,
         return -1;
     }
     int rc = 0;
+    /* the record holds the mail's header block and excerpt, and its fields:
+     * room for them at once, not by doubling from a few bytes */
     pd_buf payload = PD_BUF_INIT;
+    if (pd_buf_reserve(&payload, (len < PD_MAX_RAW_HEADERS ? len : PD_MAX_RAW_HEADERS) + 4096) < 0) {
+        pd_classified_clear(&c);
+        pd_mail_clear(&m);
+        return -1;
+    }
     for (size_t i = 0; i < nchosen && rc == 0; i++) {
         pd_buf_reset(&payload);
         if (pd_record_build(&payload, chosen[i], &m, &c, when,

@@ -43,15 +43,16 @@ static struct pd_field_view sv(const char *s)
 int pd_record_build(pd_buf *out, const char *list_id, const struct pd_mail *m,
                     const struct pd_classified *c, int64_t when, unsigned flags)
 {
-    char version[16] = "", index[16] = "", total[16] = "", tbuf[32], fl[8];
+    char version[PD_UTOA_MAX + 1] = "", index[PD_UTOA_MAX + 1] = "",
+         total[PD_UTOA_MAX + 1] = "", tbuf[PD_UTOA_MAX + 1], fl[8];
     if (c->subj.patch_tag) {
-        snprintf(version, sizeof version, "%d", c->subj.version);
+        pd_itoa(c->subj.version, version);
         if (c->subj.index >= 0) {
-            snprintf(index, sizeof index, "%d", c->subj.index);
-            snprintf(total, sizeof total, "%d", c->subj.total);
+            pd_itoa(c->subj.index, index);
+            pd_itoa(c->subj.total, total);
         }
     }
-    snprintf(tbuf, sizeof tbuf, "%" PRId64, when);
+    pd_itoa(when, tbuf);
     size_t nf = 0;
     if (flags & PD_REC_TRUNCATED)
         fl[nf++] = 't';
@@ -75,11 +76,11 @@ int pd_record_build(pd_buf *out, const char *list_id, const struct pd_mail *m,
     if (pd_outcome_encode_trailers(&oc, &trailers) < 0 || pd_outcome_encode_notice(&oc, &notice) < 0)
         goto out;
     for (size_t i = 0; i < m->nrefs; i++)
-        if (pd_buf_printf(&refs, "%s%s", i ? "\n" : "", m->references[i]) < 0)
+        if ((i && pd_buf_putc(&refs, '\n') < 0) || pd_buf_puts(&refs, m->references[i]) < 0)
             goto out;
     for (size_t i = 0; i < c->nreviewers; i++)
-        if (pd_buf_printf(&revs, "%s%s\t%s", i ? "\n" : "", c->reviewers[i].addr,
-                          c->reviewers[i].name) < 0)
+        if ((i && pd_buf_putc(&revs, '\n') < 0) || pd_buf_puts(&revs, c->reviewers[i].addr) < 0 ||
+            pd_buf_putc(&revs, '\t') < 0 || pd_buf_puts(&revs, c->reviewers[i].name) < 0)
             goto out;
 
     bool keep_text = c->cls == PD_COVER || c->cls == PD_PATCH || c->cls == PD_PULL;

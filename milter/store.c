@@ -43,13 +43,18 @@ static void set_err(char *err, size_t errlen, const char *what, const redisConte
 
 char *pd_store_base(const char *prefix, const char *list_id)
 {
+    static const char hex[] = "0123456789ABCDEF";
     pd_buf b = PD_BUF_INIT;
-    if (pd_buf_printf(&b, "%s{", prefix) < 0)
+    size_t n = strlen(list_id);
+    /* at most 3 bytes a byte of the id, "{" and "}:" */
+    if (n > (SIZE_MAX - strlen(prefix) - 4) / 3 || pd_buf_reserve(&b, strlen(prefix) + 3 * n + 3) < 0 ||
+        pd_buf_puts(&b, prefix) < 0 || pd_buf_putc(&b, '{') < 0)
         goto oom;
     for (const unsigned char *p = (const unsigned char *)list_id; *p; p++) {
         int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
                  *p == '.' || *p == '_' || *p == '-' || *p == '@' || *p == '+';
-        if ((ok ? pd_buf_putc(&b, (char)*p) : pd_buf_printf(&b, "%%%02X", *p)) < 0)
+        char esc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+        if ((ok ? pd_buf_putc(&b, (char)*p) : pd_buf_append(&b, esc, 3)) < 0)
             goto oom;
     }
     if (pd_buf_puts(&b, "}:") < 0)
@@ -284,6 +289,7 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 
 /* A batch's records of one list. */
 struct group {
+    char *list;          /* the list id */
     char *base;          /* <prefix>{<list>}: */
     size_t *idx;         /* the items it carries, in order */
     size_t n;
@@ -505,7 +511,7 @@ static int queue_text(pd_buf *out, struct pd_textz *z, struct group *g, const ch
 {
     pd_buf_reset(key);
     pd_buf_reset(buf);
-    if (pd_buf_printf(key, "%s%s%s", g->base, kind, midh) < 0 ||
+    if (pd_buf_puts(key, g->base) < 0 || pd_buf_puts(key, kind) < 0 || pd_buf_puts(key, midh) < 0 ||
         (pack ? pd_textz_pack(z, buf, text.p, text.len)
               : pd_buf_append(buf, text.p, text.len)) < 0) {
         snprintf(err, errlen, "redis: out of memory");
@@ -668,6 +674,7 @@ out:
 static void groups_free(struct group *g, size_t ng)
 {
     for (size_t i = 0; i < ng; i++) {
+        free(g[i].list);
         free(g[i].base);
         free(g[i].idx);
     }
@@ -690,26 +697,20 @@ static int group_batch(const struct pd_store *s, struct pd_store_item *items, si
             items[i].result = -1;
             continue;
         }
-        char *list = pd_strndup(r.f[PD_F_LIST].p, r.f[PD_F_LIST].len);
-        char *base = list ? pd_store_base(s->prefix, list) : NULL;
-        free(list);
-        if (!base) {
-            groups_free(g, ng);
-            return -1;
-        }
+        struct pd_field_view list = r.f[PD_F_LIST];
         size_t k = 0;
-        while (k < ng && strcmp(g[k].base, base) != 0)
+        while (k < ng && !(strlen(g[k].list) == list.len && memcmp(g[k].list, list.p, list.len) == 0))
             k++;
         if (k == ng) {
-            if (!(g[k].idx = calloc(n, sizeof *g[k].idx))) {
-                free(base);
-                groups_free(g, ng);
+            /* a new list: its key base (the lists' ids are distinct, and so are their bases) */
+            g[k].list = pd_strndup(list.p, list.len);
+            g[k].base = g[k].list ? pd_store_base(s->prefix, g[k].list) : NULL;
+            g[k].idx = calloc(n, sizeof *g[k].idx);
+            if (!g[k].list || !g[k].base || !g[k].idx) {
+                groups_free(g, ng + 1);
                 return -1;
             }
-            g[k].base = base;
             ng++;
-        } else {
-            free(base);
         }
         g[k].idx[g[k].n++] = i;
     }

@@ -7,6 +7,10 @@
 #include "unit_util.h"
 
 #include "pd_mailbox.h"
+#include <inttypes.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 /* ---- fixture files ---- */
 
@@ -1054,6 +1058,38 @@ static void test_body_cr_nul_dropped(void **state)
 /* pd_buf_printf() appends exactly the formatted text whether it fits the
  * room the buffer has, fits it to the byte, or needs more (a cut text is
  * written over, and the buffer stays a C string). */
+/* pd_utoa(), pd_itoa() and the pd_buf forms write what printf writes,
+ * at the ends of the range and around each power of ten. */
+static void test_decimal_like_printf(void **state)
+{
+    (void)state;
+    char got[PD_UTOA_MAX + 1], want[32];
+    int64_t edges[] = { 0, 1, -1, 9, 10, -10, INT64_MAX, INT64_MIN, INT64_MIN + 1 };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        snprintf(want, sizeof want, "%" PRId64, edges[i]);
+        assert_int_equal(pd_itoa(edges[i], got), strlen(want));
+        assert_string_equal(got, want);
+    }
+    pd_buf b = PD_BUF_INIT;
+    for (uint64_t p = 1, k = 0; k < 20; k++, p *= 10)
+        for (uint64_t v = p - 1; v <= p + 1; v++) {
+            snprintf(want, sizeof want, "%" PRIu64, v);
+            assert_int_equal(pd_utoa(v, got), strlen(want));
+            assert_string_equal(got, want);
+            pd_buf_reset(&b);
+            assert_int_equal(pd_buf_put_uint(&b, v), 0);
+            assert_string_equal(b.data, want);
+            pd_buf_reset(&b);
+            assert_int_equal(pd_buf_put_int(&b, -(int64_t)(v / 2)), 0);
+            snprintf(want, sizeof want, "%" PRId64, -(int64_t)(v / 2));
+            assert_string_equal(b.data, want);
+        }
+    snprintf(want, sizeof want, "%" PRIu64, UINT64_MAX);
+    pd_utoa(UINT64_MAX, got);
+    assert_string_equal(got, want);
+    pd_buf_free(&b);
+}
+
 static void test_buf_printf_room(void **state)
 {
     (void)state;
@@ -1142,19 +1178,33 @@ static void test_utf8_valid_equals_glib(void **state)
     assert_true(n[1] >= 4000 && n[0] >= 10);
 }
 
-/* pd_sha1_hex() gives GLib's SHA-1 on every length around the block and
+/* pd_sha1_hex() (with the CPU's SHA extensions where it has them) and
+ * pd_sha1_hex_sw() give GLib's SHA-1 on every length around the block and
  * padding edges (0 to 300 bytes) and on a megabyte, and the FIPS 180
  * examples. */
+static void sha1_both(const void *p, size_t n, char got[41])
+{
+    char sw[41];
+    pd_sha1_hex(p, n, got);
+    pd_sha1_hex_sw(p, n, sw);
+    assert_string_equal(got, sw);
+}
+
 static void test_sha1_equals_glib(void **state)
 {
     (void)state;
     char got[41];
-    pd_sha1_hex("abc", 3, got);
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    print_message("# SHA-1 with the CPU's SHA extensions: %s\n",
+                  __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) ? "yes" : "no");
+#endif
+    sha1_both("abc", 3, got);
     assert_string_equal(got, "a9993e364706816aba3e25717850c26c9cd0d89d");
-    pd_sha1_hex("", 0, got);
+    sha1_both("", 0, got);
     assert_string_equal(got, "da39a3ee5e6b4b0d3255bfef95601890afd80709");
     static const char m2[] = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-    pd_sha1_hex(m2, strlen(m2), got);
+    sha1_both(m2, strlen(m2), got);
     assert_string_equal(got, "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
     size_t big = 1 << 20;
     unsigned char *buf = malloc(big);
@@ -1166,12 +1216,12 @@ static void test_sha1_equals_glib(void **state)
     }
     for (size_t n = 0; n <= 300; n++) {
         gchar *want = g_compute_checksum_for_data(G_CHECKSUM_SHA1, buf + n, n);
-        pd_sha1_hex(buf + n, n, got);
+        sha1_both(buf + n, n, got);
         assert_string_equal(got, want);
         g_free(want);
     }
     gchar *want = g_compute_checksum_for_data(G_CHECKSUM_SHA1, buf, big);
-    pd_sha1_hex(buf, big, got);
+    sha1_both(buf, big, got);
     assert_string_equal(got, want);
     g_free(want);
     free(buf);
@@ -1184,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_utf8_valid_equals_glib),
         cmocka_unit_test(test_body_cr_nul_dropped),
         cmocka_unit_test(test_buf_printf_room),
+        cmocka_unit_test(test_decimal_like_printf),
         cmocka_unit_test(test_utf8_make_valid_equals_glib),
         cmocka_unit_test(test_plain_path_equals_gmime_on_the_corpus),
         cmocka_unit_test(test_addr_parse_equals_gmime),
