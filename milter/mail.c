@@ -414,7 +414,8 @@ static int addr_simple(const char *u, struct pd_addr *out)
     const char *lt = NULL, *gt = NULL;
     for (const char *p = u; *p; p++) {
         unsigned char c = (unsigned char)*p;
-        if (c >= 0x7f || (c < 0x20 && c != '\t') || strchr("\"(),;:\\[]", c))
+        if (c >= 0x7f || (c < 0x20 && c != '\t') || c == '"' || c == '(' || c == ')' ||
+            c == ',' || c == ';' || c == ':' || c == '\\' || c == '[' || c == ']')
             return 0;
         if (c == '=' && p[1] == '?')
             return 0;
@@ -458,7 +459,9 @@ static int addr_simple(const char *u, struct pd_addr *out)
     if (g_ascii_strcasecmp(n, addr) == 0)
         n[0] = '\0';
     pd_ascii_lower(addr);
-    addr_take(out, n, addr, w);
+    out->name = n;   /* out held nothing yet (pd_addr_parse()) */
+    out->addr = addr;
+    out->written = w;
     return 1;
 }
 
@@ -474,14 +477,17 @@ static int addr_init(struct pd_addr *out)
 
 int pd_addr_parse(const char *value, struct pd_addr *out)
 {
-    if (addr_init(out) < 0)
-        return -1;
     char *u = unfold(value);
-    /* nothing (a header absent or blank): no address, as GMime finds */
-    int simple = !u || !*u ? -1 : addr_simple(u, out);
-    if (simple != 0) {
+    /* the common forms fill out themselves; the rest starts from empty strings */
+    int simple = u && *u ? addr_simple(u, out) : 0;
+    if (simple > 0) {
         free(u);
-        return simple > 0 ? 0 : -1;
+        return 0;
+    }
+    if (addr_init(out) < 0 || simple < 0 || !u || !*u) {
+        /* nothing (a header absent or blank): no address, as GMime finds */
+        free(u);
+        return -1;
     }
     return pd_addr_parse_full(u, out);
 }
@@ -851,14 +857,16 @@ static const size_t header_lens[H_COUNT] = {
 
 struct raw_values {
     const char *v[H_COUNT];
-    char *own[H_COUNT];   /* the plain path's copies */
     int seen[H_COUNT];    /* how often each occurs (plain path) */
+    /* the plain path's copies of the values, one after the other, each
+     * with its NUL: one allocation a mail, not one a header */
+    char *copies;
+    size_t used;
 };
 
 static void raw_values_clear(struct raw_values *h)
 {
-    for (int i = 0; i < H_COUNT; i++)
-        free(h->own[i]);
+    free(h->copies);
 }
 
 /* s[0..n) without leading and trailing blanks (SP, TAB, CR, LF). */
@@ -969,10 +977,16 @@ static int scan_headers(const char *data, size_t hend, struct raw_values *h)
             /* the MIME headers' last occurrence is the one GMime's parser
              * goes by; of the others, the first */
             if (h->seen[i]++ == 0 || i == H_CT || i == H_CTE || i == H_CD) {
-                free(h->own[i]);
-                if (!(h->own[i] = strndup(colon + 1, (size_t)(q - colon - 1))))
+                /* the values copied are distinct slices of data[0..hend),
+                 * each with a NUL after it: at most 2 * hend bytes */
+                if (!h->copies && !(h->copies = malloc(2 * hend + 1)))
                     return -1;
-                h->v[i] = h->own[i];
+                size_t n = (size_t)(q - colon - 1);
+                char *c = h->copies + h->used;
+                memcpy(c, colon + 1, n);
+                c[n] = '\0';
+                h->used += n + 1;
+                h->v[i] = c;
             }
             break;
         }

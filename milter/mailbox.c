@@ -124,24 +124,49 @@ static void report(const struct walk *w, const char *path, int err)
     errno = err;
 }
 
-/* A file already open (fd, st its fstat): one mail, or an mbox of them. */
-static int each_file(const struct walk *w, const char *path, int fd, const struct stat *st)
+/* Read what fd holds into out (empty), without asking first what it is:
+ * one pread() for a mail file, where open, fstat, read and close had been
+ * a fifth of import's time, the fstat a fifth of that.  A seekable file
+ * read short is at its end, as a regular file is (the one exception, a
+ * read that ends on a page boundary, is read on to be sure); a pipe, which
+ * pread() refuses, is read to its end.  0, or -1 with errno set (EISDIR:
+ * a directory). */
+static int read_all(int fd, pd_buf *out)
 {
-    pd_buf data = PD_BUF_INIT;
-    if (pd_read_fd(fd, st, &data) < 0) {
-        int e = errno;
-        pd_buf_free(&data);
-        report(w, path, e);
-        return -1;
+    size_t want = 64 * 1024;
+    for (;;) {
+        if (pd_buf_reserve(out, want) < 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        size_t room = out->cap - out->len - 1;
+        ssize_t n = pread(fd, out->data + out->len, room, (off_t)out->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == ESPIPE) {
+            struct stat st;
+            return fstat(fd, &st) < 0 ? -1 : pd_read_fd(fd, &st, out);
+        }
+        if (n < 0)
+            return -1;
+        out->len += (size_t)n;
+        out->data[out->len] = '\0';
+        if (n == 0 || ((size_t)n < room && n % 4096 != 0))
+            return 0;
+        want = out->cap;   /* full: twice the room */
     }
+}
+
+/* A file already open (fd), its contents in data: one mail, or an mbox of them. */
+static int each_file(const struct walk *w, const char *path, pd_buf *data)
+{
     int rc;
-    const char *d = data.data ? data.data : "";
-    size_t s = skip_blank_lines(d, data.len);
-    if (is_from_line(d + s, data.len - s))
-        rc = pd_mbox_split(path, d, data.len, w->cb, w->arg);
+    const char *d = data->data ? data->data : "";
+    size_t s = skip_blank_lines(d, data->len);
+    if (is_from_line(d + s, data->len - s))
+        rc = pd_mbox_split(path, d, data->len, w->cb, w->arg);
     else
-        rc = w->cb(w->arg, path, d, data.len);
-    pd_buf_free(&data);
+        rc = w->cb(w->arg, path, d, data->len);
     return rc;
 }
 
@@ -154,26 +179,30 @@ static int each_dir(const struct walk *w, const char *path, int depth);
 
 static int each_path(const struct walk *w, const char *path, int depth)
 {
-    /* open, then ask: a file is read from what was opened (one path
-     * lookup, not two) */
+    /* open, then read: a file is read from what was opened (one path
+     * lookup, not two), and a directory says so when read */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        report(w, path, e);
+    if (fd < 0) {
+        report(w, path, errno);
         return -1;
     }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
+    pd_buf data = PD_BUF_INIT;
+    int rc = read_all(fd, &data), e = errno;
+    close(fd);
+    if (rc < 0 && e == EISDIR) {
+        pd_buf_free(&data);
         enum pd_inbox_kind k = pd_inbox_kind(path);
         if (k != PD_INBOX_NONE)
             return pd_inbox_each(path, k, w->cb, w->err_cb, w->arg, w->stats);
         return each_dir(w, path, depth);
     }
-    int rc = each_file(w, path, fd, &st);
-    close(fd);
+    if (rc < 0) {
+        pd_buf_free(&data);
+        report(w, path, e);
+        return -1;
+    }
+    rc = each_file(w, path, &data);
+    pd_buf_free(&data);
     return rc;
 }
 

@@ -51,6 +51,47 @@ result([r[0] for r in out] == ["%s#%d" % (mbox, i) for i in range(1, len(out) + 
        len(out) >= 2 and out[0][1] == "cover", "an mbox gives one line per message, path#N",
        out)
 
+# a file is read to its end whatever its size: mboxes whose last message
+# ends just before, at and just after where the first read ends (128 KiB,
+# one byte for the NUL), at a page boundary, or far beyond; and the same
+# through a pipe, which is read in pieces
+one = open(f[0], "rb").read().rstrip(b"\n") + b"\n"
+last = b"From z@example.org Thu Jan  1 00:00:00 1970\nSubject: the last\n\nend\n"
+
+
+def mbox_of(size):
+    sep = b"From a@example.org Thu Jan  1 00:00:00 1970\n"
+    body, n = b"", 0
+    while len(body) + 2 * len(sep + one + b"\n") + len(last) <= size:
+        body += sep + one + b"\n"
+        n += 1
+    pad = size - len(body) - len(last) - len(sep + one + b"\n")
+    body += sep + one + b"x" * (pad - 1) + b"\n" + b"\n" + last
+    assert len(body) == size, (len(body), size)
+    return body, n + 2
+
+
+d = tempfile.mkdtemp(prefix="pdcli.")
+sizes = (65536, 131071, 131072, 131073, 10 * 4096, 400000)
+ok, got = True, []
+for size in sizes:
+    data, n = mbox_of(size)
+    path = os.path.join(d, "size-%d.mbox" % size)
+    with open(path, "wb") as fh:
+        fh.write(data)
+    out = rows(run("classify", path).stdout)
+    got.append((size, len(out), n))
+    ok = ok and len(out) == n and out[-1][0] == "%s#%d" % (path, n)
+result(ok, "mail files are read to their end at every size around the first read", got)
+
+data, n = mbox_of(400000)
+p = subprocess.Popen([PD, "classify", "/dev/stdin"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                     stderr=subprocess.PIPE)
+out, err = p.communicate(data)
+out = rows(out.decode())
+result(p.returncode == 0 and len(out) == n, "mail through a pipe is read to its end",
+       (len(out), n, err))
+
 # an unreadable file: reported, the others still printed, exit 1
 r = run("classify", "/nonexistent/mail.eml", f[0])
 result(r.returncode == 1 and "/nonexistent/mail.eml" in r.stderr and len(rows(r.stdout)) == 1,
