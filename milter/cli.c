@@ -269,7 +269,6 @@ static int cmd_classify(const struct options *o)
  * a sixth faster side by side, for 6% more of Redis's work a mail: each
  * batch has its sums and its script text to hash). */
 struct import_batch {
-    pd_buf payload[IMPORT_BATCH];
     char ids[IMPORT_BATCH][64];
     struct pd_store_item items[IMPORT_BATCH];
     size_t queued;
@@ -285,6 +284,10 @@ struct import_ctx {
     uint64_t n;
     size_t limit;                 /* records the batch being filled takes */
     struct import_batch batch[IMPORT_BATCHES];
+    /* the records of the batch being filled: once written in Redis's
+     * protocol they are not read again, so one set serves every batch (six
+     * sets had been a few MB of heap, each page of it faulted in) */
+    pd_buf payload[IMPORT_BATCH];
     int filling;                  /* the batch the main thread fills */
     uint64_t mails, records, ignored, new_mails, duplicates, failed_files;
     uint64_t shipped;             /* records Redis has taken */
@@ -408,7 +411,7 @@ static int import_flush(struct import_ctx *x)
     if (!b->queued)
         return 0;
     for (size_t i = 0; i < b->queued; i++)
-        b->items[i] = (struct pd_store_item){ b->payload[i].data, b->payload[i].len,
+        b->items[i] = (struct pd_store_item){ x->payload[i].data, x->payload[i].len,
                                               b->ids[i], 0 };
     char err[512];
     if (pd_store_prepare(x->store, x->z, b->items, b->queued, &b->prep, err, sizeof err) < 0) {
@@ -416,6 +419,10 @@ static int import_flush(struct import_ctx *x)
         import_failed(x, err);
         pthread_mutex_unlock(&x->mu);
         return -1;
+    }
+    for (size_t i = 0; i < b->queued; i++) {   /* x->payload is the next batch's now */
+        b->items[i].payload = NULL;
+        b->items[i].len = 0;
     }
     pthread_mutex_lock(&x->mu);
     /* one batch filled, the others with the shipper: wait for one back */
@@ -449,7 +456,7 @@ static int import_emit(void *arg, const char *list_id, const char *payload, size
     struct import_batch *b = &x->batch[x->filling];
     if (b->queued >= IMPORT_BATCH)
         return -1;   /* a batch that could not be handed over: stop */
-    pd_buf *p = &b->payload[b->queued];
+    pd_buf *p = &x->payload[b->queued];
     pd_buf_reset(p);
     if (pd_buf_append(p, payload, len) < 0)
         return -1;
@@ -595,11 +602,10 @@ out:
     }
     pd_store_free(x->store);
     pd_textz_free(x->z);
-    for (int k = 0; k < IMPORT_BATCHES; k++) {
+    for (int k = 0; k < IMPORT_BATCHES; k++)
         pd_store_sent_free(x->batch[k].prep);
-        for (size_t i = 0; i < IMPORT_BATCH; i++)
-            pd_buf_free(&x->batch[k].payload[i]);
-    }
+    for (size_t i = 0; i < IMPORT_BATCH; i++)
+        pd_buf_free(&x->payload[i]);
     free(x);
     pd_config_clear(&cfg);
     return status;

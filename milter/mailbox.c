@@ -133,7 +133,7 @@ static void report(const struct walk *w, const char *path, int err)
  * a directory). */
 static int read_all(int fd, pd_buf *out)
 {
-    size_t want = 64 * 1024;
+    size_t want = 64 * 1024 - 1;   /* with the NUL, 64 KiB: below malloc's mmap threshold */
     for (;;) {
         if (pd_buf_reserve(out, want) < 0) {
             errno = ENOMEM;
