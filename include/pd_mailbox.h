@@ -37,6 +37,20 @@ struct pd_mailbox_stats {
 
 int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
                     struct pd_mailbox_stats *stats);
+
+/* The same for many paths in turn (patchdigest import *.eml): dir keeps the
+ * directory of the last path open, so that a path in the same directory is
+ * opened relative to it and the kernel walks one name, not each name of
+ * the path (a tenth of reading a mail file).  Start with
+ * PD_MAILBOX_DIR_INIT; pd_mailbox_dir_close() when done. */
+struct pd_mailbox_dir {
+    char *path;   /* the directory part of the last path, as given; NULL: none */
+    int fd;       /* open on it, or -1 */
+};
+#define PD_MAILBOX_DIR_INIT { NULL, -1 }
+int pd_mailbox_each_in(struct pd_mailbox_dir *dir, const char *path, pd_mail_cb cb,
+                       pd_mailbox_err_cb err_cb, void *arg, struct pd_mailbox_stats *stats);
+void pd_mailbox_dir_close(struct pd_mailbox_dir *dir);
 /* Split an mbox held in memory (no file access); label is the "path" part. */
 int pd_mbox_split(const char *label, const char *data, size_t len, pd_mail_cb cb, void *arg);
 

@@ -232,18 +232,20 @@ static int cmd_classify(const struct options *o)
         pd_config_clear(&cfg);
     }
     struct classify_ctx ctx = { 0 };
-    for (int i = 0; i < o->nargs; i++) {
-        int rc = pd_mailbox_each(o->args[i], classify_one, report_read_error, &ctx, NULL);
+    struct pd_mailbox_dir dir = PD_MAILBOX_DIR_INIT;
+    int status = 0;
+    for (int i = 0; i < o->nargs && status == 0; i++) {
+        int rc = pd_mailbox_each_in(&dir, o->args[i], classify_one, report_read_error, &ctx, NULL);
         if (rc != 0 && !ctx.failed) {
             fprintf(stderr, "patchdigest: %s: out of memory\n", o->args[i]);
-            return 1;
-        }
-        if (fflush(stdout) != 0) {
+            status = 1;
+        } else if (fflush(stdout) != 0) {
             fprintf(stderr, "patchdigest: cannot write output: %s\n", strerror(errno));
-            return 1;
+            status = 1;
         }
     }
-    return ctx.failed ? 1 : 0;
+    pd_mailbox_dir_close(&dir);
+    return status ? status : ctx.failed ? 1 : 0;
 }
 
 /* ---- import ---- */
@@ -549,11 +551,14 @@ static int cmd_import(const struct options *o)
         goto out;
     }
     x->shipper_started = true;
+    struct pd_mailbox_dir dir = PD_MAILBOX_DIR_INIT;
     for (int i = 0; i < o->nargs && status == 0; i++) {
-        int rc = pd_mailbox_each(o->args[i], import_one, import_read_error, x, &x->archive);
+        int rc = pd_mailbox_each_in(&dir, o->args[i], import_one, import_read_error, x,
+                                    &x->archive);
         if (rc != 0 && x->failed_files == 0)
             status = 1;
     }
+    pd_mailbox_dir_close(&dir);
     if (status == 0 && import_flush(x) < 0)
         status = 1;
     if (import_wait_idle(x) < 0) {

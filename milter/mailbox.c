@@ -115,7 +115,43 @@ struct walk {
     pd_mailbox_err_cb err_cb;
     void *arg;
     struct pd_mailbox_stats *stats;
+    struct pd_mailbox_dir *dir;   /* NULL: open paths whole */
 };
+
+void pd_mailbox_dir_close(struct pd_mailbox_dir *dir)
+{
+    if (dir->fd >= 0)
+        close(dir->fd);
+    free(dir->path);
+    dir->fd = -1;
+    dir->path = NULL;
+}
+
+/* Open path for reading, relative to dir's directory when path is in it
+ * (dir kept open for the next path; opened here when path is in another
+ * one).  The directory part resolves as it would in the whole path, so
+ * the file opened is the same.  fd, or -1 with errno set. */
+static int open_in(struct pd_mailbox_dir *dir, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dl = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+    const char *dp = slash ? path : ".";
+    if (!dir || !*base)
+        return open(path, O_RDONLY | O_CLOEXEC);
+    if (!dir->path || strlen(dir->path) != dl || memcmp(dir->path, dp, dl) != 0) {
+        pd_mailbox_dir_close(dir);
+        char *d = pd_strndup(dp, dl);
+        int fd = d ? open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (fd < 0) {
+            free(d);   /* no directory to keep: the path is opened whole */
+            return open(path, O_RDONLY | O_CLOEXEC);
+        }
+        dir->path = d;
+        dir->fd = fd;
+    }
+    return openat(dir->fd, base, O_RDONLY | O_CLOEXEC);
+}
 
 static void report(const struct walk *w, const char *path, int err)
 {
@@ -181,7 +217,7 @@ static int each_path(const struct walk *w, const char *path, int depth)
 {
     /* open, then read: a file is read from what was opened (one path
      * lookup, not two), and a directory says so when read */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = depth == 0 ? open_in(w->dir, path) : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         report(w, path, errno);
         return -1;
@@ -270,7 +306,13 @@ static int each_dir(const struct walk *w, const char *path, int depth)
 int pd_mailbox_each(const char *path, pd_mail_cb cb, pd_mailbox_err_cb err_cb, void *arg,
                     struct pd_mailbox_stats *stats)
 {
+    return pd_mailbox_each_in(NULL, path, cb, err_cb, arg, stats);
+}
+
+int pd_mailbox_each_in(struct pd_mailbox_dir *dir, const char *path, pd_mail_cb cb,
+                       pd_mailbox_err_cb err_cb, void *arg, struct pd_mailbox_stats *stats)
+{
     struct pd_mailbox_stats unused = { 0 };
-    struct walk w = { cb, err_cb, arg, stats ? stats : &unused };
+    struct walk w = { cb, err_cb, arg, stats ? stats : &unused, dir };
     return each_path(&w, path, 0);
 }

@@ -92,6 +92,28 @@ out = rows(out.decode())
 result(p.returncode == 0 and len(out) == n, "mail through a pipe is read to its end",
        (len(out), n, err))
 
+# paths relative to the working directory, through ./ and ../, in and out
+# of one directory, and a missing one between them, read what their
+# absolute paths read (the directory of the last path is kept open)
+d2 = tempfile.mkdtemp(prefix="pdcli.")
+os.mkdir(os.path.join(d2, "a"))
+os.mkdir(os.path.join(d2, "b"))
+three = pdtest.corpus_files(3)
+for sub, src in (("a", three[0]), ("a", three[1]), ("b", three[2])):
+    with open(src, "rb") as fi, open(os.path.join(d2, sub, os.path.basename(src)), "wb") as fo:
+        fo.write(fi.read())
+n0, n1, n2 = (os.path.basename(x) for x in three)
+rel = [n0, "./" + n1, "../b/" + n2, "missing.eml", n1, os.path.join(d2, "b", n2), n0]
+r = subprocess.run([PD, "classify"] + rel, capture_output=True, text=True,
+                   cwd=os.path.join(d2, "a"))
+want = rows(run("classify", three[0], three[1], three[2], three[1], three[2], three[0]).stdout)
+got = rows(r.stdout)
+result(r.returncode == 1 and "missing.eml" in r.stderr and len(got) == len(want) and
+       all(g[1:] == w[1:] for g, w in zip(got, want)) and
+       [g[0] for g in got] == [x for x in rel if x != "missing.eml"],
+       "relative paths in and out of a directory read what their absolute paths read",
+       (got, want, r.stderr))
+
 # an unreadable file: reported, the others still printed, exit 1
 r = run("classify", "/nonexistent/mail.eml", f[0])
 result(r.returncode == 1 and "/nonexistent/mail.eml" in r.stderr and len(rows(r.stdout)) == 1,
