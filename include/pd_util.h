@@ -14,6 +14,7 @@
 #define PD_UTIL_H
 
 #include <stddef.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <stdint.h>
 #include <stdbool.h>
@@ -26,10 +27,35 @@ typedef struct {
 
 #define PD_BUF_INIT { NULL, 0, 0 }
 
-int pd_buf_reserve(pd_buf *b, size_t extra);
-int pd_buf_append(pd_buf *b, const void *data, size_t len);
+/* Room for extra more bytes and the NUL.  The test is here, in line (a
+ * call per append was a twentieth of import's parse); pd_buf_grow() makes
+ * the room. */
+int pd_buf_grow(pd_buf *b, size_t extra);
+static inline int pd_buf_reserve(pd_buf *b, size_t extra)
+{
+    if (b->cap && extra < b->cap - b->len)
+        return 0;
+    return pd_buf_grow(b, extra);
+}
+static inline int pd_buf_append(pd_buf *b, const void *data, size_t len)
+{
+    if (pd_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
 int pd_buf_puts(pd_buf *b, const char *s);
-int pd_buf_putc(pd_buf *b, char c);
+static inline int pd_buf_putc(pd_buf *b, char c)
+{
+    if (pd_buf_reserve(b, 1) < 0)
+        return -1;
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return 0;
+}
 int pd_buf_printf(pd_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Decimal digits of a number, as printf's "%" PRIu64 / PRId64 writes them

@@ -24,7 +24,7 @@
 #include <immintrin.h>
 #endif
 
-int pd_buf_reserve(pd_buf *b, size_t extra)
+int pd_buf_grow(pd_buf *b, size_t extra)
 {
     if (extra > SIZE_MAX - b->len - 1)
         return -1;
@@ -47,26 +47,12 @@ int pd_buf_reserve(pd_buf *b, size_t extra)
     return 0;
 }
 
-int pd_buf_append(pd_buf *b, const void *data, size_t len)
-{
-    if (pd_buf_reserve(b, len) < 0)
-        return -1;
-    if (len)
-        memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-    return 0;
-}
 
 int pd_buf_puts(pd_buf *b, const char *s)
 {
     return pd_buf_append(b, s, strlen(s));
 }
 
-int pd_buf_putc(pd_buf *b, char c)
-{
-    return pd_buf_append(b, &c, 1);
-}
 
 size_t pd_utoa(uint64_t v, char out[PD_UTOA_MAX])
 {
