@@ -16,6 +16,9 @@
 #include "mails_lua.h"
 
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+#include <errno.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -884,19 +887,46 @@ int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_sto
 
 int pd_store_send(struct pd_store *s, struct pd_store_sent *p, char *err, size_t errlen)
 {
-    if (redisAppendFormattedCommand(s->c, p->bytes.data ? p->bytes.data : "", p->bytes.len) !=
-        REDIS_OK) {
-        set_err(err, errlen, "send", s->c);
-        return -1;
-    }
-    pd_buf_free(&p->bytes);   /* hiredis has its copy */
-    int done = 0;
-    while (!done) {
-        if (redisBufferWrite(s->c, &done) != REDIS_OK) {
+    if (s->c->err || sdslen(s->c->obuf) != 0) {
+        /* hiredis holds commands of its own to send first: after them */
+        if (redisAppendFormattedCommand(s->c, p->bytes.data ? p->bytes.data : "",
+                                        p->bytes.len) != REDIS_OK) {
             set_err(err, errlen, "send", s->c);
             return -1;
         }
+        pd_buf_free(&p->bytes);   /* hiredis has its copy */
+        int done = 0;
+        while (!done) {
+            if (redisBufferWrite(s->c, &done) != REDIS_OK) {
+                set_err(err, errlen, "send", s->c);
+                return -1;
+            }
+        }
+        return 0;
     }
+    /* straight from the batch to the socket: hiredis's output buffer
+     * would be a copy of it, grown by reallocation (a few MB an import, on
+     * the core Redis works on).  The socket's send timeout is the
+     * connection's command timeout. */
+    const char *d = p->bytes.data;
+    size_t left = p->bytes.len;
+    while (left) {
+        ssize_t n = send(s->c->fd, d, left, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(err, errlen, "redis: send: %s",
+                     n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? "timed out"
+                     : n < 0 ? strerror(errno) : "connection closed");
+            /* the connection is of no further use: part of a batch went */
+            s->c->err = REDIS_ERR_IO;
+            snprintf(s->c->errstr, sizeof s->c->errstr, "%s", err);
+            return -1;
+        }
+        d += n;
+        left -= (size_t)n;
+    }
+    pd_buf_free(&p->bytes);
     return 0;
 }
 
