@@ -678,61 +678,19 @@ static inline const char *find_byte(const char *p, const char *end, char c)
     return NULL;
 }
 
-static bool is_field_line(const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n && p[i] > ' ' && p[i] < 127 && p[i] != ':')
-        i++;
-    if (i == 0)
-        return false;
-    while (i < n && (p[i] == ' ' || p[i] == '\t'))
-        i++;
-    return i < n && p[i] == ':';
-}
-
-/* Where the header block ends, as an MTA reads it: just past the newline of
- * the last header line, where the empty line starts (*blank true), or where
- * the first line that is neither a header field nor its continuation starts
- * (*blank false: that line is the first of the body); len when every line
- * is a header line. */
-static size_t header_end(const char *data, size_t len, bool *blank)
-{
-    const char *p = data, *end = data + len;
-    *blank = false;
-    while (p < end) {
-        const char *nl = find_byte(p, end, '\n');
-        size_t n = (size_t)((nl ? nl : end) - p);
-        if (n > 0 && p[n - 1] == '\r')
-            n--;
-        if (n == 0 && nl) {
-            *blank = true;
-            return (size_t)(p - data);
-        }
-        if ((*p == ' ' || *p == '\t') ? p == data : !is_field_line(p, n))
-            return (size_t)(p - data);
-        if (!nl)
-            break;
-        p = nl + 1;
-    }
-    return len;
-}
-
-/* Where a mail's header block ends and its body starts (header_end()),
+/* Where a mail's header block ends and its body starts (head_scan()),
  * found once per parse and handed to everything that needs it: on a crafted
  * mail of two million header lines each pass costs tens of milliseconds. */
 struct head {
-    size_t end;     /* header_end() */
+    size_t end;     /* as an MTA reads it: just past the newline of the last
+                       header line, where the empty line starts (blank), or
+                       where the first line that is neither a header field
+                       nor its continuation starts (that line is the first
+                       of the body); the mail's length when every line is a
+                       header line */
     bool blank;     /* an empty line ended it */
     size_t body;    /* where the body starts */
 };
-
-static struct head head_of(const char *data, size_t len)
-{
-    struct head hd;
-    hd.end = header_end(data, len, &hd.blank);
-    hd.body = hd.blank ? hd.end + (data[hd.end] == '\n' ? 1 : 2) : hd.end;
-    return hd;
-}
 
 /* The header block as received, bounded. */
 static char *raw_header_block(const char *data, const struct head *hd)
@@ -971,46 +929,89 @@ static bool plain_content_type(const char *v)
  * go through GMime; -1 when memory ran out.  pd_mail_parse_gmime() is the
  * reference: tests/unit/test_mail.c checks that both give the same fields
  * on every mail of the corpus. */
-/* The raw values of the headers of header_names[] in data[0..hend), each
- * the first occurrence (the last of Content-*).  0, or -1 when memory ran out. */
-static int scan_headers(const char *data, size_t hend, struct raw_values *h)
+/* Which of header_names[] the name p[0..n) is (case aside), or -1. */
+static int header_index(const char *p, size_t n)
 {
-    const char *p = data, *end = data + hend;
+    for (int i = 0; i < H_COUNT; i++)
+        if (n == header_lens[i] && (p[0] | 0x20) == (header_names[i][0] | 0x20) &&
+            strncasecmp(p, header_names[i], n) == 0)
+            return i;
+    return -1;
+}
+
+/* The header block of data[0..len) in one pass: *hd, and in h (zeroed by
+ * the caller) the raw values of header_names[], each the first occurrence
+ * (the last of Content-*: the one GMime's parser goes by), copied into one
+ * allocation.  Finding the block's end and its values had been two walks
+ * of its lines.  0, or -1 when memory ran out. */
+static int head_scan(const char *data, size_t len, struct head *hd, struct raw_values *h)
+{
+    const char *vs[H_COUNT], *ve[H_COUNT];
+    const char *p = data, *end = data + len;
+    int cur = -1;   /* the header being read, when one of header_names[] to keep */
+    size_t hend = len;
+    bool blank = false;
     while (p < end) {
-        /* one header: its first line, then its continuation lines */
-        const char *colon = find_byte(p, end, ':');
-        if (!colon)
-            return 0;   /* cannot be: header_end saw a field line */
-        const char *q = colon;
-        for (;;) {
-            const char *nl = find_byte(q, end, '\n');
-            q = nl ? nl + 1 : end;
-            if (q >= end || (*q != ' ' && *q != '\t'))
-                break;
-        }
-        size_t nn = (size_t)(colon - p);
-        while (nn && (p[nn - 1] == ' ' || p[nn - 1] == '\t'))
-            nn--;
-        for (int i = 0; i < H_COUNT; i++) {
-            if (nn != header_lens[i] || strncasecmp(p, header_names[i], nn) != 0)
-                continue;
-            /* the MIME headers' last occurrence is the one GMime's parser
-             * goes by; of the others, the first */
-            if (h->seen[i]++ == 0 || i == H_CT || i == H_CTE || i == H_CD) {
-                /* the values copied are distinct slices of data[0..hend),
-                 * each with a NUL after it: at most 2 * hend bytes */
-                if (!h->copies && !(h->copies = malloc(2 * hend + 1)))
-                    return -1;
-                size_t n = (size_t)(q - colon - 1);
-                char *c = h->copies + h->used;
-                memcpy(c, colon + 1, n);
-                c[n] = '\0';
-                h->used += n + 1;
-                h->v[i] = c;
-            }
+        const char *nl = find_byte(p, end, '\n');
+        size_t n = (size_t)((nl ? nl : end) - p);
+        if (n > 0 && p[n - 1] == '\r')
+            n--;
+        if (n == 0 && nl) {
+            blank = true;
+            hend = (size_t)(p - data);
             break;
         }
-        p = q;
+        if (*p == ' ' || *p == '\t') {
+            if (p == data) {   /* a continuation of nothing */
+                hend = 0;
+                break;
+            }
+        } else {
+            /* a field: a name of printable ASCII, blanks, a colon */
+            size_t nn = 0, k;
+            while (nn < n && p[nn] > ' ' && p[nn] < 127 && p[nn] != ':')
+                nn++;
+            for (k = nn; k < n && (p[k] == ' ' || p[k] == '\t'); k++)
+                ;
+            if (nn == 0 || k >= n || p[k] != ':') {
+                hend = (size_t)(p - data);
+                break;
+            }
+            if (cur >= 0)
+                ve[cur] = p;
+            cur = header_index(p, nn);
+            if (cur >= 0 && (h->seen[cur]++ == 0 || cur == H_CT || cur == H_CTE || cur == H_CD))
+                vs[cur] = p + k + 1;
+            else
+                cur = -1;
+        }
+        if (!nl)
+            break;
+        p = nl + 1;
+    }
+    if (cur >= 0)
+        ve[cur] = data + hend;
+    hd->end = hend;
+    hd->blank = blank;
+    hd->body = blank ? hend + (data[hend] == '\n' ? 1 : 2) : hend;
+    /* the values, each with a NUL after it */
+    size_t need = 0;
+    for (int i = 0; i < H_COUNT; i++)
+        if (h->seen[i])
+            need += (size_t)(ve[i] - vs[i]) + 1;
+    if (!need)
+        return 0;
+    if (!(h->copies = malloc(need)))
+        return -1;
+    for (int i = 0; i < H_COUNT; i++) {
+        if (!h->seen[i])
+            continue;
+        size_t vn = (size_t)(ve[i] - vs[i]);
+        char *c = h->copies + h->used;
+        memcpy(c, vs[i], vn);
+        c[vn] = '\0';
+        h->used += vn + 1;
+        h->v[i] = c;
     }
     return 0;
 }
@@ -1020,8 +1021,6 @@ static int plain_headers(const char *data, const struct head *hd, struct raw_val
     size_t hend = hd->end;
     if (!hd->blank || hend == 0 || memchr(data, '\0', hend))
         return 0;
-    if (scan_headers(data, hend, h) < 0)
-        return -1;
     /* GMime's view of the MIME headers is left to GMime when they repeat */
     if (h->seen[H_CT] > 1 || h->seen[H_CTE] > 1 || h->seen[H_CD] > 1)
         return 0;
@@ -1115,14 +1114,20 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     GMimeParser *parser = NULL;
     GMimeObject *obj = NULL;
     bool shortened;
-    struct head hd = head_of(data, len);
-    char *cut = cut_long_headers(data, len, &hd, &cutlen, &oom, &shortened);
+    struct head hd;
+    char *cut = NULL;
+    if (head_scan(data, len, &hd, &h) < 0)
+        goto out;
+    cut = cut_long_headers(data, len, &hd, &cutlen, &oom, &shortened);
     if (oom)
-        return -1;
+        goto out;
     if (cut) {
         data = cut;
         len = cutlen;
-        hd = head_of(data, len);
+        raw_values_clear(&h);
+        memset(&h, 0, sizeof h);
+        if (head_scan(data, len, &hd, &h) < 0)
+            goto out;
     }
     int plain = cut || force_gmime ? 0 : plain_headers(data, &hd, &h);
     /* the plain path only when the header block was left as it came */
@@ -1136,11 +1141,7 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     } else if (!force_gmime) {
         /* everything else: the MIME walk (pd_mime.h), linear in the mail's
          * size whatever its shape, and GMime only to decode the text part */
-        raw_values_clear(&h);
-        memset(&h, 0, sizeof h);
-        if (scan_headers(data, hd.end, &h) < 0)
-            goto out;
-        const char *body = data + hd.body;
+        const char *body = data + hd.body;   /* h holds the block's values (head_scan()) */
         struct pd_mime mw;
         if (len == 0) {
             /* nothing at all: GMime builds no entity either */
