@@ -178,6 +178,10 @@ local acc = { counters = {}, contributors = {}, domains = {}, reviewers = {}, th
               mails = {}, posts = {}, notices = {}, series = {}, sorder = {},
               names = {}, rnames = {}, troots = {}, tsubj = {}, new = 0 }
 local fmt = string.format
+-- MessagePack of the decided values that are constants (false, true, the
+-- string "1", false twice), as cmsgpack.pack writes them: a call less a mail
+-- for each
+local MP_FALSE, MP_TRUE, MP_ONE, MP_FALSE2 = '\194', '\195', '\161' .. '1', '\194\194'
 local CLASSKEY = { patch = 'class:patch', cover = 'class:cover', reply = 'class:reply',
                    pull = 'class:pull', other = 'class:other' }
 local function count(tbl, k, n)
@@ -492,8 +496,9 @@ local function record(a)
   end
   if has_headers and not headers then call('DEL', base .. 'H:' .. midh) end
   local packed = A[a + 21] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[a + 22] ..
-    cmsgpack.pack(resend) .. A[a + 23] ..
-    cmsgpack.pack(nb or false, napp or false, has_excerpt, headers)
+    (resend and MP_ONE or MP_FALSE) .. A[a + 23] ..
+    ((nb or napp) and cmsgpack.pack(nb or false, napp or false) or MP_FALSE2) ..
+    (has_excerpt and MP_TRUE or MP_FALSE) .. (headers and MP_TRUE or MP_FALSE)
   call('SET', mkey, packed, 'EX', ttl)
   return result
 end
