@@ -182,6 +182,9 @@ local fmt = string.format
 -- string "1", false twice), as cmsgpack.pack writes them: a call less a mail
 -- for each
 local MP_FALSE, MP_TRUE, MP_ONE, MP_FALSE2 = '\194', '\195', '\161' .. '1', '\194\194'
+-- what a mail's what value says (t, x, h), and an address's domain: the
+-- same few values and addresses come back in a batch, looked up once each
+local WHATS, domain_of = {}, {}
 local CLASSKEY = { patch = 'class:patch', cover = 'class:cover', reply = 'class:reply',
                    pull = 'class:pull', other = 'class:other' }
 local function count(tbl, k, n)
@@ -346,8 +349,13 @@ local function record(a)
   local WHAT, NTR, NOTICE = A[a + 12], A[a + 13], A[a + 14]
   local midh, ridh, subjh, sh, titleh, rooth = A[a + 15], A[a + 16], A[a + 17], A[a + 18],
     A[a + 19], A[a + 20]
-  local has_excerpt = WHAT:find('x', 1, true) ~= nil
-  local has_headers = WHAT:find('h', 1, true) ~= nil
+  local what = WHATS[WHAT]
+  if not what then
+    what = { x = WHAT:find('x', 1, true) ~= nil, h = WHAT:find('h', 1, true) ~= nil,
+             t = WHAT:find('t', 1, true) ~= nil }
+    WHATS[WHAT] = what
+  end
+  local has_excerpt, has_headers = what.x, what.h
   titles = nil
   open_window(LIST, OPENED)
   if wkn ~= win then
@@ -381,7 +389,7 @@ local function record(a)
   c.mails = (c.mails or 0) + 1
   local ck = CLASSKEY[CLASS] or ('class:' .. CLASS)
   c[ck] = (c[ck] or 0) + 1
-  if WHAT:find('t', 1, true) then count(acc.counters, 'truncated') end
+  if what.t then count(acc.counters, 'truncated') end
 
   if ADDR ~= '' then
     count(acc.contributors, ADDR)
@@ -390,7 +398,11 @@ local function record(a)
       acc.names[ADDR] = true
       call('HSETNX', knames, ADDR, ident_of(NAME, ADDR))
     end
-    local dom = ADDR:match('@([^@]*)$')
+    local dom = domain_of[ADDR]
+    if dom == nil then
+      dom = ADDR:match('@([^@]*)$') or false
+      domain_of[ADDR] = dom
+    end
     if dom and dom ~= '' then count(acc.domains, dom) end
   end
 
