@@ -70,10 +70,12 @@ try:
     result(r.returncode == 0 and not diffs, "import of the same posts gives the same counters",
            r.stderr + "\n".join(diffs))
 
-    # 4a. Redis falls behind (stopped for a moment after the import's start):
-    # the batches waiting make the next ones grow to 128, so the import
-    # calls the script fewer times (at 64 a batch, 1500 posts take 26
-    # calls), and records the same
+    # 4a. Redis falls behind (stopped for a second after the import's
+    # start): the batches waiting make the next ones grow to 128, so the
+    # import calls the script fewer times (at 64 a batch, 1500 posts take
+    # 25 calls; the three batches filled while Redis is stopped grow
+    # however fast the import runs, which is why at most 22), and records
+    # the same
     conf4 = env.write_conf("grow.conf", "unused4.sock", "journal4",
                            [(pdtest.LIST_ID, "KVM-PPC")], "KeyPrefix grow:\n")
     env.redis_cli("CONFIG", "RESETSTAT")
@@ -83,14 +85,14 @@ try:
     stopped = pdtest.wait_for(lambda: "cmdstat_eval:" in env.redis_cli("INFO", "commandstats"), 10,
                               step=0.001)
     os.kill(env.redis.pid, signal.SIGSTOP)
-    time.sleep(0.3)
+    time.sleep(1.0)
     os.kill(env.redis.pid, signal.SIGCONT)
     _, err = imp.communicate(timeout=120)
     stats = env.redis_cli("INFO", "commandstats")
     evals = int(stats.split("cmdstat_eval:calls=")[1].split(",")[0]) if "cmdstat_eval:" in stats else 0
     grown = env.stats(conf4)
     diffs = pdtest.compare(grown["lists"][0] if grown else {}, want)
-    result(stopped and imp.returncode == 0 and 0 < evals <= 20 and not diffs,
+    result(stopped and imp.returncode == 0 and 0 < evals <= 22 and not diffs,
            "Redis behind during an import: batches grow (%d script calls for 1500 posts), "
            "the counters the same" % evals, err + "\n".join(diffs))
 
