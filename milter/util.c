@@ -47,12 +47,10 @@ int pd_buf_grow(pd_buf *b, size_t extra)
     return 0;
 }
 
-
 int pd_buf_puts(pd_buf *b, const char *s)
 {
     return pd_buf_append(b, s, strlen(s));
 }
-
 
 size_t pd_utoa(uint64_t v, char out[PD_UTOA_MAX])
 {
@@ -327,6 +325,25 @@ void pd_flatten_controls(char *s)
             *s = ' ';
 }
 
+/* What the CPU offers the code below, asked once (CPUID) for every thread
+ * (x86-64): the crc32 instruction (SSE4.2), and the SHA extensions with
+ * the SSSE3 and SSE4.1 their code also uses.  Valgrind's CPU has no SHA
+ * extensions: under it the portable SHA-1 runs. */
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static bool cpu_crc32, cpu_sha;
+
+static void cpu_init(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d))
+        return;
+    cpu_crc32 = c & (1u << 20);
+    bool ssse3_sse41 = (c & (1u << 9)) && (c & (1u << 19));
+    cpu_sha = ssse3_sse41 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+#endif
+}
+
 /* CRC-32C (Castagnoli), as iSCSI and ext4 use it.  On x86-64 with SSE4.2
  * the crc32 instruction does eight bytes at a time (the journal checksums
  * every record twice, on append and on read: byte by byte that was 4% of
@@ -334,7 +351,6 @@ void pd_flatten_controls(char *s)
  * same value: tests/unit/test_journal.c compares them. */
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-static bool crc_hw;
 
 static void crc_init(void)
 {
@@ -344,10 +360,6 @@ static void crc_init(void)
             c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
         crc_table[i] = c;
     }
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    __builtin_cpu_init();
-    crc_hw = __builtin_cpu_supports("sse4.2");
-#endif
 }
 
 uint32_t pd_crc32c_sw(uint32_t crc, const void *data, size_t len)
@@ -379,9 +391,9 @@ static uint32_t crc32c_hw(uint32_t crc, const unsigned char *p, size_t len)
 
 uint32_t pd_crc32c(uint32_t crc, const void *data, size_t len)
 {
-    pthread_once(&crc_once, crc_init);
+    pthread_once(&cpu_once, cpu_init);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (crc_hw)
+    if (cpu_crc32)
         return crc32c_hw(crc, data, len);
 #endif
     return pd_crc32c_sw(crc, data, len);
@@ -516,23 +528,6 @@ static void sha1_blocks_ni(uint32_t h[5], const unsigned char *p, size_t nblocks
     _mm_storeu_si128((__m128i *)(void *)h, _mm_shuffle_epi32(abcd, 0x1B));
     h[4] = (uint32_t)_mm_extract_epi32(e0, 3);
 }
-
-/* Whether the CPU has the SHA extensions (and the SSSE3 and SSE4.1 the
- * code above also uses).  Valgrind's CPU has not: it runs the portable
- * code. */
-static bool sha1_ni_usable(void)
-{
-    static int known;   /* 0 not asked yet, 1 no, 2 yes: every thread finds the same */
-    int k = __atomic_load_n(&known, __ATOMIC_RELAXED);
-    if (!k) {
-        unsigned a, b, c, d;
-        bool sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
-        bool sse = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 9)) && (c & (1u << 19));
-        k = sha && sse ? 2 : 1;
-        __atomic_store_n(&known, k, __ATOMIC_RELAXED);
-    }
-    return k == 2;
-}
 #endif
 
 static void sha1_digest(const void *data, size_t len, char out[41], bool sw)
@@ -540,7 +535,8 @@ static void sha1_digest(const void *data, size_t len, char out[41], bool sw)
     uint32_t h[5] = { 0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u };
     void (*blocks)(uint32_t *, const unsigned char *, size_t) = sha1_blocks_sw;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (!sw && sha1_ni_usable())
+    pthread_once(&cpu_once, cpu_init);
+    if (!sw && cpu_sha)
         blocks = sha1_blocks_ni;
 #else
     (void)sw;
