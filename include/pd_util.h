@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <stdint.h>
 #include <stdbool.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 typedef struct {
     char *data;    /* NUL-terminated when non-NULL */
@@ -72,6 +75,26 @@ char *pd_buf_steal(pd_buf *b);
 size_t pd_utoa(uint64_t v, char out[PD_UTOA_MAX]);
 /* The same for a signed number ("-" first when negative); PD_UTOA_MAX + 1 bytes. */
 size_t pd_itoa(int64_t v, char out[PD_UTOA_MAX + 1]);
+
+/* The first c in [p, end), or NULL: 16 bytes at a time, in line.  For
+ * short lines (header lines, most of a body's): a memchr() call a line
+ * costs more than the search.  Every load stays within [p, end). */
+static inline const char *pd_find_byte(const char *p, const char *end, char c)
+{
+#ifdef __SSE2__
+    const __m128i v = _mm_set1_epi8(c);
+    for (; end - p >= 16; p += 16) {
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), v));
+        if (m)
+            return p + __builtin_ctz(m);
+    }
+#endif
+    for (; p < end; p++)
+        if (*p == c)
+            return p;
+    return NULL;
+}
 
 /* Duplicate at most n bytes; NULL when out of memory. */
 char *pd_strndup(const char *s, size_t n);

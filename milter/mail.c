@@ -656,28 +656,6 @@ static void walk(GMimeObject *obj, struct walk_ctx *w)
     }
 }
 
-/* Whether the line at p (n bytes, without its newline) starts a header
- * field: a name of printable ASCII other than ':', blanks, then ':'. */
-/* The first c in [p, end), or NULL.  Header lines are short: a memchr()
- * call a line cost more than the search itself (16 bytes at a time here,
- * every load within [p, end)). */
-static inline const char *find_byte(const char *p, const char *end, char c)
-{
-#ifdef __SSE2__
-    const __m128i v = _mm_set1_epi8(c);
-    for (; end - p >= 16; p += 16) {
-        unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)p), v));
-        if (m)
-            return p + __builtin_ctz(m);
-    }
-#endif
-    for (; p < end; p++)
-        if (*p == c)
-            return p;
-    return NULL;
-}
-
 /* Where a mail's header block ends and its body starts (head_scan()),
  * found once per parse and handed to everything that needs it: on a crafted
  * mail of two million header lines each pass costs tens of milliseconds. */
@@ -952,7 +930,7 @@ static int head_scan(const char *data, size_t len, struct head *hd, struct raw_v
     size_t hend = len;
     bool blank = false;
     while (p < end) {
-        const char *nl = find_byte(p, end, '\n');
+        const char *nl = pd_find_byte(p, end, '\n');
         size_t n = (size_t)((nl ? nl : end) - p);
         if (n > 0 && p[n - 1] == '\r')
             n--;
