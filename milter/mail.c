@@ -39,7 +39,6 @@ void pd_mail_global_init(void)
     pthread_once(&gmime_once, gmime_init_once);
 }
 
-/* Make s valid UTF-8 without NUL or CR bytes; consumes s, returns a malloc'd string. */
 /* Copy s[0..len) to o while it is ASCII without CR or NUL, 16 bytes at a
  * time (a block that holds another byte is copied but not counted); how
  * many bytes were copied and counted. */
@@ -66,6 +65,9 @@ static size_t ascii_copy(const char *s, size_t len, char *o)
     return i;
 }
 
+/* s[0..len) as valid UTF-8 without NUL or CR bytes (and, unless
+ * keep_newlines, with the other control characters turned into spaces);
+ * malloc'd, NULL when out of memory. */
 static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
 {
     if (len == 0)
@@ -86,8 +88,8 @@ static char *utf8_clean(const char *s, size_t len, bool keep_newlines)
         s += ascii;
         len -= ascii;
         b.len = ascii;
-        /* bodies and header blocks, CR and NUL bytes dropped.  Text with
-         * neither (LF mail read from files) is one copy; otherwise 8 bytes
+        /* the rest of bodies and header blocks, CR and NUL bytes dropped.
+         * A rest with neither is one copy; otherwise 16 or 8 bytes
          * at a time, a byte at a time only in the words that hold a CR or
          * a NUL (CRLF text, as every MTA hands a body over: one word a
          * line; and no memchr() call a line, which a crafted body of
@@ -899,14 +901,6 @@ static bool plain_content_type(const char *v)
     return *p == '\0';
 }
 
-/* The plain path: most list mail is one text/plain part in 7bit or 8bit,
- * UTF-8 or ASCII, and for it GMime's MIME tree (a fifth of the milter's CPU)
- * is not needed: the raw header values and the body are slices of the mail.
- * Returns 1 and fills h when the mail is such a mail and its header block
- * is plain too (ended by an empty line, no NUL byte); 0 when the mail must
- * go through GMime; -1 when memory ran out.  pd_mail_parse_gmime() is the
- * reference: tests/unit/test_mail.c checks that both give the same fields
- * on every mail of the corpus. */
 /* Which of header_names[] the name p[0..n) is (case aside), or -1. */
 static int header_index(const char *p, size_t n)
 {
@@ -994,22 +988,30 @@ static int head_scan(const char *data, size_t len, struct head *hd, struct raw_v
     return 0;
 }
 
-static int plain_headers(const char *data, const struct head *hd, struct raw_values *h)
+/* The plain path: most list mail is one text/plain part in 7bit or 8bit,
+ * UTF-8 or ASCII, and for it GMime's MIME tree (a fifth of the milter's CPU)
+ * is not needed: the raw header values and the body are slices of the mail.
+ * Whether the mail is such a mail, by the values in h (head_scan()), and
+ * its header block plain too (ended by an empty line, no NUL byte); if
+ * not, it goes through the MIME walk.  pd_mail_parse_gmime() is the
+ * reference: tests/unit/test_mail.c checks that both give the same fields
+ * on every mail of the corpus. */
+static bool plain_headers(const char *data, const struct head *hd, const struct raw_values *h)
 {
     size_t hend = hd->end;
     if (!hd->blank || hend == 0 || memchr(data, '\0', hend))
-        return 0;
+        return false;
     /* GMime's view of the MIME headers is left to GMime when they repeat */
     if (h->seen[H_CT] > 1 || h->seen[H_CTE] > 1 || h->seen[H_CD] > 1)
-        return 0;
+        return false;
     if (h->v[H_CT] && !plain_content_type(h->v[H_CT]))
-        return 0;
+        return false;
     if (h->v[H_CTE]) {
         const char *e = h->v[H_CTE];
         size_t en = strlen(e);
         trim(&e, &en);
         if (!token_is(e, en, "7bit") && !token_is(e, en, "8bit") && !token_is(e, en, "binary"))
-            return 0;
+            return false;
     }
     if (h->v[H_CD]) {
         /* a bare disposition names no file; anything more goes to GMime */
@@ -1017,9 +1019,9 @@ static int plain_headers(const char *data, const struct head *hd, struct raw_val
         size_t dn = strlen(d);
         trim(&d, &dn);
         if (!token_is(d, dn, "inline") && !token_is(d, dn, "attachment"))
-            return 0;
+            return false;
     }
-    return 1;
+    return true;
 }
 
 /* The fields common to both paths, from the raw header values. */
@@ -1107,11 +1109,8 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
         if (head_scan(data, len, &hd, &h) < 0)
             goto out;
     }
-    int plain = cut || force_gmime ? 0 : plain_headers(data, &hd, &h);
     /* the plain path only when the header block was left as it came */
-    if (plain < 0)
-        goto out;
-    if (plain) {
+    if (!cut && !force_gmime && plain_headers(data, &hd, &h)) {
         if (!(m->text_body = utf8_clean(data + hd.body, len - hd.body, true)))
             goto out;
         m->has_text_body = true;
