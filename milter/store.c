@@ -887,27 +887,18 @@ int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_sto
 
 int pd_store_send(struct pd_store *s, struct pd_store_sent *p, char *err, size_t errlen)
 {
-    if (s->c->err || sdslen(s->c->obuf) != 0) {
-        /* hiredis holds commands of its own to send first: after them */
-        if (redisAppendFormattedCommand(s->c, p->bytes.data ? p->bytes.data : "",
-                                        p->bytes.len) != REDIS_OK) {
+    /* anything hiredis still holds to send goes first (in import, nothing) */
+    int done = !s->c->err && sdslen(s->c->obuf) == 0;
+    while (!done) {
+        if (redisBufferWrite(s->c, &done) != REDIS_OK) {
             set_err(err, errlen, "send", s->c);
             return -1;
         }
-        pd_buf_free(&p->bytes);   /* hiredis has its copy */
-        int done = 0;
-        while (!done) {
-            if (redisBufferWrite(s->c, &done) != REDIS_OK) {
-                set_err(err, errlen, "send", s->c);
-                return -1;
-            }
-        }
-        return 0;
     }
-    /* straight from the batch to the socket: hiredis's output buffer
-     * would be a copy of it, grown by reallocation (a few MB an import, on
-     * the core Redis works on).  The socket's send timeout is the
-     * connection's command timeout. */
+    /* then the batch, straight from its buffer to the socket: hiredis's
+     * output buffer would be a copy of it, grown by reallocation (a few MB
+     * an import, on the core Redis works on).  The socket's send timeout
+     * is the connection's command timeout. */
     const char *d = p->bytes.data;
     size_t left = p->bytes.len;
     while (left) {
