@@ -15,6 +15,7 @@
 #define PD_CLASSIFY_H
 
 #include "pd_mail.h"
+#include "pd_util.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -56,6 +57,9 @@ void pd_subject_clear(struct pd_subject *s);
 
 /* "Name <addr>", or "<addr>" when there is no name; "" for no address. */
 char *pd_identity_format(const struct pd_addr *a);
+/* The same appended to b, from name[0..nlen) and addr[0..alen) (nothing
+ * for no address); 0, or -1 out of memory. */
+int pd_identity_put(pd_buf *b, const char *name, size_t nlen, const char *addr, size_t alen);
 
 bool pd_body_has_diff(const char *body);
 bool pd_body_is_pull_request(const char *body);

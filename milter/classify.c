@@ -427,19 +427,23 @@ static char *body_excerpt(const char *body, long dstart)
 
 /* ---- identity ---- */
 
+int pd_identity_put(pd_buf *b, const char *name, size_t nlen, const char *addr, size_t alen)
+{
+    if (!alen)
+        return 0;
+    if (nlen && (pd_buf_append(b, name, nlen) < 0 || pd_buf_putc(b, ' ') < 0))
+        return -1;
+    return pd_buf_putc(b, '<') < 0 || pd_buf_append(b, addr, alen) < 0 || pd_buf_putc(b, '>') < 0
+               ? -1
+               : 0;
+}
+
 char *pd_identity_format(const struct pd_addr *a)
 {
     pd_buf b = PD_BUF_INIT;
-    int rc;
-    if (!a->addr || !*a->addr)
-        rc = pd_buf_puts(&b, "");
-    else
-        rc = (a->name && *a->name && (pd_buf_puts(&b, a->name) < 0 || pd_buf_putc(&b, ' ') < 0)) ||
-                     pd_buf_putc(&b, '<') < 0 || pd_buf_puts(&b, a->addr) < 0 ||
-                     pd_buf_putc(&b, '>') < 0
-                 ? -1
-                 : 0;
-    if (rc < 0) {
+    if (pd_buf_puts(&b, "") < 0 ||
+        pd_identity_put(&b, a->name ? a->name : "", a->name ? strlen(a->name) : 0,
+                        a->addr ? a->addr : "", a->addr ? strlen(a->addr) : 0) < 0) {
         pd_buf_free(&b);
         return NULL;
     }

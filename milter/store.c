@@ -420,11 +420,7 @@ static int pack_mail(const struct pd_record *r, char h[HASHES][41],
     bool post = view_eq(f[PD_F_CLASS], "cover", 5) || view_eq(f[PD_F_CLASS], "patch", 5);
     /* the identity: "Name <addr>", "<addr>" without a name, "" without an address */
     pd_buf_reset(tmp);
-    if (f[PD_F_ADDR].len &&
-        ((f[PD_F_NAME].len && (pd_buf_append(tmp, f[PD_F_NAME].p, f[PD_F_NAME].len) < 0 ||
-                               pd_buf_putc(tmp, ' ') < 0)) ||
-         pd_buf_putc(tmp, '<') < 0 || pd_buf_append(tmp, f[PD_F_ADDR].p, f[PD_F_ADDR].len) < 0 ||
-         pd_buf_putc(tmp, '>') < 0))
+    if (pd_identity_put(tmp, f[PD_F_NAME].p, f[PD_F_NAME].len, f[PD_F_ADDR].p, f[PD_F_ADDR].len) < 0)
         return -1;
     const char *ident = tmp->data ? tmp->data : "";
     size_t identlen = tmp->len;
