@@ -62,6 +62,8 @@ CONNS = (1, 8, 64)
 PER_CONN = 10        # mails per milter connection (one SMTP session)
 HOSTILE_SIZE = 6000000   # under the default MaxMessageBytes (8M)
 BEFORE = "32f3f69da29d13f7eea8a775b3ac49ac7fd3b222"   # main when issue 20 was filed
+IMPORT_ROUNDS = 11   # at least, against the Python baseline
+CONF_EXTRA = "DigestFormat both\n"   # both milters' and imports' (see the top)
 
 
 def cpu_s(pid):
@@ -123,7 +125,14 @@ def feed(sock, listfile, conns):
             "p99_ms": float(s["p99_ms"])}
 
 
-IMPORT_ROUNDS = 11
+def import_bytes_per_mail(env, cli, files):
+    """used_memory's growth a mail when cli (a patchdigest) imports files
+    into an emptied Redis."""
+    env.redis_cli("FLUSHALL")
+    m0 = used_memory(env)
+    subprocess.run([cli, "import", "--list", pdtest.LIST_ID, "-c", env.conf] + files,
+                   check=True, capture_output=True)
+    return (used_memory(env) - m0) / len(files)
 
 
 def before_side_by_side(env, listfile, files, rounds):
@@ -134,7 +143,7 @@ def before_side_by_side(env, listfile, files, rounds):
         print("# before: %s cannot be built from git here: skipped" % BEFORE[:12])
         return None
     conf = env.write_conf("before.conf", "before.sock", "jbefore", ((pdtest.LIST_ID, "KVM-PPC"),),
-                          "DigestFormat both\n")
+                          CONF_EXTRA)
     log = open(os.path.join(env.dir, "before.sock.log"), "a")
     p = subprocess.Popen([os.path.join(old, "patchdigest-milter"), "-f", "-c", conf],
                          stdout=log, stderr=log)
@@ -153,14 +162,8 @@ def before_side_by_side(env, listfile, files, rounds):
                                        60, 0.05):
                     raise RuntimeError("%s did not ship every record" % who)
                 cpu[who] += redis_cpu_s(env) - r0
-        mem = {}
-        for who, cli in (("before", os.path.join(old, "patchdigest")),
-                         ("now", os.path.join(pdtest.BUILD, "patchdigest"))):
-            env.redis_cli("FLUSHALL")
-            m0 = used_memory(env)
-            subprocess.run([cli, "import", "--list", pdtest.LIST_ID, "-c", env.conf] + files,
-                           check=True, capture_output=True)
-            mem[who] = (used_memory(env) - m0) / len(files)
+        mem = {"before": import_bytes_per_mail(env, os.path.join(old, "patchdigest"), files),
+               "now": import_bytes_per_mail(env, os.path.join(pdtest.BUILD, "patchdigest"), files)}
     finally:
         p.kill()   # libmilter's SIGTERM takes seconds; it keeps its journal
         p.wait(10)
@@ -185,7 +188,7 @@ def main():
     files = pdtest.corpus_files()
     if len(files) != 1500:
         sys.exit("bench: want the 1500 posts of %s, found %d" % (pdtest.KVMPPC, len(files)))
-    env = pdtest.Env(extra="DigestFormat both\n")
+    env = pdtest.Env(extra=CONF_EXTRA)
     empty = None
     try:
         listfile = os.path.join(env.dir, "posts.list")
@@ -264,10 +267,8 @@ def main():
             imp["py"].append(len(files) / (time.monotonic() - t))
 
         # Redis memory per retained mail: one import into an empty Redis
-        env.redis_cli("FLUSHALL")
-        mem0 = used_memory(env)
-        env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)
-        mem1 = used_memory(env)
+        bytes_per_mail = import_bytes_per_mail(env, os.path.join(pdtest.BUILD, "patchdigest"),
+                                               files)
 
         # Redis's CPU and memory a mail, side by side with the code of BEFORE
         before = before_side_by_side(env, listfile, files, args.rounds)
@@ -307,7 +308,7 @@ def main():
         "empty_filter": round(1000 * cpu["empty"] / cpu["empty_mails"], 3),
         "patchdigest_milter": round(1000 * cpu["milter"] / cpu["mails"], 3),
         "redis_server": round(1000 * cpu["redis"] / cpu["mails"], 3)}
-    out["redis_bytes_per_mail"] = round((mem1 - mem0) / len(files))
+    out["redis_bytes_per_mail"] = round(bytes_per_mail)
     worst = max(hostile, key=lambda r: r[2] / max(r[1], 0.001))
     out["hostile"] = {
         "worst_ratio": round(worst[2] / max(worst[1], 0.001), 2),
