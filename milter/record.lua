@@ -91,8 +91,9 @@
 --   root | window seq gseq | version time flags prefixes | resend | tr |
 --   nb napp excerpt headers
 -- The writer packs the runs rid..root, version..prefixes and tr (they are
--- the record's own); the script packs the others (cmsgpack.pack) and puts
--- the runs together: a mail's 26 values were 26 strings Lua built and
+-- the record's own); the script packs the others (window, seq and gseq by
+-- concatenation, MPSTR; nb and napp with cmsgpack.pack) and puts the runs
+-- together: a mail's 26 values were 26 strings Lua built and
 -- hashed, and packing them was a tenth of Redis's time.
 -- title is a number n when it is the last n bytes of subject; author,
 -- root and parent are true when they equal the identity ("name <addr>",
@@ -182,6 +183,11 @@ local fmt = string.format
 -- string "1", false twice), as cmsgpack.pack writes them: a call less a mail
 -- for each
 local MP_FALSE, MP_TRUE, MP_ONE, MP_FALSE2 = '\194', '\195', '\161' .. '1', '\194\194'
+-- and the head of a MessagePack string of n bytes (n < 32: the window,
+-- seq and gseq, decimal numbers), so that packing them is a concatenation,
+-- not a cmsgpack.pack call a mail
+local MPSTR = {}
+for n = 0, 31 do MPSTR[n] = string.char(0xa0 + n) end
 -- what a mail's what value says (t, x, h), and an address's domain: the
 -- same few values and addresses come back in a batch, looked up once each
 local WHATS, domain_of = {}, {}
@@ -507,7 +513,8 @@ local function record(a)
     nb, napp = record_outcomes(midh, PARENT, NTR, NOTICE, rooth)
   end
   if has_headers and not headers then call('DEL', base .. 'H:' .. midh) end
-  local packed = A[a + 21] .. cmsgpack.pack(win, fmt('%d', seq), fmt('%d', gseq)) .. A[a + 22] ..
+  local sq, gq = fmt('%d', seq), fmt('%d', gseq)
+  local packed = A[a + 21] .. MPSTR[#win] .. win .. MPSTR[#sq] .. sq .. MPSTR[#gq] .. gq .. A[a + 22] ..
     (resend and MP_ONE or MP_FALSE) .. A[a + 23] ..
     ((nb or napp) and cmsgpack.pack(nb or false, napp or false) or MP_FALSE2) ..
     (has_excerpt and MP_TRUE or MP_FALSE) .. (headers and MP_TRUE or MP_FALSE)
