@@ -14,7 +14,12 @@ each run, so every post is new mail).  The two alternate, N rounds each
 Import: `patchdigest import` of the same posts (Redis emptied before each
 run) alternates with tests/bench/baseline.py, the plain Python script a
 user would write instead; medians of N rounds, at least 11 (IMPORT_ROUNDS),
-and the median of each round's own ratio ("paired_ratio").
+and the median of each round's own ratio ("paired_ratio").  Each round's
+times are kept ("patchdigest_ms", "python_ms"), and the CPU each side used
+(medians, "cpu_ms": the import's client from getrusage, redis-server's from
+INFO cpu; "cpu_ratio": Python's over the two added up): on two cores the
+import's client and Redis run side by side, so the wall ratio moves with
+how much of the two cores the machine gives, the CPU ratio much less.
 
 Hostile: every crafted shape of tests/hostile_shapes.py (issue 16), 6 MB
 each, fed through the milter beside a plain text mail of the same size, on
@@ -46,6 +51,7 @@ are only reported, never asserted.  Under a minute.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -103,6 +109,12 @@ def redis_cpu_s(env):
     if len(got) != 2:
         raise RuntimeError("no used_cpu_user/used_cpu_sys in INFO cpu")
     return got["used_cpu_user"] + got["used_cpu_sys"]
+
+
+def children_cpu_s():
+    """User + system CPU seconds of this script's children that ended."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def used_memory(env):
@@ -250,21 +262,32 @@ def main():
                                          os.path.join(env.dir, "shapes"), HOSTILE_SIZE)
 
         # import against the Python baseline, alternating
-        imp = {"pd": [], "py": []}
+        imp = {"pd": [], "py": [], "pd_ms": [], "py_ms": [], "pd_cpu": [], "redis_cpu": [],
+               "py_cpu": []}
         env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)   # warm-up
         # (at least IMPORT_ROUNDS pairs: this machine's spells move one
         # import by a third, and the Python baseline by as much)
         for rnd in range(max(args.rounds, IMPORT_ROUNDS)):
             env.redis_cli("FLUSHALL")
+            r0 = redis_cpu_s(env)
+            c0 = children_cpu_s()
             t = time.monotonic()
             env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)
-            imp["pd"].append(len(files) / (time.monotonic() - t))
+            el = time.monotonic() - t
+            imp["pd_cpu"].append(children_cpu_s() - c0)
+            imp["redis_cpu"].append(redis_cpu_s(env) - r0)
+            imp["pd"].append(len(files) / el)
+            imp["pd_ms"].append(1000 * el)
+            c0 = children_cpu_s()
             t = time.monotonic()
             r = subprocess.run([sys.executable, os.path.join(HERE, "baseline.py")] + files,
                                capture_output=True, text=True)
+            el = time.monotonic() - t
+            imp["py_cpu"].append(children_cpu_s() - c0)
             if r.returncode != 0:
                 raise RuntimeError("baseline.py: " + r.stderr)
-            imp["py"].append(len(files) / (time.monotonic() - t))
+            imp["py"].append(len(files) / el)
+            imp["py_ms"].append(1000 * el)
 
         # Redis memory per retained mail: one import into an empty Redis
         bytes_per_mail = import_bytes_per_mail(env, os.path.join(pdtest.BUILD, "patchdigest"),
@@ -302,6 +325,16 @@ def main():
                          a / b for a, b in zip(imp["pd"], imp["py"])), 2)}
     out["import"]["ratio"] = round(out["import"]["patchdigest_mps"] /
                                    out["import"]["python_mps"], 2)
+    # each round's wall times, and the CPU both sides used (medians): the
+    # import's is its client's and redis-server's, which share the cores
+    out["import"]["patchdigest_ms"] = [round(x, 1) for x in imp["pd_ms"]]
+    out["import"]["python_ms"] = [round(x, 1) for x in imp["py_ms"]]
+    out["import"]["cpu_ms"] = {
+        "patchdigest": round(1000 * statistics.median(imp["pd_cpu"]), 1),
+        "redis_server": round(1000 * statistics.median(imp["redis_cpu"]), 1),
+        "python": round(1000 * statistics.median(imp["py_cpu"]), 1)}
+    c = out["import"]["cpu_ms"]
+    out["import"]["cpu_ratio"] = round(c["python"] / (c["patchdigest"] + c["redis_server"]), 2)
     out["redis_round_trips_per_mail"] = round(trips / mails64, 4) if mails64 else None
     out["rss_mib"] = {"idle_100": round(rss_idle, 1), "load_64": round(rss_load, 1)}
     out["cpu_ms_per_mail"] = {
@@ -324,6 +357,12 @@ def main():
           "(%d rounds; the median of each round's own ratio: %.1fx)" % (
               out["import"]["patchdigest_mps"], out["import"]["python_mps"],
               out["import"]["ratio"], out["import"]["rounds"], out["import"]["paired_ratio"]))
+    c = out["import"]["cpu_ms"]
+    print("import CPU: patchdigest %.1f ms + redis-server %.1f ms, Python baseline %.0f ms: "
+          "%.1fx; wall per round, ms: patchdigest %s; Python %s" % (
+              c["patchdigest"], c["redis_server"], c["python"], out["import"]["cpu_ratio"],
+              " ".join("%.0f" % x for x in out["import"]["patchdigest_ms"]),
+              " ".join("%.0f" % x for x in out["import"]["python_ms"])))
     print("Redis round trips per mail at 64 connections: %s (1 per %.0f mails)" % (
         out["redis_round_trips_per_mail"],
         1 / out["redis_round_trips_per_mail"] if out["redis_round_trips_per_mail"] else 0))
