@@ -277,9 +277,12 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 
 /* One EVALSHA of record.lua per list of a batch, carrying that list's
  * records in their order: EVALSHA <sha> 1 <base>meta <base> <ttl> <list>
- * <opened> <per>, then per record PER_RECORD values (record.lua says which).
- * Only what the script reads goes: its values cost Redis about 800
- * instructions each, and its strings a few ns a byte.  The long texts go
+ * <opened> <per>, then per record PER_RECORD values: the VALUES values the
+ * script reads (record.lua says which) as one run of MessagePack strings,
+ * which one cmsgpack.unpack() in the script turns into Lua strings (as
+ * many values of the call cost Redis about 700 instructions each more, to
+ * parse and hand over), then the PACKED parts of the mail.  Only what the
+ * script reads goes: its strings cost it a few ns a byte.  The long texts go
  * ahead of the call, SET <base>H:<sha1(mid)> <block> NX EX <ttl> and SET
  * <base>X:<sha1(mid)> <excerpt> NX EX <ttl>, and record.lua keeps or
  * deletes them; the excerpt and likely-kept blocks are compressed
@@ -287,8 +290,8 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
 #define HEAD_ARGS 9
 #define HASHES 6          /* the sha1s record.lua would compute (see there) */
 #define PACKED 3          /* the parts of the mail record.lua stores as they come */
-#define FIELDS 15         /* the record's values record.lua reads (below) */
-#define PER_RECORD (FIELDS + HASHES + PACKED)
+#define VALUES 21         /* the values record.lua reads of a mail (below) */
+#define PER_RECORD (1 + PACKED)
 
 /* A batch's records of one list. */
 struct group {
@@ -536,14 +539,15 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
     pd_buf ez = PD_BUF_INIT;   /* a text, packed (copied into out when written) */
     char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
     pd_buf (*mp)[PACKED] = calloc(g->n ? g->n : 1, sizeof *mp);
-    char (*small)[2][24] = calloc(g->n ? g->n : 1, sizeof *small);   /* what, ntr */
+    pd_buf vals = PD_BUF_INIT;   /* each mail's values, in turn (their offsets: voff) */
+    size_t *voff = calloc(g->n ? g->n : 1, sizeof *voff);
     pd_buf tmp = PD_BUF_INIT;
     size_t argc = HEAD_ARGS + g->n * PER_RECORD;
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || !hx || !mp || !small || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !hx || !mp || !voff || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
@@ -576,23 +580,8 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
             argv[7] = r.f[PD_F_TIME].p;
             lens[7] = r.f[PD_F_TIME].len;
         }
-        /* what the script reads of the record (record.lua, in this order) */
-        static const int fields[] = { PD_F_MID, PD_F_CLASS, PD_F_VERSION, PD_F_INDEX,
-                                      PD_F_TOTAL, PD_F_NAME, PD_F_ADDR, PD_F_SUBJECT,
-                                      PD_F_ROOT };
-        argv[a] = it->record_id;
-        lens[a++] = strlen(it->record_id);
-        for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-            argv[a] = r.f[fields[i]].p;
-            lens[a++] = r.f[fields[i]].len;
-        }
-        struct pd_field_view parent = parent_of(&r);
-        argv[a] = parent.p;
-        lens[a++] = parent.len;
-        argv[a] = r.f[PD_F_REVIEWERS].p;
-        lens[a++] = r.f[PD_F_REVIEWERS].len;
         /* what: t truncated, x excerpt and h header block sent ahead */
-        char *what = small[k][0], *ntr = small[k][1];
+        char what[4];
         size_t wn = 0;
         if (r.f[PD_F_FLAGS].len && memchr(r.f[PD_F_FLAGS].p, 't', r.f[PD_F_FLAGS].len))
             what[wn++] = 't';
@@ -600,9 +589,6 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
             what[wn++] = 'x';
         if (r.f[PD_F_HEADERS].len)
             what[wn++] = 'h';
-        what[wn] = '\0';
-        argv[a] = what;
-        lens[a++] = wn;
         /* the reply's review trailers: how many (their lines are packed) */
         size_t ntrailers = 0;
         const char *tp = r.f[PD_F_TRAILERS].p, *te = tp + r.f[PD_F_TRAILERS].len;
@@ -612,20 +598,32 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
                 ntrailers++;
             tp = nl ? nl + 1 : te;
         }
-        if (ntrailers)
-            snprintf(ntr, 24, "%zu", ntrailers);
-        argv[a] = ntr;
-        lens[a++] = strlen(ntr);
-        argv[a] = r.f[PD_F_NOTICE].p;
-        lens[a++] = r.f[PD_F_NOTICE].len;
+        char ntr[PD_UTOA_MAX];
+        size_t ntrl = ntrailers ? pd_utoa(ntrailers, ntr) : 0;
         if (record_hashes(&r, it->record_id, hx[k], &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
             goto out;
         }
-        for (int i = 0; i < HASHES; i++) {
-            argv[a] = hx[k][i];
-            lens[a++] = strlen(hx[k][i]);
+        struct pd_field_view parent = parent_of(&r);
+        /* what the script reads of the record, in its order (record.lua) */
+        const struct pd_field_view v[VALUES] = {
+            { it->record_id, strlen(it->record_id) },
+            r.f[PD_F_MID], r.f[PD_F_CLASS], r.f[PD_F_VERSION], r.f[PD_F_INDEX],
+            r.f[PD_F_TOTAL], r.f[PD_F_NAME], r.f[PD_F_ADDR], r.f[PD_F_SUBJECT],
+            r.f[PD_F_ROOT], parent, r.f[PD_F_REVIEWERS], { what, wn }, { ntr, ntrl },
+            r.f[PD_F_NOTICE],
+            { hx[k][0], strlen(hx[k][0]) }, { hx[k][1], strlen(hx[k][1]) },
+            { hx[k][2], strlen(hx[k][2]) }, { hx[k][3], strlen(hx[k][3]) },
+            { hx[k][4], strlen(hx[k][4]) }, { hx[k][5], strlen(hx[k][5]) },
+        };
+        voff[k] = vals.len;
+        for (int i = 0; i < VALUES; i++) {
+            if (mp_str(&vals, v[i].p, v[i].len) < 0) {
+                snprintf(err, errlen, "redis: out of memory");
+                goto out;
+            }
         }
+        lens[a++] = vals.len - voff[k];   /* argv: below, once vals has stopped growing */
         if (pack_mail(&r, hx[k], parent, mp[k], &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
             goto out;
@@ -650,6 +648,8 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
                         errlen) < 0))
             goto out;
     }
+    for (size_t k = 0; k < g->n; k++)
+        argv[HEAD_ARGS + k * PER_RECORD] = vals.data + voff[k];
     if (append_command(out, argc, argv, lens) == 0)
         rc = 0;
     else
@@ -665,7 +665,8 @@ out:
         for (int i = 0; i < PACKED; i++)
             pd_buf_free(&mp[k][i]);
     free(mp);
-    free(small);
+    pd_buf_free(&vals);
+    free(voff);
     pd_buf_free(&ez);
     return rc;
 }
