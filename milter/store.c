@@ -537,7 +537,6 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
 {
     pd_buf key = PD_BUF_INIT;
     pd_buf ez = PD_BUF_INIT;   /* a text, packed (copied into out when written) */
-    char (*hx)[HASHES][41] = calloc(g->n ? g->n : 1, sizeof *hx);
     pd_buf (*mp)[PACKED] = calloc(g->n ? g->n : 1, sizeof *mp);
     pd_buf vals = PD_BUF_INIT;   /* each mail's values, in turn (their offsets: voff) */
     size_t *voff = calloc(g->n ? g->n : 1, sizeof *voff);
@@ -547,7 +546,7 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
     int rc = -1;
-    if (!argv || !lens || !hx || !mp || !voff || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !mp || !voff || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
@@ -600,7 +599,8 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
         }
         char ntr[PD_UTOA_MAX];
         size_t ntrl = ntrailers ? pd_utoa(ntrailers, ntr) : 0;
-        if (record_hashes(&r, it->record_id, hx[k], &tmp) < 0) {
+        char hx[HASHES][41];   /* read only here: the values and packed parts copy them */
+        if (record_hashes(&r, it->record_id, hx, &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
             goto out;
         }
@@ -612,9 +612,9 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
             r.f[PD_F_TOTAL], r.f[PD_F_NAME], r.f[PD_F_ADDR], r.f[PD_F_SUBJECT],
             r.f[PD_F_ROOT], parent, r.f[PD_F_REVIEWERS], { what, wn }, { ntr, ntrl },
             r.f[PD_F_NOTICE],
-            { hx[k][0], strlen(hx[k][0]) }, { hx[k][1], strlen(hx[k][1]) },
-            { hx[k][2], strlen(hx[k][2]) }, { hx[k][3], strlen(hx[k][3]) },
-            { hx[k][4], strlen(hx[k][4]) }, { hx[k][5], strlen(hx[k][5]) },
+            { hx[0], strlen(hx[0]) }, { hx[1], strlen(hx[1]) },
+            { hx[2], strlen(hx[2]) }, { hx[3], strlen(hx[3]) },
+            { hx[4], strlen(hx[4]) }, { hx[5], strlen(hx[5]) },
         };
         voff[k] = vals.len;
         for (int i = 0; i < VALUES; i++) {
@@ -624,7 +624,7 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
             }
         }
         lens[a++] = vals.len - voff[k];   /* argv: below, once vals has stopped growing */
-        if (pack_mail(&r, hx[k], parent, mp[k], &tmp) < 0) {
+        if (pack_mail(&r, hx, parent, mp[k], &tmp) < 0) {
             snprintf(err, errlen, "redis: out of memory");
             goto out;
         }
@@ -641,10 +641,10 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
                       r.f[PD_F_INDEX].len == 0 ||
                       (r.f[PD_F_INDEX].len == 1 && r.f[PD_F_INDEX].p[0] == '1');
         if ((r.f[PD_F_EXCERPT].len &&
-             queue_text(out, z, g, "X:", hx[k][0], r.f[PD_F_EXCERPT], true, ttl, &key, &ez, err,
+             queue_text(out, z, g, "X:", hx[0], r.f[PD_F_EXCERPT], true, ttl, &key, &ez, err,
                         errlen) < 0) ||
             (r.f[PD_F_HEADERS].len &&
-             queue_text(out, z, g, "H:", hx[k][0], r.f[PD_F_HEADERS], likely, ttl, &key, &ez, err,
+             queue_text(out, z, g, "H:", hx[0], r.f[PD_F_HEADERS], likely, ttl, &key, &ez, err,
                         errlen) < 0))
             goto out;
     }
@@ -660,7 +660,6 @@ out:
     pd_buf_free(&meta);
     pd_buf_free(&key);
     pd_buf_free(&tmp);
-    free(hx);
     for (size_t k = 0; mp && k < g->n; k++)
         for (int i = 0; i < PACKED; i++)
             pd_buf_free(&mp[k][i]);
