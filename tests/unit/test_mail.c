@@ -1055,9 +1055,6 @@ static void test_body_cr_nul_dropped(void **state)
     }
 }
 
-/* pd_buf_printf() appends exactly the formatted text whether it fits the
- * room the buffer has, fits it to the byte, or needs more (a cut text is
- * written over, and the buffer stays a C string). */
 /* pd_utoa(), pd_itoa() and the pd_buf forms write what printf writes,
  * at the ends of the range and around each power of ten. */
 static void test_decimal_like_printf(void **state)
@@ -1090,6 +1087,9 @@ static void test_decimal_like_printf(void **state)
     pd_buf_free(&b);
 }
 
+/* pd_buf_printf() appends exactly the formatted text whether it fits the
+ * room the buffer has, fits it to the byte, or needs more (a cut text is
+ * written over, and the buffer stays a C string). */
 static void test_buf_printf_room(void **state)
 {
     (void)state;
