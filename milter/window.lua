@@ -55,8 +55,10 @@ elseif op == 'close' then
   local win = redis.call('HGET', meta, 'window')
   if not win and force then
     -- nothing recorded yet: the first window, as record.lua would open it
+    -- (layout 2 too: else record.lua takes the list for one of the older
+    -- layout, and looks for its m:/mid: keys for twice the retention)
     local h0 = redis.sha1hex(list)
-    redis.call('HSET', meta, 'window', '1', 'head', h0, 'list', list)
+    redis.call('HSET', meta, 'window', '1', 'head', h0, 'list', list, 'layout', '2')
     redis.call('HSET', base .. 'w:1', 'from', h0, 'to', h0, 'opened', now)
     win = '1'
   end

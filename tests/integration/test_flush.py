@@ -126,6 +126,24 @@ try:
 finally:
     env.close()
 
+# ---- a forced flush before any mail opens the first window as record.lua does ----
+# (with the packed layout: else the first mail recorded after it took the
+# list for one of the older layout, and every mail of the next twice the
+# retention looked for the older mid: keys too)
+env, sent = new_env()
+try:
+    r = flush(env, "--force")
+    base = "pd:{%s}:" % pdtest.LIST_ID
+    got = env.cli("import", "--list", pdtest.LIST_ID, POSTS[0])
+    fields = env.redis_cli("HGETALL", base + "meta").split()
+    meta = dict(zip(fields[::2], fields[1::2]))
+    result(r.returncode == 0 and got.returncode == 0 and meta.get("layout") == "2" and
+           "legacy" not in meta and meta.get("window") == "2",
+           "a forced flush of an empty list, then a mail: window 2, the packed layout, no "
+           "older keys looked for", r.stderr + got.stderr + repr(meta))
+finally:
+    env.close()
+
 # ---- a flush that dies after closing, before sending; a Sendmail that fails ----
 env, sent = new_env()
 try:
