@@ -111,6 +111,9 @@ $(BUILD)/tests/feeder: tests/feeder.c | $(BUILD)/tests
 # the benchmark's empty filter (tests/bench/empty_filter.c), libmilter only
 $(BUILD)/tests/empty_filter: tests/bench/empty_filter.c | $(BUILD)/tests
 	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $< $(LDFLAGS) -lmilter -pthread
+# the benchmark's spell probe (tests/bench/spell.c): how much the two cores slow each other
+$(BUILD)/tests/spell: tests/bench/spell.c | $(BUILD)/tests
+	$(CC) $(PD_CFLAGS) $(CFLAGS) -o $@ $< -lz
 
 # the table of the corpus' notices test_outcome checks
 $(BUILD)/tests/test_outcome: tests/unit/outcome_notices.inc
@@ -118,7 +121,8 @@ $(BUILD)/tests/test_outcome: tests/unit/outcome_notices.inc
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpatchdigest.a | $(BUILD)/tests
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
-TEST_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/feeder $(BUILD)/tests/empty_filter
+TEST_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/feeder $(BUILD)/tests/empty_filter \
+             $(BUILD)/tests/spell
 
 check: deps
 	$(MAKE) all $(TEST_BINS)
@@ -141,7 +145,7 @@ sanitize: deps
 # build/bench.json.  Under a minute.  Not part of "make check".
 .PHONY: bench
 bench: deps
-	$(MAKE) all $(BUILD)/tests/feeder $(BUILD)/tests/empty_filter
+	$(MAKE) all $(BUILD)/tests/feeder $(BUILD)/tests/empty_filter $(BUILD)/tests/spell
 	BUILD=$(BUILD) $(if $(BENCH_ROUNDS),BENCH_ROUNDS=$(BENCH_ROUNDS)) python3 tests/bench/bench.py
 
 # ---- "make textz-dict": train milter/textz.dict again (pd_textz.h) ----

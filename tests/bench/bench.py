@@ -42,6 +42,15 @@ used_memory's growth after an import by each of the two `patchdigest`s,
 "redis_bytes_per_mail": ratios of one run, which the machine's spells move
 alike.  Skipped (null, and said) when git cannot give BEFORE.
 
+Spell: tests/bench/spell (a fixed amount of deflate work) is timed alone
+on one core and as two copies at once on two, three times each, before
+and after the import rounds: "spell" in bench.json, "slowdown" the two at
+once over the one alone (medians).  About 1.0 when the machine's two
+virtual CPUs do not share a physical core; 1.4 to 1.5 was seen when they
+do, and then import's client and redis-server lose their overlap while
+the one-core Python baseline loses nothing: read the import ratio with it.
+None on a machine of one CPU.
+
 Also: Redis round trips per mail under the 64-connection load (the
 milter's StatusFile, redis_round_trips), the milter's CPU time per mail,
 and its peak RSS (VmHWM) with 100 idle connections open and during the
@@ -192,6 +201,33 @@ def median(runs, key):
     return round(statistics.median(r[key] for r in runs), 3)
 
 
+def spell():
+    """The spell probe (see the top): {"alone_ms", "both_ms", "slowdown"},
+    or None with fewer than two CPUs to run on."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    probe = os.path.join(pdtest.BUILD, "tests", "spell")
+
+    def start(cpu):
+        return subprocess.Popen([probe], stdout=subprocess.PIPE, text=True,
+                                preexec_fn=lambda: os.sched_setaffinity(0, {cpu}))
+
+    def ms(p):
+        out, _ = p.communicate()
+        if p.returncode != 0:
+            raise RuntimeError("spell probe failed")
+        return float(out.split()[0])
+
+    alone, both = [], []
+    for _ in range(3):
+        alone.append(ms(start(cpus[0])))
+        ps = [start(cpus[0]), start(cpus[1])]
+        both.append(statistics.mean(ms(p) for p in ps))
+    a, b = statistics.median(alone), statistics.median(both)
+    return {"alone_ms": round(a, 2), "both_ms": round(b, 2), "slowdown": round(b / a, 3)}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
@@ -261,7 +297,9 @@ def main():
         hostile = hostile_shapes.measure(os.path.join(pdtest.BUILD, "tests", "feeder"), msock,
                                          os.path.join(env.dir, "shapes"), HOSTILE_SIZE)
 
-        # import against the Python baseline, alternating
+        # import against the Python baseline, alternating, between two
+        # readings of how much the two cores slow each other now
+        spells = [spell()]
         imp = {"pd_ms": [], "py_ms": [], "pd_cpu": [], "redis_cpu": [], "py_cpu": []}
         env.cli("import", "--list", pdtest.LIST_ID, *files, check=True)   # warm-up
         # (at least IMPORT_ROUNDS pairs: this machine's spells move one
@@ -285,6 +323,8 @@ def main():
             if r.returncode != 0:
                 raise RuntimeError("baseline.py: " + r.stderr)
             imp["py_ms"].append(1000 * el)
+
+        spells.append(spell())
 
         # Redis memory per retained mail: one import into an empty Redis
         bytes_per_mail = import_bytes_per_mail(env, os.path.join(pdtest.BUILD, "patchdigest"),
@@ -335,6 +375,7 @@ def main():
         "python": round(1000 * statistics.median(imp["py_cpu"]), 1)}
     c = out["import"]["cpu_ms"]
     out["import"]["cpu_ratio"] = round(c["python"] / (c["patchdigest"] + c["redis_server"]), 2)
+    out["spell"] = {"before_import": spells[0], "after_import": spells[1]}
     out["redis_round_trips_per_mail"] = round(trips / mails64, 4) if mails64 else None
     out["rss_mib"] = {"idle_100": round(rss_idle, 1), "load_64": round(rss_load, 1)}
     out["cpu_ms_per_mail"] = {
@@ -363,6 +404,12 @@ def main():
               c["patchdigest"], c["redis_server"], c["python"], out["import"]["cpu_ratio"],
               " ".join("%.0f" % x for x in out["import"]["patchdigest_ms"]),
               " ".join("%.0f" % x for x in out["import"]["python_ms"])))
+    if spells[0] and spells[1]:
+        print("two cores at once against one alone (spell probe): %.2fx slower before the "
+              "import rounds, %.2fx after (1.0: the two vCPUs do not share a core)" % (
+                  spells[0]["slowdown"], spells[1]["slowdown"]))
+    else:
+        print("spell probe: fewer than two CPUs, not measured")
     print("Redis round trips per mail at 64 connections: %s (1 per %.0f mails)" % (
         out["redis_round_trips_per_mail"],
         1 / out["redis_round_trips_per_mail"] if out["redis_round_trips_per_mail"] else 0))

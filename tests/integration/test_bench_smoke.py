@@ -2,12 +2,16 @@
 """The pieces of "make bench", cheaply (about a second; the benchmark itself
 is not part of "make check" and no time is asserted): the empty filter
 builds, negotiates like patchdigest-milter and answers ACCEPT; the Python
-baseline classifies the posts as the reference does."""
+baseline classifies the posts as the reference does; the spell probe
+(tests/bench/spell.c) runs alone and two at once, and bench.py reads it."""
 import json
 import os
 import signal
 import subprocess
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "bench"))
 
 import pdtest
 from pdtest import result
@@ -42,6 +46,15 @@ try:
            all(got.get("classes", {}).get(c, 0) == n for c, n in want["classes"].items()),
            "the Python baseline classifies as the reference does",
            (got.get("classes"), want["classes"], r.stderr))
+
+    import bench   # noqa: E402 (tests/bench/bench.py, for its spell probe)
+    if len(os.sched_getaffinity(0)) < 2:
+        pdtest.skip("the spell probe", "one CPU to run on: bench.py reports none")
+    else:
+        sp = bench.spell()
+        result(sp is not None and sp["alone_ms"] > 0 and sp["both_ms"] > 0 and
+               sp["slowdown"] == round(sp["both_ms"] / sp["alone_ms"], 3),
+               "the spell probe times its work alone and two at once (%s)" % sp, sp)
 finally:
     if empty is not None:
         empty.kill()   # it keeps no state; SIGTERM takes libmilter seconds
