@@ -71,10 +71,20 @@ uint64_t pd_store_round_trips(const struct pd_store *s);
  * outstanding.  Each is one EVAL, so no NOSCRIPT comes back to a batch sent
  * behind another.  All three: 0, or -1 with err set (after send or
  * receive the connection is then unusable).  pd_store_sent_free() frees a
- * batch prepared and not received. */
+ * batch prepared and not received.
+ *
+ * Each batch carries the chain head it expects its list to have and the
+ * head it should leave (record.lua, "The chain head"), which saves the
+ * script hashing the chain itself.  pd_store_record() expects the head
+ * the script answered last; pd_store_prepare() goes on from the head
+ * pd_store_plan_chain() read (call it for each list the import may record
+ * into, before the first pd_store_send(); it reads, so not beside a send
+ * or receive) and from the batches it prepared before; a list it has none
+ * for, or a head that proves wrong, costs only the script's own hashing. */
+int pd_store_plan_chain(struct pd_store *s, const char *list_id, char *err, size_t errlen);
 struct pd_store_sent;
 struct pd_textz;
-int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_store_item *items,
+int pd_store_prepare(struct pd_store *s, struct pd_textz *z, struct pd_store_item *items,
                      size_t n, struct pd_store_sent **sent, char *err, size_t errlen);
 int pd_store_send(struct pd_store *s, struct pd_store_sent *sent, char *err, size_t errlen);
 int pd_store_receive(struct pd_store *s, struct pd_store_sent *sent, char *err, size_t errlen);

@@ -556,6 +556,17 @@ static int cmd_import(const struct options *o)
         status = 1;
         goto out;
     }
+    /* the chain heads the batches go on from (pd_store_plan_chain()) */
+    for (size_t i = 0; i < cfg.nlists && status == 0; i++) {
+        if (x->list && strcmp(cfg.lists[i].id, x->list) != 0)
+            continue;
+        if (pd_store_plan_chain(x->store, cfg.lists[i].id, err, sizeof err) < 0) {
+            fprintf(stderr, "patchdigest import: %s\n", err);
+            status = 1;
+        }
+    }
+    if (status)
+        goto out;
     if (!(x->z = pd_textz_new())) {
         fprintf(stderr, "patchdigest import: out of memory\n");
         status = 1;

@@ -27,6 +27,23 @@
 #include <strings.h>
 #include <time.h>
 
+/* The chain heads a writer expects its lists to have (record.lua, "The
+ * chain head"): it computes a batch's chain itself and the script takes it
+ * when it expected right.  ids: the Message-ID hashes an import has sent
+ * (an open-addressing set of their first 64 bits), so that a Message-ID
+ * seen again is expected known, not new. */
+struct chain {
+    char *base;
+    char head[41];
+};
+
+struct chains {
+    struct chain *c;
+    size_t n;
+    uint64_t *ids;      /* 0: an empty slot */
+    size_t nids, capids;
+};
+
 struct pd_store {
     redisContext *c;
     char sha[41];
@@ -37,6 +54,8 @@ struct pd_store {
     char addr[300];     /* the server connected to: "host:port" or the unix path */
     struct pd_textz *z; /* packs the long texts of records (pd_textz.h) */
     pd_buf resp;        /* a batch's commands in Redis's protocol (send_batch) */
+    struct chains learnt;    /* pd_store_record: the heads the script last answered */
+    struct chains planned;   /* import: the heads pd_store_prepare() expects */
 };
 
 static void set_err(char *err, size_t errlen, const char *what, const redisContext *c)
@@ -255,10 +274,20 @@ int pd_store_master_moved(struct pd_store *s, const struct pd_config *cfg, char 
     return strcmp(addr, s->addr) != 0;
 }
 
+static void chains_free(struct chains *ch)
+{
+    for (size_t i = 0; i < ch->n; i++)
+        free(ch->c[i].base);
+    free(ch->c);
+    free(ch->ids);
+}
+
 void pd_store_free(struct pd_store *s)
 {
     if (!s)
         return;
+    chains_free(&s->learnt);
+    chains_free(&s->planned);
     if (s->c)
         redisFree(s->c);
     free(s->prefix);
@@ -287,7 +316,7 @@ uint64_t pd_store_round_trips(const struct pd_store *s)
  * <base>X:<sha1(mid)> <excerpt> NX EX <ttl>, and record.lua keeps or
  * deletes them; the excerpt and likely-kept blocks are compressed
  * (pd_textz.h).  The mail's fixed values come packed (pack_mail()). */
-#define HEAD_ARGS 9
+#define HEAD_ARGS 10
 #define HASHES 6          /* the sha1s record.lua would compute (see there) */
 #define PACKED 3          /* the parts of the mail record.lua stores as they come */
 #define VALUES 21         /* the values record.lua reads of a mail (below) */
@@ -529,11 +558,77 @@ static int queue_text(pd_buf *out, struct pd_textz *z, struct group *g, const ch
     return 0;
 }
 
+/* The chain of base, NULL when unknown. */
+static struct chain *chain_find(struct chains *ch, const char *base)
+{
+    for (size_t i = 0; ch && i < ch->n; i++)
+        if (strcmp(ch->c[i].base, base) == 0)
+            return &ch->c[i];
+    return NULL;
+}
+
+/* Set base's head (40 hex digits); 0, or -1 out of memory. */
+static int chain_set(struct chains *ch, const char *base, const char *head)
+{
+    struct chain *c = chain_find(ch, base);
+    if (!c) {
+        struct chain *n = realloc(ch->c, (ch->n + 1) * sizeof *n);
+        if (!n)
+            return -1;
+        ch->c = n;
+        c = &ch->c[ch->n];
+        if (!(c->base = strdup(base)))
+            return -1;
+        ch->n++;
+    }
+    memcpy(c->head, head, 40);
+    c->head[40] = '\0';
+    return 0;
+}
+
+/* Whether the Message-ID whose sha1 is midh (hex) was planned before, and
+ * now is: 1 yes, 0 no, -1 out of memory. */
+static int chain_seen(struct chains *ch, const char *midh)
+{
+    uint64_t k = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = midh[i];
+        k = k << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
+    }
+    k |= 1;   /* never 0, the empty slot */
+    if (2 * (ch->nids + 1) > ch->capids) {
+        size_t cap = ch->capids ? 2 * ch->capids : 1024;
+        uint64_t *t = calloc(cap, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < ch->capids; i++) {
+            if (!ch->ids[i])
+                continue;
+            size_t j = (size_t)(ch->ids[i] * 0x9E3779B97F4A7C15u) & (cap - 1);
+            while (t[j])
+                j = (j + 1) & (cap - 1);
+            t[j] = ch->ids[i];
+        }
+        free(ch->ids);
+        ch->ids = t;
+        ch->capids = cap;
+    }
+    size_t j = (size_t)(k * 0x9E3779B97F4A7C15u) & (ch->capids - 1);
+    while (ch->ids[j]) {
+        if (ch->ids[j] == k)
+            return 1;
+        j = (j + 1) & (ch->capids - 1);
+    }
+    ch->ids[j] = k;
+    ch->nids++;
+    return 0;
+}
+
 /* Write the EVALSHA of one group (and the SETs ahead of it) to out, its
  * texts compressed with z; 0, or -1 with err set. */
 static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *out,
-                        struct group *g, struct pd_store_item *items, bool eval, char *err,
-                        size_t errlen)
+                        struct group *g, struct pd_store_item *items, bool eval,
+                        struct chains *ch, bool plan, char *err, size_t errlen)
 {
     pd_buf key = PD_BUF_INIT;
     pd_buf ez = PD_BUF_INIT;   /* a text, packed (copied into out when written) */
@@ -545,11 +640,21 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
     const char **argv = calloc(argc, sizeof *argv);
     size_t *lens = calloc(argc, sizeof *lens);
     pd_buf meta = PD_BUF_INIT;
+    /* the chain the writer expects (record.lua): the head before, the head
+     * after, one digit a mail; "" when the head before is unknown */
+    struct chain *known = chain_find(ch, g->base);
+    pd_buf chain = PD_BUF_INIT;
+    char head[41];
+    char (*mids)[41] = calloc(g->n ? g->n : 1, sizeof *mids);   /* the group's, for twins */
     int rc = -1;
-    if (!argv || !lens || !mp || !voff || pd_buf_printf(&meta, "%smeta", g->base) < 0) {
+    if (!argv || !lens || !mp || !voff || !mids || pd_buf_printf(&meta, "%smeta", g->base) < 0 ||
+        (known && (pd_buf_append(&chain, known->head, 40) < 0 ||
+                   pd_buf_append(&chain, known->head, 40) < 0))) {
         snprintf(err, errlen, "redis: out of memory");
         goto out;
     }
+    if (known)
+        memcpy(head, known->head, 41);
     char ttl[32], per[16];
     snprintf(ttl, sizeof ttl, "%" PRIu64, s->retention);
     snprintf(per, sizeof per, "%d", PER_RECORD);
@@ -562,6 +667,7 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
     argv[6] = "";        /* the list id and the first mail's time: below */
     argv[7] = "";
     argv[8] = per;
+    argv[9] = "";        /* the chain: below */
     for (size_t i = 0; i < HEAD_ARGS; i++)
         lens[i] = strlen(argv[i]);
     size_t a = HEAD_ARGS;
@@ -605,6 +711,28 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
             goto out;
         }
         struct pd_field_view parent = parent_of(&r);
+        if (known) {
+            /* new, unless its Message-ID came earlier in the group (or, for
+             * an import, in an earlier batch): the head moves on by it */
+            bool twin = false;
+            memcpy(mids[k], hx[0], 41);
+            for (size_t j = 0; j < k && !twin; j++)
+                twin = strcmp(mids[j], hx[0]) == 0;
+            int seen = plan && !twin ? chain_seen(ch, hx[0]) : 0;
+            if (seen < 0 || pd_buf_putc(&chain, twin || seen ? '0' : '1') < 0) {
+                snprintf(err, errlen, "redis: out of memory");
+                goto out;
+            }
+            if (!twin && !seen) {
+                pd_buf_reset(&tmp);
+                if (pd_buf_append(&tmp, head, 40) < 0 || pd_buf_putc(&tmp, '\n') < 0 ||
+                    pd_buf_append(&tmp, r.f[PD_F_MID].p, r.f[PD_F_MID].len) < 0) {
+                    snprintf(err, errlen, "redis: out of memory");
+                    goto out;
+                }
+                pd_sha1_hex(tmp.data, tmp.len, head);
+            }
+        }
         /* what the script reads of the record, in its order (record.lua) */
         const struct pd_field_view v[VALUES] = {
             { it->record_id, strlen(it->record_id) },
@@ -650,11 +778,21 @@ static int append_group(const struct pd_store *s, struct pd_textz *z, pd_buf *ou
     }
     for (size_t k = 0; k < g->n; k++)
         argv[HEAD_ARGS + k * PER_RECORD] = vals.data + voff[k];
+    if (known) {
+        memcpy(chain.data + 40, head, 40);
+        argv[9] = chain.data;
+        lens[9] = chain.len;
+        /* import: the next batch expects the head this one should leave */
+        if (plan)
+            memcpy(known->head, head, 41);
+    }
     if (append_command(out, argc, argv, lens) == 0)
         rc = 0;
     else
         snprintf(err, errlen, "redis: out of memory");
 out:
+    free(mids);
+    pd_buf_free(&chain);
     free(argv);
     free(lens);
     pd_buf_free(&meta);
@@ -725,12 +863,13 @@ static bool record_error(const char *msg)
 }
 
 /* Write a batch's commands to out (EVAL with the script's text when eval,
- * else EVALSHA), its texts compressed with z; 0, or -1 with err set.  It
- * reads only s's settings, so one thread may write a batch while another
- * sends or receives on s. */
+ * else EVALSHA), its texts compressed with z, each list's chain as ch
+ * expects it (plan: and ch moves on to the heads the batch should leave);
+ * 0, or -1 with err set.  It reads only s's settings (and ch), so one
+ * thread may write a batch while another sends or receives on s. */
 static int queue_batch(const struct pd_store *s, struct pd_textz *z, pd_buf *out,
-                       struct pd_store_item *items, size_t n, bool eval, struct group **gout,
-                       size_t *ngout, char *err, size_t errlen)
+                       struct pd_store_item *items, size_t n, bool eval, struct chains *ch,
+                       bool plan, struct group **gout, size_t *ngout, char *err, size_t errlen)
 {
     struct group *g;
     size_t ng;
@@ -739,7 +878,7 @@ static int queue_batch(const struct pd_store *s, struct pd_textz *z, pd_buf *out
         return -1;
     }
     for (size_t k = 0; k < ng; k++) {
-        if (append_group(s, z, out, &g[k], items, eval, err, errlen) < 0) {
+        if (append_group(s, z, out, &g[k], items, eval, ch, plan, err, errlen) < 0) {
             groups_free(g, ng);
             return -1;
         }
@@ -750,9 +889,10 @@ static int queue_batch(const struct pd_store *s, struct pd_textz *z, pd_buf *out
 }
 
 /* Read the answers of a queued batch into its items, and free g; 0, or -1
- * with err set.  *noscript: Redis did not have the script (EVALSHA). */
+ * with err set.  *noscript: Redis did not have the script (EVALSHA).  The
+ * chain heads the script answers go into learn (when not NULL). */
 static int read_batch(struct pd_store *s, struct pd_store_item *items, struct group *g,
-                      size_t ng, bool *noscript, char *err, size_t errlen)
+                      size_t ng, struct chains *learn, bool *noscript, char *err, size_t errlen)
 {
     *noscript = false;
     int rc = 0;
@@ -778,7 +918,14 @@ static int read_batch(struct pd_store *s, struct pd_store_item *items, struct gr
             groups_free(g, ng);
             return -1;   /* the connection is gone; the caller drops it */
         }
-        if (r->type == REDIS_REPLY_ARRAY && r->elements == g[k].n) {
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == g[k].n + 1) {
+            /* the last: the list's chain head after the batch */
+            const redisReply *h = r->element[g[k].n];
+            if (learn && h->type == REDIS_REPLY_STRING && h->len == 40 &&
+                chain_set(learn, g[k].base, h->str) < 0) {
+                snprintf(err, errlen, "redis: out of memory");
+                rc = -1;
+            }
             for (size_t i = 0; i < g[k].n; i++) {
                 struct pd_store_item *it = &items[g[k].idx[i]];
                 const redisReply *e = r->element[i];
@@ -816,14 +963,15 @@ static int send_batch(struct pd_store *s, struct pd_store_item *items, size_t n,
     size_t ng;
     *noscript = false;
     pd_buf_reset(&s->resp);
-    if (queue_batch(s, s->z, &s->resp, items, n, false, &g, &ng, err, errlen) < 0)
+    if (queue_batch(s, s->z, &s->resp, items, n, false, &s->learnt, false, &g, &ng, err,
+                    errlen) < 0)
         return -1;
     if (redisAppendFormattedCommand(s->c, s->resp.data, s->resp.len) != REDIS_OK) {
         set_err(err, errlen, "queue EVALSHA", s->c);
         groups_free(g, ng);
         return -1;
     }
-    return read_batch(s, items, g, ng, noscript, err, errlen);
+    return read_batch(s, items, g, ng, &s->learnt, noscript, err, errlen);
 }
 
 int pd_store_record(struct pd_store *s, struct pd_store_item *items, size_t n, char *err,
@@ -859,7 +1007,36 @@ void pd_store_sent_free(struct pd_store_sent *p)
     free(p);
 }
 
-int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_store_item *items,
+int pd_store_plan_chain(struct pd_store *s, const char *list_id, char *err, size_t errlen)
+{
+    char *base = pd_store_base(s->prefix, list_id);
+    if (!base) {
+        snprintf(err, errlen, "redis: out of memory");
+        return -1;
+    }
+    redisReply *r = command(s, "HGET", err, errlen, "HGET %smeta head", base);
+    int rc = -1;
+    if (r) {
+        char h0[41];
+        const char *head = NULL;
+        if (r->type == REDIS_REPLY_STRING && r->len == 40)
+            head = r->str;
+        else if (r->type == REDIS_REPLY_NIL) {
+            pd_sha1_hex(list_id, strlen(list_id), h0);   /* as the script opens it */
+            head = h0;
+        }
+        rc = 0;
+        if (head && chain_set(&s->planned, base, head) < 0) {
+            snprintf(err, errlen, "redis: out of memory");
+            rc = -1;
+        }
+        freeReplyObject(r);
+    }
+    free(base);
+    return rc;
+}
+
+int pd_store_prepare(struct pd_store *s, struct pd_textz *z, struct pd_store_item *items,
                      size_t n, struct pd_store_sent **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -871,7 +1048,8 @@ int pd_store_prepare(const struct pd_store *s, struct pd_textz *z, struct pd_sto
     /* EVAL, not EVALSHA: Redis finds the script by its text's SHA-1 and
      * never answers NOSCRIPT, which a batch sent behind another could not
      * recover from in order */
-    if (queue_batch(s, z, &p->bytes, items, n, true, &p->g, &p->ng, err, errlen) < 0) {
+    if (queue_batch(s, z, &p->bytes, items, n, true, &s->planned, true, &p->g, &p->ng, err,
+                    errlen) < 0) {
         pd_buf_free(&p->bytes);
         free(p);
         return -1;
@@ -920,7 +1098,7 @@ int pd_store_send(struct pd_store *s, struct pd_store_sent *p, char *err, size_t
 int pd_store_receive(struct pd_store *s, struct pd_store_sent *p, char *err, size_t errlen)
 {
     bool noscript;
-    int rc = read_batch(s, p->items, p->g, p->ng, &noscript, err, errlen);
+    int rc = read_batch(s, p->items, p->g, p->ng, NULL, &noscript, err, errlen);
     p->g = NULL;   /* read_batch() freed them */
     p->ng = 0;
     pd_store_sent_free(p);
