@@ -587,7 +587,11 @@ static int chain_set(struct chains *ch, const char *base, const char *head)
 }
 
 /* Whether the Message-ID whose sha1 is midh (hex) was planned before, and
- * now is: 1 yes, 0 no, -1 out of memory. */
+ * now is: 1 yes, 0 no, -1 out of memory.  After CHAIN_IDS ids (16 MB of
+ * set) it takes no more: a Message-ID seen again after that is expected
+ * new, the script finds it known and hashes the chain itself, for that
+ * batch and, the expectations gone wrong, for the import's next ones. */
+#define CHAIN_IDS (1u << 20)
 static int chain_seen(struct chains *ch, const char *midh)
 {
     uint64_t k = 0;
@@ -596,6 +600,13 @@ static int chain_seen(struct chains *ch, const char *midh)
         k = k << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
     }
     k |= 1;   /* never 0, the empty slot */
+    if (ch->nids >= CHAIN_IDS) {
+        for (size_t j = (size_t)(k * 0x9E3779B97F4A7C15u) & (ch->capids - 1); ch->ids[j];
+             j = (j + 1) & (ch->capids - 1))
+            if (ch->ids[j] == k)
+                return 1;
+        return 0;
+    }
     if (2 * (ch->nids + 1) > ch->capids) {
         size_t cap = ch->capids ? 2 * ch->capids : 1024;
         uint64_t *t = calloc(cap, sizeof *t);
