@@ -586,6 +586,16 @@ static int chain_set(struct chains *ch, const char *base, const char *head)
     return 0;
 }
 
+/* The slot of ids (cap slots, a power of 2) that holds k, or the empty
+ * one where k would go. */
+static size_t ids_slot(const uint64_t *ids, size_t cap, uint64_t k)
+{
+    size_t j = (size_t)(k * 0x9E3779B97F4A7C15u) & (cap - 1);
+    while (ids[j] && ids[j] != k)
+        j = (j + 1) & (cap - 1);
+    return j;
+}
+
 /* Whether the Message-ID whose sha1 is midh (hex) was planned before, and
  * now is: 1 yes, 0 no, -1 out of memory.  After CHAIN_IDS ids (16 MB of
  * set) it takes no more: a Message-ID seen again after that is expected
@@ -600,37 +610,23 @@ static int chain_seen(struct chains *ch, const char *midh)
         k = k << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
     }
     k |= 1;   /* never 0, the empty slot */
-    if (ch->nids >= CHAIN_IDS) {
-        for (size_t j = (size_t)(k * 0x9E3779B97F4A7C15u) & (ch->capids - 1); ch->ids[j];
-             j = (j + 1) & (ch->capids - 1))
-            if (ch->ids[j] == k)
-                return 1;
+    if (ch->capids && ch->ids[ids_slot(ch->ids, ch->capids, k)] == k)
+        return 1;
+    if (ch->nids >= CHAIN_IDS)
         return 0;
-    }
     if (2 * (ch->nids + 1) > ch->capids) {
         size_t cap = ch->capids ? 2 * ch->capids : 1024;
         uint64_t *t = calloc(cap, sizeof *t);
         if (!t)
             return -1;
-        for (size_t i = 0; i < ch->capids; i++) {
-            if (!ch->ids[i])
-                continue;
-            size_t j = (size_t)(ch->ids[i] * 0x9E3779B97F4A7C15u) & (cap - 1);
-            while (t[j])
-                j = (j + 1) & (cap - 1);
-            t[j] = ch->ids[i];
-        }
+        for (size_t i = 0; i < ch->capids; i++)
+            if (ch->ids[i])
+                t[ids_slot(t, cap, ch->ids[i])] = ch->ids[i];
         free(ch->ids);
         ch->ids = t;
         ch->capids = cap;
     }
-    size_t j = (size_t)(k * 0x9E3779B97F4A7C15u) & (ch->capids - 1);
-    while (ch->ids[j]) {
-        if (ch->ids[j] == k)
-            return 1;
-        j = (j + 1) & (ch->capids - 1);
-    }
-    ch->ids[j] = k;
+    ch->ids[ids_slot(ch->ids, ch->capids, k)] = k;
     ch->nids++;
     return 0;
 }
