@@ -18,8 +18,14 @@ CFLAGS  ?= -O2 -g
 PD_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
            -DPD_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS  += $(PKG_LIBS) -lzstd -lz -pthread
+# GMime is not linked: milter/gmime.c loads it when a mail first needs it
+# (pd_gmime.h), by its SONAME; the unit tests, which call GLib themselves,
+# are linked with it
+PKG_LIBS   = $(shell pkg-config --libs hiredis 2>/dev/null)
+GMIME_LIBS = $(shell pkg-config --libs gmime-3.0 2>/dev/null)
+GMIME_SONAME = $(shell objdump -p "$$(pkg-config --variable=libdir gmime-3.0)/libgmime-3.0.so" \
+                   2>/dev/null | awk '$$1 == "SONAME" { print $$2 }')
+LDLIBS  += $(PKG_LIBS) -lzstd -lz -ldl -pthread
 
 # Debian packages the build, the tests and the demo need (valgrind for
 # test_valgrind, systemd for test_package's systemd-analyze), so that "make
@@ -28,7 +34,7 @@ DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis
             redis-server libcmocka-dev python3 groff-base git postfix cmark valgrind \
             systemd
 
-LIB_SRCS := util log config rfc2047 mime mail classify record journal store writer ingest mailbox inbox stats status \
+LIB_SRCS := util log config gmime rfc2047 mime mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush
 # the review, version and applied outcomes of replies (DESIGN.md "Outcomes")
 LIB_SRCS += outcome
@@ -90,6 +96,7 @@ $(BUILD)/textz_dict.h: milter/textz.dict Makefile | $(BUILD)/obj
 	  echo '};'; } > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/obj/textz.o: $(BUILD)/textz_dict.h
+$(BUILD)/obj/gmime.o: PD_CFLAGS += $(if $(GMIME_SONAME),-DPD_GMIME_SONAME='"$(GMIME_SONAME)"')
 
 $(BUILD)/obj/%.o: milter/%.c $(wildcard include/*.h) | $(BUILD)/obj
 	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
@@ -119,7 +126,8 @@ $(BUILD)/tests/spell: tests/bench/spell.c | $(BUILD)/tests
 $(BUILD)/tests/test_outcome: tests/unit/outcome_notices.inc
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libpatchdigest.a | $(BUILD)/tests
-	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(CC) $(PD_CFLAGS) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(BUILD)/libpatchdigest.a $(LDFLAGS) $(LDLIBS) \
+	    $(GMIME_LIBS) -lcmocka
 
 TEST_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%) $(BUILD)/tests/feeder $(BUILD)/tests/empty_filter \
              $(BUILD)/tests/spell

@@ -5,11 +5,14 @@
  *
  * Modelled on git's mailinfo: one context struct, then setup/run/clear.
  *
- *   pd_mail_global_init();          once per process, before any thread parses
  *   struct pd_mail m;
  *   pd_mail_parse(&m, data, len);   never fails on bad mail: it records what it
  *                                   can and sets m.parse_failed; returns -1 only
- *                                   when memory ran out
+ *                                   when memory ran out, or when the mail needs
+ *                                   GMime (pd_gmime.h, loaded when first
+ *                                   needed) and it cannot be loaded, or is not
+ *                                   loaded yet on a thread that does not wait
+ *                                   (pd_gmime_missed() then says so)
  *   ... m.subject, m.text_body ...
  *   pd_mail_clear(&m);
  *
@@ -58,7 +61,6 @@ struct pd_mail {
     bool plain_path;        /* read from the raw bytes, not GMime's MIME tree */
 };
 
-void pd_mail_global_init(void);
 int pd_mail_parse(struct pd_mail *m, const char *data, size_t len);
 /* The same through GMime's MIME tree, the reference the tests compare
  * pd_mail_parse() with: pd_mail_parse() reads plain text mail (one

@@ -114,6 +114,13 @@ bool pd_starts_with_ci(const char *s, const char *prefix);
 char *pd_trim(char *s);
 /* Lower-case ASCII letters in place. */
 void pd_ascii_lower(char *s);
+/* A letter or digit of ASCII, whatever the locale. */
+static inline bool pd_ascii_isalnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+/* Append s[0..len) in base64 (RFC 4648, with padding, no line breaks). */
+int pd_base64_append(pd_buf *b, const void *s, size_t len);
 /* Replace TAB, CR, LF and other C0 controls by a space, in place. */
 void pd_flatten_controls(char *s);
 

@@ -13,7 +13,6 @@
 #include "pd_mail.h"
 #include "pd_util.h"
 
-#include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -352,12 +351,8 @@ static int put_subject(pd_buf *out, const char *subject)
         size_t n = len - pos < 45 ? len - pos : 45;
         while (pos + n < len && ((unsigned char)subject[pos + n] & 0xC0) == 0x80)
             n--;
-        gchar *b64 = g_base64_encode((const guchar *)subject + pos, n);
-        if (!b64)
-            return -1;
-        int rc = pd_buf_printf(out, "%s=?UTF-8?B?%s?=", pos ? "\n " : " ", b64);
-        g_free(b64);
-        if (rc < 0)
+        if (pd_buf_printf(out, "%s=?UTF-8?B?", pos ? "\n " : " ") < 0 ||
+            pd_base64_append(out, subject + pos, n) < 0 || pd_buf_puts(out, "?=") < 0)
             return -1;
         pos += n;
     }

@@ -13,11 +13,11 @@
  * dropped, then invalid UTF-8 repaired), and how Message-IDs are normalised.
  */
 #include "pd_mail.h"
+#include "pd_gmime.h"
 #include "pd_mime.h"
 #include "pd_rfc2047.h"
 #include "pd_util.h"
 
-#include <gmime/gmime.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,18 +26,6 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-
-static pthread_once_t gmime_once = PTHREAD_ONCE_INIT;
-
-static void gmime_init_once(void)
-{
-    g_mime_init();
-}
-
-void pd_mail_global_init(void)
-{
-    pthread_once(&gmime_once, gmime_init_once);
-}
 
 /* Copy s[0..len) to o while it is ASCII without CR or NUL, 16 bytes at a
  * time (a block that holds another byte is copied but not counted); how
@@ -301,24 +289,6 @@ static void collapse_spaces(char *s)
     *w = '\0';
 }
 
-static InternetAddressMailbox *first_mailbox(InternetAddressList *list)
-{
-    int n = internet_address_list_length(list);
-    for (int i = 0; i < n; i++) {
-        InternetAddress *ia = internet_address_list_get_address(list, i);
-        if (INTERNET_ADDRESS_IS_MAILBOX(ia))
-            return INTERNET_ADDRESS_MAILBOX(ia);
-        if (INTERNET_ADDRESS_IS_GROUP(ia)) {
-            InternetAddressList *members =
-                internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia));
-            InternetAddressMailbox *mb = members ? first_mailbox(members) : NULL;
-            if (mb)
-                return mb;
-        }
-    }
-    return NULL;
-}
-
 /* The display name as written before "<addr>": quotes and backslash escapes
  * removed, encoded words decoded, parenthesised text kept ("Name (Company)"
  * is how people sign).  NULL when the value has no "phrase <addr>" form. */
@@ -389,17 +359,17 @@ static bool plain_addr(const char *a, size_t n)
         return false;
     static const char atext[] = "!#$%&'*+-/=?^_`{|}~.";
     for (const char *p = a; p < at; p++)
-        if (!g_ascii_isalnum(*p) && !strchr(atext, *p))
+        if (!pd_ascii_isalnum(*p) && !strchr(atext, *p))
             return false;
     for (const char *p = at + 1; p < a + n; p++)
-        if (!g_ascii_isalnum(*p) && *p != '.' && *p != '-')
+        if (!pd_ascii_isalnum(*p) && *p != '.' && *p != '-')
             return false;
     for (const char *p = a; p < a + n; p++)
         if (*p == '.' && (p == a || p == at - 1 || p == at + 1 || p == a + n - 1 ||
                           p[1] == '.'))
             return false;
     for (const char *p = at + 1; p + 4 <= a + n; p++)
-        if ((p == at + 1 || p[-1] == '.') && g_ascii_strncasecmp(p, "xn--", 4) == 0)
+        if ((p == at + 1 || p[-1] == '.') && strncasecmp(p, "xn--", 4) == 0)
             return false;
     return true;
 }
@@ -458,7 +428,7 @@ static int addr_simple(const char *u, struct pd_addr *out)
     }
     collapse_spaces(n);
     pd_trim(n);
-    if (g_ascii_strcasecmp(n, addr) == 0)
+    if (strcasecmp(n, addr) == 0)
         n[0] = '\0';
     pd_ascii_lower(addr);
     out->name = n;   /* out held nothing yet (pd_addr_parse()) */
@@ -509,20 +479,19 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out)
         free(u);
         return -1;
     }
-    InternetAddressList *list = internet_address_list_parse(NULL, norm);
+    char *gname = NULL, *gaddr = NULL;
+    int found = pd_gmime_first_mailbox(norm, &gname, &gaddr);
     free(norm);
-    if (!list) {
+    if (found < 0) {
         free(u);
         return -1;
     }
     int rc = -1;
-    InternetAddressMailbox *mb = first_mailbox(list);
-    const char *addr = mb ? internet_address_mailbox_get_addr(mb) : NULL;
-    if (mb && addr && *addr && strchr(addr, '@')) {
+    if (found && *gaddr && strchr(gaddr, '@')) {
         char *written = phrase_before_angle(u);
-        const char *name = written ? written : internet_address_get_name(INTERNET_ADDRESS(mb));
+        const char *name = written ? written : gname;
         char *n = utf8_clean(name ? name : "", name ? strlen(name) : 0, false);
-        char *a = utf8_clean(addr, strlen(addr), false);
+        char *a = utf8_clean(gaddr, strlen(gaddr), false);
         free(written);
         if (n && a) {
             collapse_spaces(n);
@@ -548,114 +517,53 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out)
             free(a);
         }
     }
+    free(gname);
+    free(gaddr);
     free(u);
-    g_object_unref(list);
     return rc;
 }
 
-static const char *raw_header(GMimeObject *obj, const char *name)
-{
-    GMimeHeaderList *hl = g_mime_object_get_header_list(obj);
-    if (!hl)
-        return NULL;
-    GMimeHeader *h = g_mime_header_list_get_header(hl, name);
-    return h ? g_mime_header_get_raw_value(h) : NULL;
-}
-
-/* The content of w, transfer-decoded, converted from charset to UTF-8 and
- * cleaned (utf8_clean()). */
-static char *decode_wrapper(GMimeDataWrapper *w, const char *charset)
-{
-    GMimeStream *mem = g_mime_stream_mem_new();
-    GMimeStream *fs = g_mime_stream_filter_new(mem);
-    if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
-        g_ascii_strcasecmp(charset, "us-ascii") != 0) {
-        GMimeFilter *cf = g_mime_filter_charset_new(charset, "UTF-8");
-        if (cf) {
-            g_mime_stream_filter_add(GMIME_STREAM_FILTER(fs), cf);
-            g_object_unref(cf);
-        }
-    }
-    g_mime_data_wrapper_write_to_stream(w, fs);
-    g_mime_stream_flush(fs);
-    GByteArray *arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-    char *out = utf8_clean((const char *)arr->data, arr->len, true);
-    g_object_unref(fs);
-    g_object_unref(mem);
-    return out;
-}
-
-static char *decode_part(GMimePart *part)
-{
-    GMimeDataWrapper *w = g_mime_part_get_content(part);
-    if (!w)
-        return strdup("");
-    return decode_wrapper(w, g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
-                                                                       "charset"));
-}
-
-/* The text part the MIME walk found: s[0..n) in transfer encoding cte. */
+/* The text part the MIME walk found: s[0..n) in transfer encoding cte,
+ * as valid UTF-8 (utf8_clean()). */
 static char *decode_slice(const char *s, size_t n, const char *cte, const char *charset)
 {
-    GMimeContentEncoding enc = cte ? g_mime_content_encoding_from_string(cte)
-                                   : GMIME_CONTENT_ENCODING_DEFAULT;
-    if ((enc == GMIME_CONTENT_ENCODING_DEFAULT || enc == GMIME_CONTENT_ENCODING_7BIT ||
-         enc == GMIME_CONTENT_ENCODING_8BIT || enc == GMIME_CONTENT_ENCODING_BINARY) &&
-        (!charset || g_ascii_strcasecmp(charset, "utf-8") == 0 ||
-         g_ascii_strcasecmp(charset, "us-ascii") == 0))
+    if (pd_gmime_cte_identity(cte) &&
+        (!charset || strcasecmp(charset, "utf-8") == 0 || strcasecmp(charset, "us-ascii") == 0))
         return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
-    GMimeStream *src = g_mime_stream_mem_new_with_buffer(s, n);
-    GMimeDataWrapper *w = g_mime_data_wrapper_new_with_stream(src, enc);
-    g_object_unref(src);
-    char *out = decode_wrapper(w, charset);
-    g_object_unref(w);
+    char *dec;
+    size_t declen;
+    if (pd_gmime_decode(s, n, cte, charset, &dec, &declen) < 0)
+        return NULL;
+    char *out = utf8_clean(dec, declen, true);
+    free(dec);
     return out;
 }
-
-struct walk_ctx {
-    struct pd_mail *m;
-    int depth;
-    int parts;
-    bool oom;
-};
 
 #define PD_MAX_MIME_DEPTH 64
 #define PD_MAX_MIME_PARTS 10000
 
-static void walk(GMimeObject *obj, struct walk_ctx *w)
+/* A leaf of GMime's tree (the reference parse): the patch part, and the
+ * first text/plain part without a file name is the text. */
+static int gmime_leaf(void *arg, const struct pd_gmime_leaf *leaf)
 {
-    if (w->oom || w->depth > PD_MAX_MIME_DEPTH || ++w->parts > PD_MAX_MIME_PARTS)
-        return;
-    if (GMIME_IS_MULTIPART(obj)) {
-        GMimeMultipart *mp = GMIME_MULTIPART(obj);
-        int n = g_mime_multipart_get_count(mp);
-        w->depth++;
-        for (int i = 0; i < n; i++)
-            walk(g_mime_multipart_get_part(mp, i), w);
-        w->depth--;
-        return;
+    struct pd_mail *m = arg;
+    if (pd_mime_patch_part(leaf->type, leaf->type ? strlen(leaf->type) : 0, leaf->subtype,
+                           leaf->subtype ? strlen(leaf->subtype) : 0, leaf->filename))
+        m->has_patch_part = true;
+    if (!m->has_text_body && !leaf->filename && leaf->text_plain) {
+        char *dec;
+        size_t declen;
+        if (pd_gmime_leaf_decode(leaf, &dec, &declen) < 0)
+            return -1;
+        char *body = utf8_clean(dec, declen, true);
+        free(dec);
+        if (!body)
+            return -1;
+        free(m->text_body);
+        m->text_body = body;
+        m->has_text_body = true;
     }
-    if (!GMIME_IS_PART(obj))
-        return;   /* message/rfc822 and the like: an attached mail is not this one */
-    GMimePart *part = GMIME_PART(obj);
-    GMimeContentType *ct = g_mime_object_get_content_type(obj);
-    const char *filename = g_mime_part_get_filename(part);
-    const char *type = ct ? g_mime_content_type_get_media_type(ct) : NULL;
-    const char *subtype = ct ? g_mime_content_type_get_media_subtype(ct) : NULL;
-    if (pd_mime_patch_part(type, type ? strlen(type) : 0, subtype, subtype ? strlen(subtype) : 0,
-                           filename))
-        w->m->has_patch_part = true;
-    if (!w->m->has_text_body && !filename &&
-        (!ct || g_mime_content_type_is_type(ct, "text", "plain"))) {
-        char *body = decode_part(part);
-        if (!body) {
-            w->oom = true;
-            return;
-        }
-        free(w->m->text_body);
-        w->m->text_body = body;
-        w->m->has_text_body = true;
-    }
+    return 0;
 }
 
 /* Where a mail's header block ends and its body starts (head_scan()),
@@ -1084,15 +992,12 @@ static int fill_message_id(struct pd_mail *m, const struct raw_values *h,
 static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmime)
 {
     memset(m, 0, sizeof *m);
-    pd_mail_global_init();
     int rc = -1;
     bool oom;
     size_t cutlen = 0;
     struct raw_values h;
     memset(&h, 0, sizeof h);
-    GMimeStream *stream = NULL;
-    GMimeParser *parser = NULL;
-    GMimeObject *obj = NULL;
+    struct pd_gmime_tree *tree = NULL;
     bool shortened;
     struct head hd;
     char *cut = NULL;
@@ -1142,40 +1047,25 @@ static int parse(struct pd_mail *m, const char *data, size_t len, bool force_gmi
     } else {
         raw_values_clear(&h);
         memset(&h, 0, sizeof h);
-        stream = g_mime_stream_mem_new_with_buffer(data, len);
-        parser = g_mime_parser_new_with_stream(stream);
-        /* The top entity, not a GMimeMessage: the same headers and MIME
-         * tree, without the address, date and other header objects a
-         * message builds (a third of GMime's time on kernel mail with long
-         * Cc lists). */
-        obj = g_mime_parser_construct_part(parser, NULL);
-        if (!obj)
+        tree = pd_gmime_tree_parse(data, len);
+        if (!tree)
             m->parse_failed = true;
-        for (int i = 0; obj && i < H_COUNT; i++)
-            h.v[i] = raw_header(obj, header_names[i]);
+        for (int i = 0; tree && i < H_COUNT; i++)
+            h.v[i] = pd_gmime_tree_header(tree, header_names[i]);
     }
     if (shortened)
         m->parse_failed = true;   /* a header was cut: read in part */
     if (fill_fields(m, &h, data, &hd) < 0)
         goto out;
-    if (obj) {
-        struct walk_ctx w = { m, 0, 0, false };
-        walk(obj, &w);
-        if (w.oom)
-            goto out;
-    }
+    if (tree && pd_gmime_tree_walk(tree, PD_MAX_MIME_DEPTH, PD_MAX_MIME_PARTS, gmime_leaf, m) < 0)
+        goto out;
     if (!m->text_body && dup_or_empty(&m->text_body, "") < 0)
         goto out;
     if (fill_message_id(m, &h, data, len, &hd) < 0)
         goto out;
     rc = 0;
 out:
-    if (obj)
-        g_object_unref(obj);
-    if (parser)
-        g_object_unref(parser);
-    if (stream)
-        g_object_unref(stream);
+    pd_gmime_tree_free(tree);
     raw_values_clear(&h);
     free(cut);
     if (rc < 0)

@@ -22,6 +22,7 @@
  * Redis (up to DRAIN_JOURNAL_MS) and exit.
  */
 #include "pd_config.h"
+#include "pd_gmime.h"
 #include "pd_ingest.h"
 #include "pd_journal.h"
 #include "pd_log.h"
@@ -715,7 +716,14 @@ int main(int argc, char **argv)
     boot = &first->cfg;
     pd_log_open("patchdigest-milter", !foreground, boot->log_level);
     signal(SIGPIPE, SIG_IGN);
-    pd_mail_global_init();
+    /* GMime now, not at the first mail that needs it: a milter without it
+     * would record such mail badly, so it does not start (pd_gmime.h) */
+    if (pd_gmime_load(err, sizeof err) < 0) {
+        pd_log(PD_LOG_ERR, "%s", err);
+        if (!foreground)
+            fprintf(stderr, "patchdigest-milter: %s\n", err);
+        return 1;
+    }
 
     if (!foreground && daemon(0, 0) < 0) {
         pd_log(PD_LOG_ERR, "cannot become a daemon: %s", strerror(errno));

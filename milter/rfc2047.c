@@ -2,10 +2,10 @@
  * rfc2047.c - decode RFC 2047 encoded words.  See pd_rfc2047.h.
  */
 #include "pd_rfc2047.h"
+#include "pd_gmime.h"
 #include "pd_util.h"
 
 #include <ctype.h>
-#include <glib.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,21 +119,46 @@ static bool parse_word(const char *p, struct word *w)
     return rc == 0;
 }
 
+/* s[0..len) as valid UTF-8, as GLib's g_utf8_make_valid() gives it: a
+ * NUL byte too becomes U+FFFD (pd_utf8_make_valid() takes text without
+ * them).  Malloc'd; NULL when out of memory. */
+static char *make_valid(const char *s, size_t len)
+{
+    if (!memchr(s, '\0', len))
+        return pd_utf8_make_valid(s, len);
+    pd_buf b = PD_BUF_INIT;
+    for (;;) {
+        const char *nul = memchr(s, '\0', len);
+        size_t n = nul ? (size_t)(nul - s) : len;
+        char *v = pd_utf8_make_valid(s, n);
+        int rc = v ? pd_buf_puts(&b, v) : -1;
+        free(v);
+        if (rc == 0 && nul)
+            rc = pd_buf_puts(&b, "\xEF\xBF\xBD");
+        if (rc < 0) {
+            pd_buf_free(&b);
+            return NULL;
+        }
+        if (!nul)
+            break;
+        s = nul + 1;
+        len -= n + 1;
+    }
+    return b.data ? pd_buf_steal(&b) : strdup("");
+}
+
 /* Convert bytes in charset to valid UTF-8 and append. */
 static int append_converted(pd_buf *out, const char *bytes, size_t n, const char *charset)
 {
     if (!n)
         return 0;
-    gchar *conv = NULL;
-    gsize written = 0;
-    if (charset && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
-        g_ascii_strcasecmp(charset, "utf8") != 0 && g_ascii_strcasecmp(charset, "us-ascii") != 0) {
-        conv = g_convert_with_fallback(bytes, (gssize)n, "UTF-8", charset, "\xEF\xBF\xBD", NULL,
-                                       &written, NULL);
-        if (!conv && (g_ascii_strcasecmp(charset, "iso-8859-1") == 0 ||
-                      g_ascii_strcasecmp(charset, "latin1") == 0))
-            conv = g_convert_with_fallback(bytes, (gssize)n, "UTF-8", "WINDOWS-1252", "?", NULL,
-                                           &written, NULL);
+    char *conv = NULL;
+    size_t written = 0;
+    if (charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "utf8") != 0 &&
+        strcasecmp(charset, "us-ascii") != 0) {
+        conv = pd_gmime_to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &written);
+        if (!conv && (strcasecmp(charset, "iso-8859-1") == 0 || strcasecmp(charset, "latin1") == 0))
+            conv = pd_gmime_to_utf8(bytes, n, "WINDOWS-1252", "?", &written);
     }
     const char *src = conv ? conv : bytes;
     size_t len = conv ? written : n;
@@ -142,18 +167,17 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
         rc = pd_buf_append(out, src, len);
     } else if (!conv && !charset) {
         /* raw 8-bit header text: Windows-1252 is what it usually is */
-        gchar *w = g_convert_with_fallback(src, (gssize)len, "UTF-8", "WINDOWS-1252", "?", NULL,
-                                           &written, NULL);
-        gchar *v = w ? NULL : g_utf8_make_valid(src, (gssize)len);
+        char *w = pd_gmime_to_utf8(src, len, "WINDOWS-1252", "?", &written);
+        char *v = w ? NULL : make_valid(src, len);
         rc = pd_buf_puts(out, w ? w : v ? v : "");
-        g_free(w);
-        g_free(v);
+        free(w);
+        free(v);
     } else {
-        gchar *v = g_utf8_make_valid(src, (gssize)len);
+        char *v = make_valid(src, len);
         rc = v ? pd_buf_puts(out, v) : -1;
-        g_free(v);
+        free(v);
     }
-    g_free(conv);
+    free(conv);
     return rc;
 }
 
@@ -190,9 +214,8 @@ static int run_end(struct run *r, pd_buf *out, bool normalize)
     const char *t = r->text.data ? r->text.data : "";
     int rc;
     if (normalize) {
-        gchar *b64 = g_base64_encode((const guchar *)t, r->text.len);
-        rc = b64 ? pd_buf_printf(out, "=?UTF-8?B?%s?=", b64) : -1;
-        g_free(b64);
+        rc = pd_buf_puts(out, "=?UTF-8?B?") < 0 || pd_base64_append(out, t, r->text.len) < 0 ||
+             pd_buf_puts(out, "?=") < 0 ? -1 : 0;
     } else {
         rc = pd_buf_append(out, t, r->text.len);
     }
@@ -230,7 +253,7 @@ static char *walk(const char *in, bool normalize)
                 ok = append_converted(&out, plain_start, (size_t)(eq - plain_start), NULL) == 0;
             in_run = true;
         }
-        if (ok && run.bytes.len && g_ascii_strcasecmp(run.charset, w.charset) != 0)
+        if (ok && run.bytes.len && strcasecmp(run.charset, w.charset) != 0)
             ok = run_convert(&run) == 0;
         memcpy(run.charset, w.charset, sizeof run.charset);
         if (ok && pd_buf_append(&run.bytes, w.bytes.data, w.bytes.len) < 0)

@@ -7,7 +7,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <glib.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -286,6 +285,34 @@ char *pd_utf8_make_valid(const char *s, size_t len)
     *o = '\0';
     char *fit = realloc(out, (size_t)(o - out) + 1);
     return fit ? fit : out;
+}
+
+int pd_base64_append(pd_buf *b, const void *s, size_t len)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    if (len > (SIZE_MAX - 3) / 4 * 3 || pd_buf_reserve(b, (len + 2) / 3 * 4) < 0)
+        return -1;
+    const unsigned char *p = s;
+    char *o = b->data + b->len;
+    size_t i = 0;
+    for (; len - i >= 3; i += 3) {
+        uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+        *o++ = abc[v >> 18];
+        *o++ = abc[(v >> 12) & 63];
+        *o++ = abc[(v >> 6) & 63];
+        *o++ = abc[v & 63];
+    }
+    if (len - i) {
+        uint32_t v = (uint32_t)p[i] << 16 | (len - i == 2 ? (uint32_t)p[i + 1] << 8 : 0);
+        *o++ = abc[v >> 18];
+        *o++ = abc[(v >> 12) & 63];
+        *o++ = len - i == 2 ? abc[(v >> 6) & 63] : '=';
+        *o++ = '=';
+    }
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 bool pd_starts_with_ci(const char *s, const char *prefix)

@@ -78,7 +78,6 @@ int main(int argc, char **argv)
     pd_config_defaults(&cfg);
     cfg.lists = &list;
     cfg.nlists = 1;
-    pd_mail_global_init();
     struct out o = { argv[1], 0 };
     for (int i = first; i < argc; i += every) {
         pd_buf b = PD_BUF_INIT;

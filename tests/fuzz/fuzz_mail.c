@@ -48,7 +48,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     pd_config_defaults(&cfg);
     cfg.lists = &list;
     cfg.nlists = 1;
-    pd_mail_global_init();
     return 0;
 }
 

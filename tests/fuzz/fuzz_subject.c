@@ -26,7 +26,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    pd_mail_global_init();
     return 0;
 }
 

@@ -735,6 +735,5 @@ int main(void)
         cmocka_unit_test(test_corpus_reply),
         cmocka_unit_test(test_corpus_patch_with_prefix),
     };
-    pd_mail_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

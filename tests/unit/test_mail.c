@@ -1274,6 +1274,5 @@ int main(void)
         cmocka_unit_test(test_header_block_ended_by_a_body_line),
         cmocka_unit_test(test_eight_bit_ids_made_valid),
     };
-    pd_mail_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -397,7 +397,6 @@ static void test_corpus_notices(void **state)
 
 int main(void)
 {
-    pd_mail_global_init();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_notice_verbs),
         cmocka_unit_test(test_notice_branches),

@@ -450,6 +450,5 @@ int main(void)
         cmocka_unit_test(test_decode_accepts_v1_record),
         cmocka_unit_test(test_decode_rejects_wrong_format),
     };
-    pd_mail_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -361,6 +361,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sample_borenstein, samples_setup, samples_teardown),
         cmocka_unit_test_setup_teardown(test_sample_subjects, samples_setup, samples_teardown),
     };
-    pd_mail_global_init();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
