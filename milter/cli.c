@@ -564,6 +564,11 @@ static int import_mail(struct import_ctx *x, const char *label, const char *data
 static int import_later(struct import_ctx *x)
 {
     int rc = 0;
+    size_t raw = 0;
+    for (size_t i = 0; i < x->nlater; i++)
+        raw += x->later[i].raw;
+    pd_log(PD_LOG_DEBUG, "import: %zu mails that need GMime and %zu records of the mails "
+           "after them waited for it to load", raw, x->nlater - raw);
     for (size_t i = 0; i < x->nlater; i++) {
         struct import_later *l = &x->later[i];
         if (rc == 0 && l->raw) {

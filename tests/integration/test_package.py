@@ -344,7 +344,8 @@ def main():
         dep = re.search(r"^Depends: (.*)$", control, re.M)
         result(dep and all(lib in dep.group(1) for lib in ("libgmime-3.0", "libhiredis", "libzstd"))
                and "libmilter" not in dep.group(1),
-               "Depends names libgmime-3.0, libhiredis and libzstd (shlibs), and not libmilter "
+               "Depends names libgmime-3.0 (loaded with dlopen: named in debian/control), "
+               "libhiredis and libzstd (shlibs), and not libmilter "
                "(the milter serves the protocol itself)", control)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1190,6 +1190,30 @@ static void sha1_both(const void *p, size_t n, char got[41])
     assert_string_equal(got, sw);
 }
 
+/* pd_base64_append() (digest subjects, normalized encoded words; GLib's
+ * g_base64_encode() before GMime was loaded only when needed) gives what
+ * GLib gives, for every length and byte. */
+static void test_base64_equals_glib(void **state)
+{
+    (void)state;
+    unsigned char buf[600];
+    unsigned seed = 4242;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        seed = seed * 1103515245u + 12345u;
+        buf[i] = (unsigned char)(seed >> 16);
+    }
+    for (size_t n = 0; n <= sizeof buf - 64; n++) {
+        pd_buf b = PD_BUF_INIT;
+        assert_int_equal(pd_buf_puts(&b, "x"), 0);   /* appends after what is there */
+        assert_int_equal(pd_base64_append(&b, buf + (n % 64), n), 0);
+        gchar *want = g_base64_encode(buf + (n % 64), n);
+        assert_string_equal(b.data + 1, want);
+        assert_int_equal(b.len, 1 + strlen(want));
+        g_free(want);
+        pd_buf_free(&b);
+    }
+}
+
 static void test_sha1_equals_glib(void **state)
 {
     (void)state;
@@ -1230,6 +1254,7 @@ static void test_sha1_equals_glib(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_base64_equals_glib),
         cmocka_unit_test(test_sha1_equals_glib),
         cmocka_unit_test(test_utf8_valid_equals_glib),
         cmocka_unit_test(test_body_cr_nul_dropped),

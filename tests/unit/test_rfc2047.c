@@ -8,6 +8,8 @@
 #include "pd_mailbox.h"
 #include "pd_rfc2047.h"
 
+#include <glib.h>
+
 static void check_decode_at(const char *in, const char *want, const char *file, int line)
 {
     char *out = pd_rfc2047_decode(in);
@@ -336,10 +338,36 @@ static void test_sample_subjects(void **state)
     }
 }
 
+/* Words whose bytes are not valid UTF-8 are repaired as GLib's
+ * g_utf8_make_valid() repairs them, NUL bytes too (each becomes U+FFFD). */
+static void test_invalid_bytes_as_glib(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *word;
+        const char *bytes;
+        size_t n;
+    } cases[] = {
+        { "=?utf-8?q?a=00=FFb?=", "a\0\xFF" "b", 4 },
+        { "=?utf-8?q?=00?=", "\0", 1 },
+        { "=?utf-8?q?x=C3=00y=00?=", "x\xC3\0y\0", 5 },
+        { "=?utf-8?b?/wD/?=", "\xFF\0\xFF", 3 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *got = pd_rfc2047_decode(cases[i].word);
+        gchar *want = g_utf8_make_valid(cases[i].bytes, (gssize)cases[i].n);
+        assert_non_null(got);
+        assert_string_equal(got, want);
+        g_free(want);
+        free(got);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_q_words),
+        cmocka_unit_test(test_invalid_bytes_as_glib),
         cmocka_unit_test(test_b_words),
         cmocka_unit_test(test_words_in_text),
         cmocka_unit_test(test_adjacent_words_joined),
