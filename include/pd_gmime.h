@@ -33,6 +33,9 @@
 int pd_gmime_load(char *err, size_t errlen);
 void pd_gmime_preload(void);
 bool pd_gmime_ready(void);          /* a load has ended (well or not) */
+/* Wait for a load under way to end (before exit: a process must not end
+ * while another thread is in dlopen() or GMime's start). */
+void pd_gmime_settle(void);
 void pd_gmime_nowait(bool on);
 bool pd_gmime_missed(void);
 const char *pd_gmime_error(void);   /* "" while no load failed */

@@ -614,15 +614,8 @@ static void import_read_error(void *arg, const char *path, int err, const char *
     x->failed_files++;
 }
 
-static int cmd_import(const struct options *o)
+static int import_run(const struct options *o)
 {
-    if (o->nargs == 0) {
-        fprintf(stderr, "patchdigest import: no files given\n");
-        return 2;
-    }
-    /* GMime loads while the first mails are read (import_later()) */
-    pd_gmime_preload();
-    pd_gmime_nowait(true);
     struct pd_config cfg;
     if (load_config(o, &cfg) < 0)
         return 1;
@@ -754,6 +747,20 @@ out:
     free(x);
     pd_config_clear(&cfg);
     return status;
+}
+
+static int cmd_import(const struct options *o)
+{
+    if (o->nargs == 0) {
+        fprintf(stderr, "patchdigest import: no files given\n");
+        return 2;
+    }
+    /* GMime loads while the first mails are read (import_later()) */
+    pd_gmime_preload();
+    pd_gmime_nowait(true);
+    int rc = import_run(o);
+    pd_gmime_settle();   /* no exit while it loads */
+    return rc;
 }
 
 /* ---- stats ---- */

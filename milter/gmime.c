@@ -156,6 +156,14 @@ void pd_gmime_preload(void)
     pthread_mutex_unlock(&mu);
 }
 
+void pd_gmime_settle(void)
+{
+    pthread_mutex_lock(&mu);
+    while (state == LOADING)
+        pthread_cond_wait(&cv, &mu);
+    pthread_mutex_unlock(&mu);
+}
+
 bool pd_gmime_ready(void)
 {
     return atomic_load_explicit(&ended, memory_order_acquire);
