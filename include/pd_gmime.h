@@ -40,11 +40,12 @@ void pd_gmime_nowait(bool on);
 bool pd_gmime_missed(void);
 const char *pd_gmime_error(void);   /* "" while no load failed */
 
-/* Whether a Content-Transfer-Encoding value is one GMime leaves as it is
- * (7bit, 8bit, binary, or one it does not know), read as
- * g_mime_content_encoding_from_string() reads it; NULL is such a value.
+/* A Content-Transfer-Encoding value as g_mime_content_encoding_from_string()
+ * reads it (blanks before, any case, a blank or the end after): one GMime
+ * copies as it is (7bit, 8bit, binary, an unknown one, NULL), or decodes.
  * Needs no GMime. */
-bool pd_gmime_cte_identity(const char *cte);
+enum pd_cte { PD_CTE_IDENTITY, PD_CTE_QP, PD_CTE_BASE64, PD_CTE_UUENCODE };
+enum pd_cte pd_gmime_cte(const char *cte);
 
 /* s[0..n) decoded from transfer encoding cte and converted from charset
  * (NULL: none) to UTF-8 by GMime's filters; *out malloc'd and

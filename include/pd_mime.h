@@ -71,4 +71,15 @@ int pd_mime_param(const char *v, size_t n, const char *name, char **out, bool *c
 bool pd_mime_patch_part(const char *type, size_t tlen, const char *subtype, size_t slen,
                         const char *filename);
 
+/* Transfer decoding of well-formed text, without GMime (pd_gmime.h).
+ * Quoted-printable: every "=" is followed by two hex digits (either case)
+ * or by a line end ("=\n", "=\r\n": a soft break, dropped).  Base64: only
+ * the alphabet, blanks and line ends, a whole number of quartets, "=" only
+ * to pad the last.  For such text every decoder gives the same bytes,
+ * GMime's too (test_mime compares them); for anything else these return
+ * -1 and GMime decodes it as it always did.  out has room for n bytes;
+ * the decoded length, or -1. */
+long pd_mime_qp_decode(const char *s, size_t n, char *out);
+long pd_mime_base64_decode(const char *s, size_t n, char *out);
+
 #endif

@@ -240,16 +240,19 @@ static bool cte_is(const char *s, const char *v)
     return strncasecmp(s, v, n) == 0 && (s[n] == '\0' || is_lwsp(s[n]));
 }
 
-bool pd_gmime_cte_identity(const char *cte)
+enum pd_cte pd_gmime_cte(const char *cte)
 {
     if (!cte)
-        return true;
+        return PD_CTE_IDENTITY;
     while (is_lwsp(*cte))
         cte++;
-    /* g_mime_content_encoding_from_string(): these decode, anything else
-     * (7bit, 8bit, binary, unknown) is copied as it is */
-    return !(cte_is(cte, "base64") || cte_is(cte, "quoted-printable") ||
-             cte_is(cte, "uuencode") || cte_is(cte, "x-uuencode") || cte_is(cte, "x-uue"));
+    if (cte_is(cte, "base64"))
+        return PD_CTE_BASE64;
+    if (cte_is(cte, "quoted-printable"))
+        return PD_CTE_QP;
+    if (cte_is(cte, "uuencode") || cte_is(cte, "x-uuencode") || cte_is(cte, "x-uue"))
+        return PD_CTE_UUENCODE;
+    return PD_CTE_IDENTITY;   /* 7bit, 8bit, binary, or one GMime does not know */
 }
 
 static bool converts(const char *charset)

@@ -336,7 +336,7 @@ static char *phrase_before_angle(const char *v)
     return dec;
 }
 
-static int pd_addr_parse_full(char *u, struct pd_addr *out);
+static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only);
 
 /* out takes name, addr and written (the empty strings it held are freed). */
 static void addr_take(struct pd_addr *out, char *name, char *addr, char *written)
@@ -461,18 +461,69 @@ int pd_addr_parse(const char *value, struct pd_addr *out)
         free(u);
         return -1;
     }
-    return pd_addr_parse_full(u, out);
+    return pd_addr_parse_full(u, out, false);
 }
 
 int pd_addr_parse_gmime(const char *value, struct pd_addr *out)
 {
     if (addr_init(out) < 0)
         return -1;
-    return pd_addr_parse_full(unfold(value), out);
+    return pd_addr_parse_full(unfold(value), out, true);
 }
 
-/* The full parse (GMime's) of u, unfolded and trimmed; frees u. */
-static int pd_addr_parse_full(char *u, struct pd_addr *out)
+/* A display name and one address in angle brackets, of forms GMime's
+ * parser reads as they look (the address of a plain_addr()): v is
+ * "phrase <addr>" and blanks, where the phrase holds no specials outside
+ * quoted strings and comments, quoted strings no backslash, comments no
+ * nesting and no quote, and nothing in it is a control character or (but
+ * in valid UTF-8) a byte above 0x7f.  The address's bytes, or NULL. */
+static const char *angle_addr(const char *v, size_t *an)
+{
+    bool q = false, utf8_checked = false;
+    int comment = 0;
+    const char *p = v;
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return NULL;
+        if (c >= 0x80 && !utf8_checked) {
+            if (!pd_utf8_valid(v, strlen(v)))
+                return NULL;
+            utf8_checked = true;
+        }
+        if (q) {
+            if (c == '\\')
+                return NULL;
+            q = c != '"';
+        } else if (comment) {
+            if (c == '(' || c == '"' || c == '\\' || c == '<' || c == '>')
+                return NULL;
+            comment = c != ')';
+        } else if (c == '"') {
+            q = true;
+        } else if (c == '(') {
+            comment = 1;
+        } else if (c == '<') {
+            break;
+        } else if (strchr(")>@,;:\\[]", c)) {
+            return NULL;
+        }
+    }
+    if (*p != '<')
+        return NULL;
+    const char *a = p + 1, *gt = strchr(a, '>');
+    if (!gt)
+        return NULL;
+    for (const char *t = gt + 1; *t; t++)
+        if (*t != ' ' && *t != '\t')
+            return NULL;
+    *an = (size_t)(gt - a);
+    return plain_addr(a, *an) ? a : NULL;
+}
+
+/* The full parse of u, unfolded and trimmed (GMime's, but for the forms of
+ * angle_addr(), unless gmime_only); frees u. */
+static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
 {
     char *norm = u ? pd_rfc2047_normalize(u) : NULL;
     if (!norm) {
@@ -480,15 +531,20 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out)
         return -1;
     }
     char *gname = NULL, *gaddr = NULL;
-    int found = pd_gmime_first_mailbox(norm, &gname, &gaddr);
+    size_t an;
+    const char *ang = gmime_only ? NULL : angle_addr(norm, &an);
+    bool native = ang != NULL;
+    int found = native ? ((gaddr = strndup(ang, an)) ? 1 : -1)
+                       : pd_gmime_first_mailbox(norm, &gname, &gaddr);
     free(norm);
     if (found < 0) {
         free(u);
         return -1;
     }
     int rc = -1;
-    if (found && *gaddr && strchr(gaddr, '@')) {
-        char *written = phrase_before_angle(u);
+    char *written = found && *gaddr && strchr(gaddr, '@') ? phrase_before_angle(u) : NULL;
+    /* (angle_addr()'s forms always have a phrase: none means no memory) */
+    if (found && *gaddr && strchr(gaddr, '@') && (written || !native)) {
         const char *name = written ? written : gname;
         char *n = utf8_clean(name ? name : "", name ? strlen(name) : 0, false);
         char *a = utf8_clean(gaddr, strlen(gaddr), false);
@@ -524,14 +580,30 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out)
 }
 
 /* The text part the MIME walk found: s[0..n) in transfer encoding cte,
- * as valid UTF-8 (utf8_clean()). */
+ * as valid UTF-8 (utf8_clean()).  Text in UTF-8 or ASCII is decoded here
+ * when its quoted-printable or base64 is well formed (pd_mime.h), else by
+ * GMime (and text in another charset is converted by it). */
 static char *decode_slice(const char *s, size_t n, const char *cte, const char *charset)
 {
-    if (pd_gmime_cte_identity(cte) &&
-        (!charset || strcasecmp(charset, "utf-8") == 0 || strcasecmp(charset, "us-ascii") == 0))
+    bool utf8 = !charset || strcasecmp(charset, "utf-8") == 0 ||
+                strcasecmp(charset, "us-ascii") == 0;
+    enum pd_cte enc = pd_gmime_cte(cte);
+    if (enc == PD_CTE_IDENTITY && utf8)
         return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
-    char *dec;
-    size_t declen;
+    char *dec = NULL;
+    size_t declen = 0;
+    if (utf8 && (enc == PD_CTE_QP || enc == PD_CTE_BASE64)) {
+        if (!(dec = malloc(n ? n : 1)))
+            return NULL;
+        long got = enc == PD_CTE_QP ? pd_mime_qp_decode(s, n, dec)
+                                    : pd_mime_base64_decode(s, n, dec);
+        if (got >= 0) {
+            char *out = utf8_clean(dec, (size_t)got, true);
+            free(dec);
+            return out;
+        }
+        free(dec);
+    }
     if (pd_gmime_decode(s, n, cte, charset, &dec, &declen) < 0)
         return NULL;
     char *out = utf8_clean(dec, declen, true);

@@ -666,3 +666,87 @@ void pd_mime_clear(struct pd_mime *w)
     free(w->text_charset);
     memset(w, 0, sizeof *w);
 }
+
+static int hexdigit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long pd_mime_qp_decode(const char *s, size_t n, char *out)
+{
+    size_t i = 0, o = 0;
+    while (i < n) {
+        const char *eq = memchr(s + i, '=', n - i);
+        size_t run = (eq ? (size_t)(eq - s) : n) - i;
+        memcpy(out + o, s + i, run);
+        o += run;
+        i += run;
+        if (!eq)
+            break;
+        i++;   /* the "=" */
+        if (i < n && s[i] == '\n') {
+            i++;
+        } else if (i + 1 < n && s[i] == '\r' && s[i + 1] == '\n') {
+            i += 2;
+        } else if (i + 1 < n && hexdigit((unsigned char)s[i]) >= 0 &&
+                   hexdigit((unsigned char)s[i + 1]) >= 0) {
+            out[o++] = (char)(hexdigit((unsigned char)s[i]) << 4 | hexdigit((unsigned char)s[i + 1]));
+            i += 2;
+        } else {
+            return -1;
+        }
+    }
+    return (long)o;
+}
+
+long pd_mime_base64_decode(const char *s, size_t n, char *out)
+{
+    static const char abc[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    signed char rank[256];
+    memset(rank, -1, sizeof rank);
+    for (int k = 0; k < 64; k++)
+        rank[(unsigned char)abc[k]] = (signed char)k;
+    uint32_t saved = 0;
+    size_t o = 0, pad = 0;
+    int k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
+        if (c == '=') {
+            /* the padding of the last quartet: "xx==" or "xxx=" */
+            if (k < 2 || k + (int)++pad > 4)
+                return -1;
+            if (k + (int)pad == 4) {
+                if (k == 2) {
+                    out[o++] = (char)(saved >> 4);
+                } else {
+                    out[o++] = (char)(saved >> 10);
+                    out[o++] = (char)(saved >> 2);
+                }
+                k = 0;
+            }
+            continue;
+        }
+        if (rank[c] < 0 || pad)
+            return -1;   /* not the alphabet, or after the padding */
+        saved = saved << 6 | (uint32_t)rank[c];
+        if (++k == 4) {
+            out[o++] = (char)(saved >> 16);
+            out[o++] = (char)(saved >> 8);
+            out[o++] = (char)saved;
+            saved = 0;
+            k = 0;
+        }
+    }
+    if (k)
+        return -1;   /* an unfinished quartet */
+    return (long)o;
+}

@@ -918,6 +918,17 @@ static void test_addr_parse_equals_gmime(void **state)
         "Ren\xc3\xa9 <r@x.y>", "A <r\xc3\xa9@x.y>", "A <a@b.c>\t", "A\t<a@b.c>",
         "A <a@B.C>", "<a@b.c> A", "a@b.c>", "A <a@b.c", "A <a:b@c.d>", "A; <a@b.c>",
         "@b.c", "a@", "a@b.c.", "-a@b.c", "a@-b.c", "a@b-.c", "a@1.2", "A <a=?b@c.d>",
+        /* the forms read without GMime's parser (angle_addr()), and next to them */
+        "\"Tian, Kevin\" <kevin.tian@intel.com>", "A B (IBM) <a@b.c>", "\"A (x)\" <a@b.c>",
+        "=?UTF-8?B?Q8OpZHJpYyBMZSBHb2F0ZXI=?= <clg@kaod.org>", "C\xc3\xa9" "dric <c@d.e>",
+        "\"A\" <a@b.c> [1]", "A (unbalanced <a@b.c>", "A) <a@b.c>", "\"A\\\"B\" <a@b.c>",
+        "\"A\" \"B\" <a@b.c>", "A <a@b.c> (c)", "A (B (C)) <a@b.c>", "\"\" <a@b.c>",
+        "\"A <x@y.z>\" <a@b.c>", "A@x <a@b.c>", "G: A <a@b.c>;", "\"A\"<a@b.c>",
+        "(c) A <a@b.c>", "A (c)<a@b.c>", "\"A\" <a@b.c>  ", "A (\"q\") <a@b.c>",
+        "\"unterminated <a@b.c>", "A\xff <a@b.c>", "\"A\x01\" <a@b.c>", "A. B. <a@b.c>",
+        "=?iso-8859-1?q?Ren=E9?= <r@x.y>", "\"=?utf-8?q?A?=\" <a@b.c>", "A [B] <a@b.c>",
+        "\"A\" <a@xn--bcher-kva.example>", "\"A\" <a@b..c>", "\"A\" <A@B.C>", "X, C <c@d.e>",
+        "X; C <c@d.e>", "X: C <c@d.e>", "(X, C <c@d.e>",
     };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         compare_addr("edge", edges[i], &n);

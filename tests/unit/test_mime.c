@@ -273,10 +273,141 @@ static void test_attached_nested_groups_regression(void **state)
     free(mail);
 }
 
+/* The transfer decoders (pd_mime_qp_decode, pd_mime_base64_decode) against
+ * GMime's on thousands of texts: encoded by the rules with line ends of
+ * either kind, hex digits of either case, blanks and short lines; then the
+ * same texts broken (a stray "=", an "=" and one digit, a byte outside
+ * the alphabet, a quartet cut, padding in the middle).  Where they decode
+ * (well-formed text) the bytes must be GMime's; a broken text they must
+ * leave to GMime (-1) unless it decodes to GMime's bytes all the same. */
+#include "pd_gmime.h"
+
+static unsigned rnd_state = 12345;
+static unsigned rnd(unsigned n)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return (rnd_state >> 16) % n;
+}
+
+/* b[0..n) in quoted-printable into o, and into want what decoding gives
+ * back: b with each line end as written (LF or CRLF). */
+static void qp_encode(pd_buf *o, pd_buf *want, const unsigned char *b, size_t n)
+{
+    const char *eol = rnd(2) ? "\r\n" : "\n";
+    static const char hexu[] = "0123456789ABCDEF", hexl[] = "0123456789abcdef";
+    size_t col = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *hex = rnd(4) ? hexu : hexl;
+        if (b[i] == '\n') {
+            assert_int_equal(pd_buf_puts(o, eol), 0);
+            assert_int_equal(pd_buf_puts(want, eol), 0);
+            col = 0;
+            continue;
+        }
+        assert_int_equal(pd_buf_putc(want, (char)b[i]), 0);
+        if (b[i] >= 33 && b[i] <= 126 && b[i] != '=') {
+            assert_int_equal(pd_buf_putc(o, (char)b[i]), 0);
+        } else {
+            char e[3] = { '=', hex[b[i] >> 4], hex[b[i] & 15] };
+            assert_int_equal(pd_buf_append(o, e, 3), 0);
+        }
+        if (++col > 60 || !rnd(40)) {
+            assert_int_equal(pd_buf_puts(o, "="), 0);
+            assert_int_equal(pd_buf_puts(o, eol), 0);
+            col = 0;
+        }
+    }
+}
+
+static void b64_encode(pd_buf *o, const unsigned char *b, size_t n)
+{
+    pd_buf raw = PD_BUF_INIT;
+    assert_int_equal(pd_base64_append(&raw, b, n), 0);
+    size_t line = rnd(3) ? 76 : 4 * (1 + rnd(20));
+    for (size_t i = 0; i < raw.len; i += line) {
+        size_t k = raw.len - i < line ? raw.len - i : line;
+        assert_int_equal(pd_buf_append(o, raw.data + i, k), 0);
+        assert_int_equal(pd_buf_puts(o, rnd(2) ? "\r\n" : rnd(5) ? "\n" : " \n"), 0);
+    }
+    pd_buf_free(&raw);
+}
+
+static void break_text(pd_buf *t)
+{
+    static const char *junk[] = { "=", "=Z", "=4", "=\r", "*", "==", "=4=", "A", "AB=", "\x80" };
+    if (!t->len)
+        return;
+    size_t at = rnd((unsigned)t->len);
+    const char *j = junk[rnd(sizeof junk / sizeof junk[0])];
+    pd_buf b = PD_BUF_INIT;
+    assert_int_equal(pd_buf_append(&b, t->data, at), 0);
+    assert_int_equal(pd_buf_puts(&b, j), 0);
+    if (rnd(3))
+        assert_int_equal(pd_buf_append(&b, t->data + at, t->len - at), 0);   /* else cut */
+    pd_buf_free(t);
+    *t = b;
+}
+
+static void test_transfer_decoding_equals_gmime(void **state)
+{
+    (void)state;
+    int decoded[2] = { 0, 0 }, left[2] = { 0, 0 };
+    for (int round = 0; round < 4000; round++) {
+        unsigned char bytes[700];
+        size_t n = rnd(sizeof bytes);
+        for (size_t i = 0; i < n; i++) {
+            unsigned r = rnd(10);
+            bytes[i] = r < 6 ? (unsigned char)(' ' + rnd(95)) : r < 8 ? '\n' : (unsigned char)rnd(256);
+        }
+        int qp = round % 2;
+        pd_buf t = PD_BUF_INIT, back = PD_BUF_INIT;
+        if (qp) {
+            qp_encode(&t, &back, bytes, n);
+        } else {
+            b64_encode(&t, bytes, n);
+            assert_int_equal(pd_buf_append(&back, (const char *)bytes, n), 0);
+        }
+        if (round % 4 >= 2)
+            break_text(&t);
+        const char *text = t.data ? t.data : "";
+        char *mine = malloc(t.len + 1);
+        assert_non_null(mine);
+        long got = qp ? pd_mime_qp_decode(text, t.len, mine) : pd_mime_base64_decode(text, t.len, mine);
+        char *want = NULL;
+        size_t wantlen = 0;
+        assert_int_equal(pd_gmime_decode(text, t.len, qp ? "quoted-printable" : "base64", NULL,
+                                         &want, &wantlen), 0);
+        if (round % 4 < 2) {
+            if (got < 0)
+                print_error("well-formed %s text not decoded:\n%s\n", qp ? "QP" : "base64", text);
+            assert_true(got >= 0);
+            assert_int_equal((size_t)got, back.len);
+            assert_memory_equal(mine, back.data ? back.data : "", back.len);
+        }
+        if (got >= 0) {
+            if ((size_t)got != wantlen || memcmp(mine, want, wantlen) != 0)
+                print_error("%s differs from GMime's on:\n%s\n", qp ? "QP" : "base64", text);
+            assert_int_equal((size_t)got, wantlen);
+            assert_memory_equal(mine, want, wantlen);
+            decoded[qp]++;
+        } else {
+            left[qp]++;
+        }
+        free(want);
+        free(mine);
+        pd_buf_free(&t);
+        pd_buf_free(&back);
+    }
+    print_message("# base64: %d decoded, %d left to GMime; quoted-printable: %d decoded, %d left\n",
+                  decoded[0], left[0], decoded[1], left[1]);
+    assert_true(left[0] > 100 && left[1] > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_boundary_rules),
+        cmocka_unit_test(test_transfer_decoding_equals_gmime),
         cmocka_unit_test(test_parts_skipped_and_defaults),
         cmocka_unit_test(test_patch_parts_and_file_names),
         cmocka_unit_test(test_limit_parts),
