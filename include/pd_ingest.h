@@ -31,13 +31,8 @@ struct pd_ingest_result {
     char *message_id;     /* for logs; caller frees (NULL when nothing was parsed) */
 };
 
-/* 0 done (res says what happened), -1 out of memory (or GMime needed and
- * not loadable: pd_gmime_error()), PD_INGEST_LATER when the mail needs
- * GMime and it is not loaded yet on a thread that does not wait for it
- * (pd_gmime_nowait(): nothing was emitted; ingest it again once
- * pd_gmime_ready()), else emit()'s value (emit() must not return
- * PD_INGEST_LATER). */
-#define PD_INGEST_LATER (-2)
+/* 0 done (res says what happened), -1 out of memory (or the mail needed
+ * GMime and it cannot be loaded: pd_gmime_error()), else emit()'s value. */
 int pd_ingest(const struct pd_config *cfg, const char *data, size_t len,
               const char *const *rcpts, size_t nrcpts, const char *force_list,
               bool truncated, int64_t when, pd_emit_fn emit, void *arg,

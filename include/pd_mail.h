@@ -10,9 +10,7 @@
  *                                   can and sets m.parse_failed; returns -1 only
  *                                   when memory ran out, or when the mail needs
  *                                   GMime (pd_gmime.h, loaded when first
- *                                   needed) and it cannot be loaded, or is not
- *                                   loaded yet on a thread that does not wait
- *                                   (pd_gmime_missed() then says so)
+ *                                   needed) and it cannot be loaded
  *   ... m.subject, m.text_body ...
  *   pd_mail_clear(&m);
  *

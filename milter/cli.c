@@ -12,10 +12,10 @@
  */
 #include "pd_classify.h"
 #include "pd_config.h"
-#include "pd_gmime.h"
 #include "pd_digest.h"
 #include "pd_domainmap.h"
 #include "pd_flush.h"
+#include "pd_gmime.h"
 #include "pd_ingest.h"
 #include "pd_log.h"
 #include "pd_mail.h"
@@ -282,21 +282,6 @@ struct import_batch {
     struct pd_store_sent *prep;   /* its commands, written by the main thread */
 };
 
-/* A mail that needs GMime before it is loaded (raw), or a record of a mail
- * read after one (import_later()). */
-struct import_later {
-    bool raw;
-    char *label;                  /* raw: the mail's file, for logs */
-    char *data;                   /* the mail, or the record */
-    size_t len;
-    int64_t when;                 /* raw: when it was read */
-};
-
-/* Mails held while GMime loads: at most this many, or bytes, then import
- * waits for it */
-#define IMPORT_LATER_MAX 4096
-#define IMPORT_LATER_BYTES (64u << 20)
-
 struct import_ctx {
     struct pd_config *cfg;
     struct pd_store *store;
@@ -314,11 +299,6 @@ struct import_ctx {
     uint64_t mails, records, ignored, new_mails, duplicates, failed_files;
     uint64_t shipped;             /* records Redis has taken */
     struct pd_mailbox_stats archive;
-    /* mails waiting for GMime, and the records of the mails after them
-     * (import_later()) */
-    struct import_later *later;
-    size_t nlater, later_cap, later_bytes;
-    bool holding;                 /* import_emit() holds records back */
     /* the shipper: */
     pthread_t shipper;
     bool shipper_started;
@@ -476,39 +456,12 @@ static int import_flush(struct import_ctx *x)
     return rc;
 }
 
-/* Hold a mail or a record back (import_later()); 0, or -1 out of memory. */
-static int import_hold(struct import_ctx *x, bool raw, const char *label, const char *data,
-                       size_t len, int64_t when)
-{
-    if (x->nlater == x->later_cap) {
-        size_t cap = x->later_cap ? 2 * x->later_cap : 64;
-        struct import_later *l = realloc(x->later, cap * sizeof *l);
-        if (!l)
-            return -1;
-        x->later = l;
-        x->later_cap = cap;
-    }
-    struct import_later *l = &x->later[x->nlater];
-    *l = (struct import_later){ raw, raw ? strdup(label) : NULL, malloc(len ? len : 1), len, when };
-    if ((raw && !l->label) || !l->data) {
-        free(l->label);
-        free(l->data);
-        return -1;
-    }
-    if (len)
-        memcpy(l->data, data, len);
-    x->nlater++;
-    x->later_bytes += len;
-    return 0;
-}
-
 static int import_emit(void *arg, const char *list_id, const char *payload, size_t len)
 {
     (void)list_id;
     struct import_ctx *x = arg;
-    if (x->holding)
-        return import_hold(x, false, NULL, payload, len, 0);
-    struct import_batch *b = &x->batch[x->filling];    if (b->queued >= IMPORT_BATCH_MAX)
+    struct import_batch *b = &x->batch[x->filling];
+    if (b->queued >= IMPORT_BATCH_MAX)
         return -1;   /* a batch that could not be handed over: stop */
     pd_buf *p = &x->payload[b->queued];
     pd_buf_reset(p);
@@ -539,67 +492,18 @@ static int import_emit(void *arg, const char *list_id, const char *payload, size
     return import_flush(x);
 }
 
-/* One mail: parsed and its records emitted, or PD_INGEST_LATER. */
-static int import_mail(struct import_ctx *x, const char *label, const char *data, size_t len,
-                       int64_t when)
+static int import_one(void *arg, const char *label, const char *data, size_t len)
 {
+    struct import_ctx *x = arg;
     struct pd_ingest_result res;
-    int rc = pd_ingest(x->cfg, data, len, NULL, 0, x->list, false, when, import_emit, x, &res);
-    if (rc != PD_INGEST_LATER)
-        x->mails++;
+    x->mails++;
+    int rc = pd_ingest(x->cfg, data, len, NULL, 0, x->list, false, (int64_t)time(NULL),
+                       import_emit, x, &res);
     if (rc == 0 && res.lists == 0 && !res.own_digest) {
         x->ignored++;
         pd_log(PD_LOG_DEBUG, "%s: belongs to no configured list (use --list)", label);
     }
     free(res.message_id);
-    return rc;
-}
-
-/* GMime (pd_gmime.h) is loaded on a thread of its own while import reads
- * the first mails: it takes about 2.5 ms, a tenth of the whole import, and
- * plain text mail does not need it.  A mail that needs it before it is
- * loaded is held here, and so are the records of the mails read after it
- * (Redis takes them in the order read); once GMime is loaded, the held
- * mails are parsed and everything held goes on in order.  -1 failed. */
-static int import_later(struct import_ctx *x)
-{
-    int rc = 0;
-    size_t raw = 0;
-    for (size_t i = 0; i < x->nlater; i++)
-        raw += x->later[i].raw;
-    pd_log(PD_LOG_DEBUG, "import: %zu mails that need GMime and %zu records of the mails "
-           "after them waited for it to load", raw, x->nlater - raw);
-    for (size_t i = 0; i < x->nlater; i++) {
-        struct import_later *l = &x->later[i];
-        if (rc == 0 && l->raw) {
-            rc = import_mail(x, l->label, l->data, l->len, l->when);
-            if (rc == PD_INGEST_LATER)   /* GMime's load has ended: cannot be */
-                rc = -1;
-        } else if (rc == 0) {
-            rc = import_emit(x, NULL, l->data, l->len);
-        }
-        free(l->label);
-        free(l->data);
-    }
-    x->nlater = 0;
-    x->later_bytes = 0;
-    return rc < 0 ? -1 : 0;
-}
-
-static int import_one(void *arg, const char *label, const char *data, size_t len)
-{
-    struct import_ctx *x = arg;
-    if (x->nlater && !pd_gmime_ready() &&
-        (x->nlater >= IMPORT_LATER_MAX || x->later_bytes >= IMPORT_LATER_BYTES))
-        (void)pd_gmime_load(NULL, 0);   /* held long enough: wait for it */
-    if (x->nlater && pd_gmime_ready() && import_later(x) < 0)
-        return 1;
-    int64_t when = (int64_t)time(NULL);
-    x->holding = x->nlater > 0;
-    int rc = import_mail(x, label, data, len, when);
-    x->holding = false;
-    if (rc == PD_INGEST_LATER)
-        rc = import_hold(x, true, label, data, len, when);
     /* stop the walk: a positive value, -1 is a file that could not be read */
     return rc < 0 ? 1 : 0;
 }
@@ -614,8 +518,12 @@ static void import_read_error(void *arg, const char *path, int err, const char *
     x->failed_files++;
 }
 
-static int import_run(const struct options *o)
+static int cmd_import(const struct options *o)
 {
+    if (o->nargs == 0) {
+        fprintf(stderr, "patchdigest import: no files given\n");
+        return 2;
+    }
     struct pd_config cfg;
     if (load_config(o, &cfg) < 0)
         return 1;
@@ -680,11 +588,6 @@ static int import_run(const struct options *o)
             status = 1;
     }
     pd_mailbox_dir_close(&dir);
-    if (status == 0 && x->nlater) {
-        (void)pd_gmime_load(NULL, 0);
-        if (import_later(x) < 0)
-            status = 1;
-    }
     if (status && *pd_gmime_error())
         fprintf(stderr, "patchdigest import: %s\n", pd_gmime_error());
     if (status == 0 && import_flush(x) < 0)
@@ -737,30 +640,11 @@ out:
     pd_textz_free(x->z);
     for (int k = 0; k < IMPORT_BATCHES; k++)
         pd_store_sent_free(x->batch[k].prep);
-    for (size_t i = 0; i < x->nlater; i++) {
-        free(x->later[i].label);
-        free(x->later[i].data);
-    }
-    free(x->later);
     for (size_t i = 0; i < IMPORT_BATCH_MAX; i++)
         pd_buf_free(&x->payload[i]);
     free(x);
     pd_config_clear(&cfg);
     return status;
-}
-
-static int cmd_import(const struct options *o)
-{
-    if (o->nargs == 0) {
-        fprintf(stderr, "patchdigest import: no files given\n");
-        return 2;
-    }
-    /* GMime loads while the first mails are read (import_later()) */
-    pd_gmime_preload();
-    pd_gmime_nowait(true);
-    int rc = import_run(o);
-    pd_gmime_settle();   /* no exit while it loads */
-    return rc;
 }
 
 /* ---- stats ---- */

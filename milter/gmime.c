@@ -77,15 +77,13 @@ static struct {
 #undef X
 } G;
 
-/* the load: once, by the first caller or the preload thread */
+/* the load: once, by the first caller; the others wait for it */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static enum { NOT_LOADED, LOADING, LOAD_ENDED } state;
 static atomic_bool ended;        /* state == LOAD_ENDED, read without mu */
 static bool loaded;              /* it ended well; set before ended */
 static char load_err[256];
-
-static _Thread_local bool nowait, missed;
 
 static void do_load(void)
 {
@@ -131,56 +129,6 @@ int pd_gmime_load(char *err, size_t errlen)
     return loaded ? 0 : -1;
 }
 
-static void *preload_main(void *arg)
-{
-    (void)arg;
-    do_load();
-    return NULL;
-}
-
-void pd_gmime_preload(void)
-{
-    pthread_mutex_lock(&mu);
-    if (state == NOT_LOADED) {
-        pthread_t t;
-        pthread_attr_t a;
-        bool started = false;
-        if (pthread_attr_init(&a) == 0) {
-            started = pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) == 0 &&
-                      pthread_create(&t, &a, preload_main, NULL) == 0;
-            pthread_attr_destroy(&a);
-        }
-        if (started)
-            state = LOADING;   /* else the first operation loads it */
-    }
-    pthread_mutex_unlock(&mu);
-}
-
-void pd_gmime_settle(void)
-{
-    pthread_mutex_lock(&mu);
-    while (state == LOADING)
-        pthread_cond_wait(&cv, &mu);
-    pthread_mutex_unlock(&mu);
-}
-
-bool pd_gmime_ready(void)
-{
-    return atomic_load_explicit(&ended, memory_order_acquire);
-}
-
-void pd_gmime_nowait(bool on)
-{
-    nowait = on;
-}
-
-bool pd_gmime_missed(void)
-{
-    bool m = missed;
-    missed = false;
-    return m;
-}
-
 const char *pd_gmime_error(void)
 {
     if (!atomic_load_explicit(&ended, memory_order_acquire))
@@ -188,16 +136,11 @@ const char *pd_gmime_error(void)
     return load_err;
 }
 
-/* GMime, loaded, or waited for: 0, or -1 (not loaded yet on a thread that
- * does not wait, marked missed; or it cannot be loaded). */
+/* GMime, loaded or waited for: 0, or -1 (it cannot be loaded). */
 static int need(void)
 {
     if (atomic_load_explicit(&ended, memory_order_acquire))
         return loaded ? 0 : -1;
-    if (nowait) {
-        missed = true;
-        return -1;
-    }
     return pd_gmime_load(NULL, 0);
 }
 

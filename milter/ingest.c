@@ -4,7 +4,6 @@
  */
 #include "pd_ingest.h"
 #include "pd_classify.h"
-#include "pd_gmime.h"
 #include "pd_mail.h"
 #include "pd_record.h"
 #include "pd_util.h"
@@ -40,13 +39,9 @@ int pd_ingest(const struct pd_config *cfg, const char *data, size_t len,
               struct pd_ingest_result *res)
 {
     memset(res, 0, sizeof *res);
-    /* GMime missed (a thread that does not wait for it, pd_gmime.h): the
-     * mail was not read in full; nothing is emitted, the caller does it
-     * again once GMime is loaded */
-    (void)pd_gmime_missed();
     struct pd_mail m;
     if (pd_mail_parse(&m, data, len) < 0)
-        return pd_gmime_missed() ? PD_INGEST_LATER : -1;
+        return -1;
     res->parse_failed = m.parse_failed;
     res->message_id = strdup(m.message_id);
     if (!res->message_id) {
@@ -84,16 +79,7 @@ int pd_ingest(const struct pd_config *cfg, const char *data, size_t len,
     struct pd_classified c;
     if (pd_classify(&m, &c) < 0) {
         pd_mail_clear(&m);
-        free(res->message_id);
-        res->message_id = NULL;
-        return pd_gmime_missed() ? PD_INGEST_LATER : -1;
-    }
-    if (pd_gmime_missed()) {
-        pd_classified_clear(&c);
-        pd_mail_clear(&m);
-        free(res->message_id);
-        res->message_id = NULL;
-        return PD_INGEST_LATER;
+        return -1;
     }
     int rc = 0;
     /* the record holds the mail's header block and excerpt, and its fields:
