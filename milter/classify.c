@@ -344,15 +344,9 @@ static bool is_diffstat_summary(const char *line, size_t len)
 
 /* The first diffstat summary line starting before limit: a line " N"
  * followed by what (" file changed" or " files changed"); NULL when none. */
-static const char *find_summary(const char *body, const char *limit, const char *end,
-                                const char *what)
+static const char *find_summary(const char *body, const char *limit, const char *what)
 {
-    /* a match that starts before limit, looked for no further (strstr()
-     * went on to the end of a patch's diff for the form it has not) */
-    size_t wl = strlen(what);
-    const char *stop = (size_t)(end - limit) >= wl - 1 ? limit + wl - 1 : end;
-    for (const char *p = body; p < limit && (p = memmem(p, (size_t)(stop - p), what, wl)) != NULL;
-         p++) {
+    for (const char *p = body; (p = strstr(p, what)) != NULL && p < limit; p++) {
         const char *q = p;
         while (q > body && isdigit((unsigned char)q[-1]))
             q--;
@@ -399,8 +393,8 @@ static char *body_excerpt(const char *body, long dstart)
     size_t len;
     bool found = false;
     /* 1. the diffstat summary (before the diff) and its mode lines */
-    const char *sum = earliest(find_summary(body, limit, body + end, " file changed"),
-                               find_summary(body, limit, body + end, " files changed"));
+    const char *sum = earliest(find_summary(body, limit, " file changed"),
+                               find_summary(body, limit, " files changed"));
     if (sum) {
         cur = sum;
         if (next_line(&cur, &line, &len) && is_diffstat_summary(line, len)) {
