@@ -36,10 +36,12 @@ enum pd_cte { PD_CTE_IDENTITY, PD_CTE_QP, PD_CTE_BASE64, PD_CTE_UUENCODE };
 enum pd_cte pd_gmime_cte(const char *cte);
 
 /* s[0..n) decoded from transfer encoding cte and converted from charset
- * (NULL: none) to UTF-8 by GMime's filters; *out malloc'd and
- * NUL-terminated, *outlen its length.  0, or -1. */
-int pd_gmime_decode(const char *s, size_t n, const char *cte, const char *charset,
-                    char **out, size_t *outlen);
+ * (NULL: none) to UTF-8 by GMime's filters, handed to take(bytes, len,
+ * arg) where GMime holds them (no copy); take's value, or NULL when GMime
+ * failed (take is not called then). */
+typedef void *pd_gmime_take_fn(const char *bytes, size_t len, void *arg);
+void *pd_gmime_decode(const char *s, size_t n, const char *cte, const char *charset,
+                      pd_gmime_take_fn *take, void *arg);
 
 /* The first mailbox of an address list (GMime's parser; a group's first
  * member counts): *addr and *name (NULL when it has none) malloc'd.  1
@@ -71,7 +73,7 @@ struct pd_gmime_leaf {
 int pd_gmime_tree_walk(struct pd_gmime_tree *t, int depth, int parts,
                        int (*fn)(void *arg, const struct pd_gmime_leaf *leaf), void *arg);
 /* The content of a leaf, as pd_gmime_decode() gives it. */
-int pd_gmime_leaf_decode(const struct pd_gmime_leaf *leaf, char **out, size_t *outlen);
+void *pd_gmime_leaf_decode(const struct pd_gmime_leaf *leaf, pd_gmime_take_fn *take, void *arg);
 void pd_gmime_tree_free(struct pd_gmime_tree *t);
 
 #endif

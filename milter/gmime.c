@@ -203,12 +203,14 @@ static bool converts(const char *charset)
     return charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "us-ascii") != 0;
 }
 
-/* The content of w, transfer-decoded and converted from charset. */
-static int decode_wrapper(GMimeDataWrapper *w, const char *charset, char **out, size_t *outlen)
+/* The content of w, transfer-decoded and converted from charset, handed
+ * to take(). */
+static void *decode_wrapper(GMimeDataWrapper *w, const char *charset, pd_gmime_take_fn *take,
+                            void *arg)
 {
     GMimeStream *mem = G.g_mime_stream_mem_new();
     GMimeStream *fs = mem ? G.g_mime_stream_filter_new(mem) : NULL;
-    int rc = -1;
+    void *out = NULL;
     if (fs) {
         if (converts(charset)) {
             GMimeFilter *cf = G.g_mime_filter_charset_new(charset, "UTF-8");
@@ -221,39 +223,32 @@ static int decode_wrapper(GMimeDataWrapper *w, const char *charset, char **out, 
         G.g_mime_data_wrapper_write_to_stream(w, fs);
         G.g_mime_stream_flush(fs);
         GByteArray *arr = G.g_mime_stream_mem_get_byte_array((GMimeStreamMem *)mem);
-        size_t n = arr ? arr->len : 0;
-        if ((*out = malloc(n + 1))) {
-            if (n)
-                memcpy(*out, arr->data, n);
-            (*out)[n] = '\0';
-            *outlen = n;
-            rc = 0;
-        }
+        out = take(arr && arr->len ? (const char *)arr->data : "", arr ? arr->len : 0, arg);
     }
     if (fs)
         G.g_object_unref(fs);
     if (mem)
         G.g_object_unref(mem);
-    return rc;
+    return out;
 }
 
-int pd_gmime_decode(const char *s, size_t n, const char *cte, const char *charset,
-                    char **out, size_t *outlen)
+void *pd_gmime_decode(const char *s, size_t n, const char *cte, const char *charset,
+                      pd_gmime_take_fn *take, void *arg)
 {
     if (need() < 0)
-        return -1;
+        return NULL;
     GMimeContentEncoding enc = cte ? G.g_mime_content_encoding_from_string(cte)
                                    : GMIME_CONTENT_ENCODING_DEFAULT;
     GMimeStream *src = G.g_mime_stream_mem_new_with_buffer(s, n);
     if (!src)
-        return -1;
+        return NULL;
     GMimeDataWrapper *w = G.g_mime_data_wrapper_new_with_stream(src, enc);
     G.g_object_unref(src);
     if (!w)
-        return -1;
-    int rc = decode_wrapper(w, charset, out, outlen);
+        return NULL;
+    void *out = decode_wrapper(w, charset, take, arg);
     G.g_object_unref(w);
-    return rc;
+    return out;
 }
 
 static bool is_a(void *obj, GType type)
@@ -403,18 +398,15 @@ int pd_gmime_tree_walk(struct pd_gmime_tree *t, int depth, int parts,
     return walk(t->top, &w);
 }
 
-int pd_gmime_leaf_decode(const struct pd_gmime_leaf *leaf, char **out, size_t *outlen)
+void *pd_gmime_leaf_decode(const struct pd_gmime_leaf *leaf, pd_gmime_take_fn *take, void *arg)
 {
     GMimePart *part = leaf->part;
     GMimeDataWrapper *w = G.g_mime_part_get_content(part);
-    if (!w) {
-        *out = strdup("");
-        *outlen = 0;
-        return *out ? 0 : -1;
-    }
+    if (!w)
+        return take("", 0, arg);
     return decode_wrapper(w, G.g_mime_object_get_content_type_parameter((GMimeObject *)part,
                                                                         "charset"),
-                          out, outlen);
+                          take, arg);
 }
 
 void pd_gmime_tree_free(struct pd_gmime_tree *t)

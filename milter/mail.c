@@ -579,6 +579,13 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
     return rc;
 }
 
+/* Text GMime decoded, as valid UTF-8 (pd_gmime_take_fn). */
+static void *take_text(const char *bytes, size_t len, void *arg)
+{
+    (void)arg;
+    return utf8_clean(bytes, len, true);
+}
+
 /* The text part the MIME walk found: s[0..n) in transfer encoding cte,
  * as valid UTF-8 (utf8_clean()).  Text in UTF-8 or ASCII is decoded here
  * when its quoted-printable or base64 is well formed (pd_mime.h), else by
@@ -590,10 +597,9 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
     enum pd_cte enc = pd_gmime_cte(cte);
     if (enc == PD_CTE_IDENTITY && utf8)
         return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
-    char *dec = NULL;
-    size_t declen = 0;
     if (utf8 && (enc == PD_CTE_QP || enc == PD_CTE_BASE64)) {
-        if (!(dec = malloc(n ? n : 1)))
+        char *dec = malloc(n ? n : 1);
+        if (!dec)
             return NULL;
         long got = enc == PD_CTE_QP ? pd_mime_qp_decode(s, n, dec)
                                     : pd_mime_base64_decode(s, n, dec);
@@ -604,11 +610,7 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
         }
         free(dec);
     }
-    if (pd_gmime_decode(s, n, cte, charset, &dec, &declen) < 0)
-        return NULL;
-    char *out = utf8_clean(dec, declen, true);
-    free(dec);
-    return out;
+    return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
 }
 
 #define PD_MAX_MIME_DEPTH 64
@@ -623,12 +625,7 @@ static int gmime_leaf(void *arg, const struct pd_gmime_leaf *leaf)
                            leaf->subtype ? strlen(leaf->subtype) : 0, leaf->filename))
         m->has_patch_part = true;
     if (!m->has_text_body && !leaf->filename && leaf->text_plain) {
-        char *dec;
-        size_t declen;
-        if (pd_gmime_leaf_decode(leaf, &dec, &declen) < 0)
-            return -1;
-        char *body = utf8_clean(dec, declen, true);
-        free(dec);
+        char *body = pd_gmime_leaf_decode(leaf, take_text, NULL);
         if (!body)
             return -1;
         free(m->text_body);

@@ -348,6 +348,13 @@ static void break_text(pd_buf *t)
     *t = b;
 }
 
+/* GMime's bytes, kept in the pd_buf arg */
+static void *keep_bytes(const char *bytes, size_t len, void *arg)
+{
+    pd_buf *b = arg;
+    return pd_buf_append(b, bytes, len) == 0 ? b : NULL;
+}
+
 static void test_transfer_decoding_equals_gmime(void **state)
 {
     (void)state;
@@ -373,10 +380,11 @@ static void test_transfer_decoding_equals_gmime(void **state)
         char *mine = malloc(t.len + 1);
         assert_non_null(mine);
         long got = qp ? pd_mime_qp_decode(text, t.len, mine) : pd_mime_base64_decode(text, t.len, mine);
-        char *want = NULL;
-        size_t wantlen = 0;
-        assert_int_equal(pd_gmime_decode(text, t.len, qp ? "quoted-printable" : "base64", NULL,
-                                         &want, &wantlen), 0);
+        pd_buf gm = PD_BUF_INIT;
+        assert_non_null(pd_gmime_decode(text, t.len, qp ? "quoted-printable" : "base64", NULL,
+                                        keep_bytes, &gm));
+        const char *want = gm.data ? gm.data : "";
+        size_t wantlen = gm.len;
         if (round % 4 < 2) {
             if (got < 0)
                 print_error("well-formed %s text not decoded:\n%s\n", qp ? "QP" : "base64", text);
@@ -393,7 +401,7 @@ static void test_transfer_decoding_equals_gmime(void **state)
         } else {
             left[qp]++;
         }
-        free(want);
+        pd_buf_free(&gm);
         free(mine);
         pd_buf_free(&t);
         pd_buf_free(&back);
