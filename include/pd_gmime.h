@@ -8,7 +8,7 @@
  * broken transfer encoding, for addresses beyond the common forms and for
  * encoded words in other charsets: 40 of the 1500 kvm-ppc posts.  Mapping
  * GMime and the twenty libraries it pulls in costs a process about 2.5 ms
- * of CPU, a tenth of what "patchdigest import" takes for 1500 posts, so
+ * of CPU, a twentieth of what "patchdigest import" takes for 1500 posts, so
  * patchdigest is not linked with it: this module opens it with dlopen()
  * and is the only one that calls it.
  *
