@@ -50,7 +50,9 @@ each.  About 1.0 when the machine's two
 virtual CPUs do not share a physical core; 1.4 to 1.5 was seen when they
 do, and then import's client and redis-server lose their overlap while
 the one-core Python baseline loses nothing: read the import ratio with it.
-None on a machine of one CPU.
+"alone_ms" itself, compared between runs on one machine, shows the spells
+in which everything runs slower (seen: 26 ms, and 32 to 35 ms; the
+slowdown then stays about 1.0).  None on a machine of one CPU.
 
 Also: Redis round trips per mail under the 64-connection load (the
 milter's StatusFile, redis_round_trips), the milter's CPU time per mail,
@@ -409,8 +411,10 @@ def main():
               " ".join("%.0f" % x for x in out["import"]["python_ms"])))
     if spells[0] and spells[1]:
         print("two cores at once against one alone (spell probe): %.2fx slower before the "
-              "import rounds, %.2fx after (1.0: the two vCPUs do not share a core)" % (
-                  spells[0]["slowdown"], spells[1]["slowdown"]))
+              "import rounds, %.2fx after (1.0: the two vCPUs do not share a core); its work "
+              "alone %.1f and %.1f ms (between runs on one machine, more means it all ran slower)" % (
+                  spells[0]["slowdown"], spells[1]["slowdown"], spells[0]["alone_ms"],
+                  spells[1]["alone_ms"]))
     else:
         print("spell probe: fewer than two CPUs, not measured")
     print("Redis round trips per mail at 64 connections: %s (1 per %.0f mails)" % (
