@@ -15,7 +15,8 @@
  * How to call: nothing to set up.  Each operation below loads GMime the
  * first time one needs it (about 2.5 ms, once; other threads wait for that
  * load) and fails, as when memory runs out, when it cannot be loaded (not
- * installed): pd_gmime_error() then says why.  A daemon calls
+ * installed): pd_gmime_error() then says why, and pd_gmime_failed_needs()
+ * counts it.  A daemon calls
  * pd_gmime_load() at start instead, to fail there, with the reason, and
  * not at the first mail that needs it.
  */
@@ -27,6 +28,11 @@
 
 int pd_gmime_load(char *err, size_t errlen);
 const char *pd_gmime_error(void);   /* "" while no load failed */
+/* How many operations of this thread needed GMime and could not load it:
+ * a caller whose callees may take such a failure for "no address" or
+ * "cannot convert" (and carry on with less) compares it before and after,
+ * and fails instead (pd_ingest()). */
+unsigned long pd_gmime_failed_needs(void);
 
 /* A Content-Transfer-Encoding value as g_mime_content_encoding_from_string()
  * reads it (blanks before, any case, a blank or the end after): one GMime
@@ -48,10 +54,12 @@ void *pd_gmime_decode(const char *s, size_t n, const char *cte, const char *char
  * found, 0 none, -1 failed. */
 int pd_gmime_first_mailbox(const char *value, char **name, char **addr);
 
-/* g_convert_with_fallback(s, n, "UTF-8", from, fallback): malloc'd,
- * NUL-terminated, its length in *outlen; NULL when it cannot convert. */
-char *pd_gmime_to_utf8(const char *s, size_t n, const char *from, const char *fallback,
-                       size_t *outlen);
+/* g_convert_with_fallback(s, n, "UTF-8", from, fallback): 1 and *out
+ * (malloc'd, NUL-terminated, *outlen long); 0 when it cannot convert (an
+ * unknown charset, bytes invalid in it); -1 when memory ran out or GMime
+ * cannot be loaded. */
+int pd_gmime_to_utf8(const char *s, size_t n, const char *from, const char *fallback,
+                     char **out, size_t *outlen);
 
 /* GMime's MIME tree of a whole mail, the reference the tests compare the
  * walk of mime.c with (pd_mail_parse_gmime()).  NULL when GMime builds

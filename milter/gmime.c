@@ -101,6 +101,8 @@ static void do_load(void)
 #undef X
     if (!*err)
         G.g_mime_init();
+    else if (h)
+        dlclose(h);
     pthread_mutex_lock(&mu);
     snprintf(load_err, sizeof load_err, "%s", err);
     loaded = !*err;
@@ -136,12 +138,21 @@ const char *pd_gmime_error(void)
     return load_err;
 }
 
-/* GMime, loaded or waited for: 0, or -1 (it cannot be loaded). */
+static _Thread_local unsigned long failed_needs;
+
+unsigned long pd_gmime_failed_needs(void)
+{
+    return failed_needs;
+}
+
+/* GMime, loaded or waited for: 0, or -1 (it cannot be loaded: counted). */
 static int need(void)
 {
-    if (atomic_load_explicit(&ended, memory_order_acquire))
-        return loaded ? 0 : -1;
-    return pd_gmime_load(NULL, 0);
+    if (atomic_load_explicit(&ended, memory_order_acquire) ? loaded
+                                                           : pd_gmime_load(NULL, 0) == 0)
+        return 0;
+    failed_needs++;
+    return -1;
 }
 
 /* Keep a converter from charset open (see the top): up to PINS charsets,
@@ -300,25 +311,25 @@ int pd_gmime_first_mailbox(const char *value, char **name, char **addr)
     return rc;
 }
 
-char *pd_gmime_to_utf8(const char *s, size_t n, const char *from, const char *fallback,
-                       size_t *outlen)
+int pd_gmime_to_utf8(const char *s, size_t n, const char *from, const char *fallback,
+                     char **out, size_t *outlen)
 {
+    *out = NULL;
     if (need() < 0)
-        return NULL;
+        return -1;
     gsize written = 0;
     gchar *conv = G.g_convert_with_fallback(s, (gssize)n, "UTF-8", from, fallback, NULL,
                                             &written, NULL);
     if (!conv)
-        return NULL;
+        return 0;
     pin(from);
-    char *out = malloc(written + 1);
-    if (out) {
-        memcpy(out, conv, written);
-        out[written] = '\0';
+    if ((*out = malloc(written + 1))) {
+        memcpy(*out, conv, written);
+        (*out)[written] = '\0';
         *outlen = written;
     }
     G.g_free(conv);
-    return out;
+    return *out ? 1 : -1;
 }
 
 struct pd_gmime_tree {

@@ -4,6 +4,7 @@
  */
 #include "pd_ingest.h"
 #include "pd_classify.h"
+#include "pd_gmime.h"
 #include "pd_mail.h"
 #include "pd_record.h"
 #include "pd_util.h"
@@ -39,6 +40,9 @@ int pd_ingest(const struct pd_config *cfg, const char *data, size_t len,
               struct pd_ingest_result *res)
 {
     memset(res, 0, sizeof *res);
+    /* a mail that needed GMime when it could not be loaded was read with
+     * less (an address not found, a text not converted): not recorded */
+    unsigned long gmime_failed = pd_gmime_failed_needs();
     struct pd_mail m;
     if (pd_mail_parse(&m, data, len) < 0)
         return -1;
@@ -93,7 +97,8 @@ int pd_ingest(const struct pd_config *cfg, const char *data, size_t len,
     for (size_t i = 0; i < nchosen && rc == 0; i++) {
         pd_buf_reset(&payload);
         if (pd_record_build(&payload, chosen[i], &m, &c, when,
-                            truncated ? PD_REC_TRUNCATED : 0) < 0) {
+                            truncated ? PD_REC_TRUNCATED : 0) < 0 ||
+            pd_gmime_failed_needs() != gmime_failed) {
             rc = -1;
             break;
         }

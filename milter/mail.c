@@ -411,6 +411,11 @@ static int addr_simple(const char *u, struct pd_addr *out)
         nn = (size_t)(lt - u);
         if (memchr(u, '@', nn))
             return 0;
+        const char *ns = u;
+        while (ns < lt && (*ns == ' ' || *ns == '\t'))
+            ns++;
+        if (*ns == '.')
+            return 0;   /* GMime's parser finds no mailbox after a leading "." */
     } else {
         if (gt || strpbrk(u, " \t"))
             return 0;
@@ -479,11 +484,18 @@ int pd_addr_parse_gmime(const char *value, struct pd_addr *out)
  * in valid UTF-8) a byte above 0x7f.  The address's bytes, or NULL. */
 static const char *angle_addr(const char *v, size_t *an)
 {
-    bool q = false, utf8_checked = false;
+    bool q = false, utf8_checked = false, started = false;
     int comment = 0;
     const char *p = v;
     for (; *p; p++) {
         unsigned char c = (unsigned char)*p;
+        /* a phrase that starts with "." (after blanks and comments) is
+         * one GMime's parser finds no mailbox in */
+        if (!q && !comment && !started && c != ' ' && c != '\t' && c != '(') {
+            if (c == '.')
+                return NULL;
+            started = true;
+        }
         if ((c < 0x20 && c != '\t') || c == 0x7f)
             return NULL;
         if (c >= 0x80 && !utf8_checked) {
@@ -533,22 +545,24 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
     char *gname = NULL, *gaddr = NULL;
     size_t an;
     const char *ang = gmime_only ? NULL : angle_addr(norm, &an);
-    bool native = ang != NULL;
-    int found = native ? ((gaddr = strndup(ang, an)) ? 1 : -1)
-                       : pd_gmime_first_mailbox(norm, &gname, &gaddr);
+    /* the phrase as written, which the name is (GMime's name only when
+     * there is none, as when an encoded word holds a quote) */
+    char *written = ang ? phrase_before_angle(u) : NULL;
+    int found = ang && written ? ((gaddr = strndup(ang, an)) ? 1 : -1)
+                               : pd_gmime_first_mailbox(norm, &gname, &gaddr);
     free(norm);
     if (found < 0) {
+        free(written);
         free(u);
         return -1;
     }
     int rc = -1;
-    char *written = found && *gaddr && strchr(gaddr, '@') ? phrase_before_angle(u) : NULL;
-    /* (angle_addr()'s forms always have a phrase: none means no memory) */
-    if (found && *gaddr && strchr(gaddr, '@') && (written || !native)) {
+    if (!written && found && *gaddr && strchr(gaddr, '@'))
+        written = phrase_before_angle(u);
+    if (found && *gaddr && strchr(gaddr, '@')) {
         const char *name = written ? written : gname;
         char *n = utf8_clean(name ? name : "", name ? strlen(name) : 0, false);
         char *a = utf8_clean(gaddr, strlen(gaddr), false);
-        free(written);
         if (n && a) {
             collapse_spaces(n);
             pd_trim(n);
@@ -573,6 +587,7 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
             free(a);
         }
     }
+    free(written);
     free(gname);
     free(gaddr);
     free(u);

@@ -156,9 +156,12 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
     size_t written = 0;
     if (charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "utf8") != 0 &&
         strcasecmp(charset, "us-ascii") != 0) {
-        conv = pd_gmime_to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &written);
-        if (!conv && (strcasecmp(charset, "iso-8859-1") == 0 || strcasecmp(charset, "latin1") == 0))
-            conv = pd_gmime_to_utf8(bytes, n, "WINDOWS-1252", "?", &written);
+        int got = pd_gmime_to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &conv, &written);
+        if (got == 0 &&
+            (strcasecmp(charset, "iso-8859-1") == 0 || strcasecmp(charset, "latin1") == 0))
+            got = pd_gmime_to_utf8(bytes, n, "WINDOWS-1252", "?", &conv, &written);
+        if (got < 0)
+            return -1;   /* no memory, or no GMime: not a text to guess at */
     }
     const char *src = conv ? conv : bytes;
     size_t len = conv ? written : n;
@@ -167,7 +170,9 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
         rc = pd_buf_append(out, src, len);
     } else if (!conv && !charset) {
         /* raw 8-bit header text: Windows-1252 is what it usually is */
-        char *w = pd_gmime_to_utf8(src, len, "WINDOWS-1252", "?", &written);
+        char *w = NULL;
+        if (pd_gmime_to_utf8(src, len, "WINDOWS-1252", "?", &w, &written) < 0)
+            return -1;
         char *v = w ? NULL : make_valid(src, len);
         rc = pd_buf_puts(out, w ? w : v ? v : "");
         free(w);

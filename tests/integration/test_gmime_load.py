@@ -124,6 +124,34 @@ try:
         result(i.returncode == 1 and "has no g_mime_init" in i.stderr,
                "without a usable GMime, import stops at a mail that needs it and says why",
                "exit %s: %s" % (i.returncode, i.stderr[-1000:]))
+        # mails that need GMime only for a header: an encoded word in
+        # ISO-8859-1, a name with an escaped quote; with GMime they import,
+        # without it they must not be recorded with less read
+        heads = {"subject.eml": ("A B <a@b.example>", "=?iso-8859-1?q?caf=E9?= [PATCH] x"),
+                 "from.eml": ('"J \\"x\\" S" <j@b.example>', "[PATCH] y")}
+        made = []
+        for name, (frm, subj) in heads.items():
+            path = os.path.join(tmp, name)
+            with open(path, "w") as f:
+                f.write("From: %s\nTo: kvm-ppc@vger.kernel.org\nSubject: %s\n"
+                        "Date: Mon, 7 Dec 2026 10:00:00 +0000\nMessage-ID: <%s@b.example>\n"
+                        "\nText.\n" % (frm, subj, name))
+            made.append(path)
+        conf4 = env.write_conf("hdr.conf", "unused.sock", "journal4",
+                               [(pdtest.LIST_ID, "KVM-PPC")], "KeyPrefix hdr:\n")
+        for path in made:
+            g = subprocess.run([os.path.join(pdtest.BUILD, "patchdigest"), "import", "--list",
+                                pdtest.LIST_ID, path, "-c", conf4],
+                               capture_output=True, text=True, timeout=60)
+            i = subprocess.run([os.path.join(pdtest.BUILD, "patchdigest"), "import", "--list",
+                                pdtest.LIST_ID, path, "-c", conf3],
+                               capture_output=True, text=True, env=bad, timeout=60)
+            result(g.returncode == 0 and i.returncode == 1 and "has no g_mime_init" in i.stderr
+                   and "0 recorded" in i.stderr,
+                   "a mail that needs GMime for a header only (%s): imported with it; without "
+                   "it, not recorded, and the reason said" % os.path.basename(path),
+                   "with: exit %s %s; without: exit %s %s" % (g.returncode, g.stderr[-500:],
+                                                             i.returncode, i.stderr[-500:]))
 finally:
     env.close()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -929,6 +929,10 @@ static void test_addr_parse_equals_gmime(void **state)
         "=?iso-8859-1?q?Ren=E9?= <r@x.y>", "\"=?utf-8?q?A?=\" <a@b.c>", "A [B] <a@b.c>",
         "\"A\" <a@xn--bcher-kva.example>", "\"A\" <a@b..c>", "\"A\" <A@B.C>", "X, C <c@d.e>",
         "X; C <c@d.e>", "X: C <c@d.e>", "(X, C <c@d.e>",
+        /* a quote inside an encoded word; a leading "." (GMime: no mailbox) */
+        "=?us-ascii?q?\"?= <a@b.c>", "\xc3\xa9" "=?utf-8?q?\"?=<a.b@c-d.e>", ". \"x\" <a@b.c>",
+        ".(c) <a@b.c>", ".\xc3\xa9" " <a@b.c>", "(c). <a@b.c>", " .Jr (x) <a@b.c>",
+        ".=?utf-8?q?x?=-<a@b>", ". <a@b.c>", "  .A <a@b.c>", "A. <a@b.c>", "(c) A. <a@b.c>",
     };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         compare_addr("edge", edges[i], &n);

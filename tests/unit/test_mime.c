@@ -360,8 +360,9 @@ static void test_transfer_decoding_equals_gmime(void **state)
     (void)state;
     int decoded[2] = { 0, 0 }, left[2] = { 0, 0 };
     for (int round = 0; round < 4000; round++) {
-        unsigned char bytes[700];
-        size_t n = rnd(sizeof bytes);
+        /* every eighth text longer than GMime's 4096-byte reads */
+        unsigned char bytes[6000];
+        size_t n = round % 8 == 7 ? 3000 + rnd(3000) : rnd(700);
         for (size_t i = 0; i < n; i++) {
             unsigned r = rnd(10);
             bytes[i] = r < 6 ? (unsigned char)(' ' + rnd(95)) : r < 8 ? '\n' : (unsigned char)rnd(256);
@@ -405,6 +406,36 @@ static void test_transfer_decoding_equals_gmime(void **state)
         free(mine);
         pd_buf_free(&t);
         pd_buf_free(&back);
+    }
+    /* hand-made edges: padding alone or too long, soft breaks and "=" at
+     * the ends */
+    static const char *const edges[][2] = {
+        { "b", "Q===" }, { "b", "====" }, { "b", "=" }, { "b", "==" }, { "b", "QQ=" },
+        { "b", "QQ==" }, { "b", "QQQ=" }, { "b", "QQQ==" }, { "b", "QUJD" }, { "b", "QUJD====" },
+        { "b", "QQ=\n=" }, { "b", "QQ= =" }, { "b", "QQ==QQ==" }, { "b", "Q" }, { "b", "" },
+        { "b", " \r\n" }, { "b", "QU\nJD\n" }, { "b", "QQ=\r\n" },
+        { "q", "=" }, { "q", "a=" }, { "q", "a=4" }, { "q", "a=\r" }, { "q", "=\r\n" },
+        { "q", "=\n" }, { "q", "==41" }, { "q", "=4g" }, { "q", "=c3=a9" }, { "q", "" },
+        { "q", "a=\n\nb" }, { "q", "=\r=\n" },
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        const char *text = edges[i][1];
+        bool q = edges[i][0][0] == 'q';
+        size_t n = strlen(text);
+        char *mine = malloc(n + 1);
+        assert_non_null(mine);
+        long got = q ? pd_mime_qp_decode(text, n, mine) : pd_mime_base64_decode(text, n, mine);
+        pd_buf gm = PD_BUF_INIT;
+        assert_non_null(pd_gmime_decode(text, n, q ? "quoted-printable" : "base64", NULL,
+                                        keep_bytes, &gm));
+        if (got >= 0 && ((size_t)got != gm.len || memcmp(mine, gm.data ? gm.data : "", gm.len)))
+            print_error("%s edge \"%s\" differs from GMime's\n", q ? "QP" : "base64", text);
+        if (got >= 0) {
+            assert_int_equal((size_t)got, gm.len);
+            assert_memory_equal(mine, gm.data ? gm.data : "", gm.len);
+        }
+        pd_buf_free(&gm);
+        free(mine);
     }
     print_message("# base64: %d decoded, %d left to GMime; quoted-printable: %d decoded, %d left\n",
                   decoded[0], left[0], decoded[1], left[1]);
