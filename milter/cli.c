@@ -173,16 +173,35 @@ static void print_field(const char *s)
         putchar(*s == '\t' || *s == '\n' || *s == '\r' ? ' ' : *s);
 }
 
+/* A mail read without the GMime it needed (it cannot be loaded) is not
+ * printed as if read in full: it is reported, as an unreadable file is,
+ * and the walk goes on (0; the exit status says it).  -1 (out of memory)
+ * otherwise. */
+static int gmime_stop(struct classify_ctx *ctx, const char *label, unsigned long failed_before)
+{
+    if (pd_gmime_failed_needs() == failed_before)
+        return -1;
+    fprintf(stderr, "patchdigest: %s: %s\n", label, pd_gmime_error());
+    ctx->failed = 1;
+    return 0;
+}
+
 static int classify_one(void *arg, const char *label, const char *data, size_t len)
 {
-    (void)arg;
+    struct classify_ctx *ctx = arg;
     struct pd_mail m;
     struct pd_classified c;
+    unsigned long gmime_failed = pd_gmime_failed_needs();
     if (pd_mail_parse(&m, data, len) < 0)
-        return -1;
+        return gmime_stop(ctx, label, gmime_failed);
     if (pd_classify(&m, &c) < 0) {
         pd_mail_clear(&m);
-        return -1;
+        return gmime_stop(ctx, label, gmime_failed);
+    }
+    if (pd_gmime_failed_needs() != gmime_failed) {
+        pd_classified_clear(&c);
+        pd_mail_clear(&m);
+        return gmime_stop(ctx, label, gmime_failed);
     }
     char *ident = pd_identity_format(&c.ident);
     if (!ident) {

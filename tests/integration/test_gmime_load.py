@@ -152,6 +152,14 @@ try:
                    "it, not recorded, and the reason said" % os.path.basename(path),
                    "with: exit %s %s; without: exit %s %s" % (g.returncode, g.stderr[-500:],
                                                              i.returncode, i.stderr[-500:]))
+        # classify reports such a mail as it reports an unreadable file
+        c = subprocess.run([os.path.join(pdtest.BUILD, "patchdigest"), "classify"] + made +
+                           plain[:3], capture_output=True, text=True, env=bad, timeout=60)
+        printed = [l.split("\t")[0] for l in c.stdout.splitlines()]
+        result(c.returncode == 1 and printed == plain[:3] and
+               c.stderr.count("has no g_mime_init") == len(made),
+               "without a usable GMime, classify reports each mail that needs it, prints the "
+               "rest and exits 1", "exit %s: %s %s" % (c.returncode, c.stdout, c.stderr))
 finally:
     env.close()
     shutil.rmtree(tmp, ignore_errors=True)
