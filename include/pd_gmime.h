@@ -34,13 +34,6 @@ const char *pd_gmime_error(void);   /* "" while no load failed */
  * and fails instead (pd_ingest()). */
 unsigned long pd_gmime_failed_needs(void);
 
-/* A Content-Transfer-Encoding value as g_mime_content_encoding_from_string()
- * reads it (blanks before, any case, a blank or the end after): one GMime
- * copies as it is (7bit, 8bit, binary, an unknown one, NULL), or decodes.
- * Needs no GMime. */
-enum pd_cte { PD_CTE_IDENTITY, PD_CTE_QP, PD_CTE_BASE64, PD_CTE_UUENCODE };
-enum pd_cte pd_gmime_cte(const char *cte);
-
 /* s[0..n) decoded from transfer encoding cte and converted from charset
  * (NULL: none) to UTF-8 by GMime's filters, handed to take(bytes, len,
  * arg) where GMime holds them (no copy); take's value, or NULL when GMime

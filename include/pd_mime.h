@@ -71,6 +71,13 @@ int pd_mime_param(const char *v, size_t n, const char *name, char **out, bool *c
 bool pd_mime_patch_part(const char *type, size_t tlen, const char *subtype, size_t slen,
                         const char *filename);
 
+/* A Content-Transfer-Encoding value as GMime reads it
+ * (g_mime_content_encoding_from_string(): blanks before, any case, a blank
+ * or the end after): one copied as it is (7bit, 8bit, binary, an unknown
+ * one, NULL), or one decoded. */
+enum pd_cte { PD_CTE_IDENTITY, PD_CTE_QP, PD_CTE_BASE64, PD_CTE_UUENCODE };
+enum pd_cte pd_mime_cte(const char *cte);
+
 /* Transfer decoding of well-formed text, without GMime (pd_gmime.h).
  * Quoted-printable: every "=" is followed by two hex digits (either case)
  * or by a line end ("=\n", "=\r\n": a soft break, dropped).  Base64: only

@@ -119,6 +119,18 @@ static inline bool pd_ascii_isalnum(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
+/* The value of a hex digit (either case), or -1. */
+static inline int pd_hex_value(unsigned char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+/* The value of a character of the base64 alphabet (RFC 4648), or -1. */
+static inline int pd_base64_value(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26
+         : c >= '0' && c <= '9' ? c - '0' + 52 : c == '+' ? 62 : c == '/' ? 63 : -1;
+}
 /* Append s[0..len) in base64 (RFC 4648, with padding, no line breaks). */
 int pd_base64_append(pd_buf *b, const void *s, size_t len);
 /* Replace TAB, CR, LF and other C0 controls by a space, in place. */

@@ -183,32 +183,6 @@ static void pin(const char *charset)
     pthread_mutex_unlock(&pin_mu);
 }
 
-static bool is_lwsp(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-static bool cte_is(const char *s, const char *v)
-{
-    size_t n = strlen(v);
-    return strncasecmp(s, v, n) == 0 && (s[n] == '\0' || is_lwsp(s[n]));
-}
-
-enum pd_cte pd_gmime_cte(const char *cte)
-{
-    if (!cte)
-        return PD_CTE_IDENTITY;
-    while (is_lwsp(*cte))
-        cte++;
-    if (cte_is(cte, "base64"))
-        return PD_CTE_BASE64;
-    if (cte_is(cte, "quoted-printable"))
-        return PD_CTE_QP;
-    if (cte_is(cte, "uuencode") || cte_is(cte, "x-uuencode") || cte_is(cte, "x-uue"))
-        return PD_CTE_UUENCODE;
-    return PD_CTE_IDENTITY;   /* 7bit, 8bit, binary, or one GMime does not know */
-}
-
 static bool converts(const char *charset)
 {
     return charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "us-ascii") != 0;

@@ -557,9 +557,9 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
         return -1;
     }
     int rc = -1;
-    if (!written && found && *gaddr && strchr(gaddr, '@'))
-        written = phrase_before_angle(u);
     if (found && *gaddr && strchr(gaddr, '@')) {
+        if (!written)
+            written = phrase_before_angle(u);
         const char *name = written ? written : gname;
         char *n = utf8_clean(name ? name : "", name ? strlen(name) : 0, false);
         char *a = utf8_clean(gaddr, strlen(gaddr), false);
@@ -609,7 +609,7 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
 {
     bool utf8 = !charset || strcasecmp(charset, "utf-8") == 0 ||
                 strcasecmp(charset, "us-ascii") == 0;
-    enum pd_cte enc = pd_gmime_cte(cte);
+    enum pd_cte enc = pd_mime_cte(cte);
     if (enc == PD_CTE_IDENTITY && utf8)
         return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
     if (utf8 && (enc == PD_CTE_QP || enc == PD_CTE_BASE64)) {

@@ -303,11 +303,9 @@ static int put_piece(pd_buf *b, const struct piece *pc, bool first_encoded)
         char c = *p;
         if (pc->quoted && c == '\\' && p + 1 < end) {
             c = *++p;
-        } else if (pc->enc && c == '%' && end - p >= 3 &&
-                   strchr("0123456789abcdefABCDEF", p[1]) && p[1] &&
-                   strchr("0123456789abcdefABCDEF", p[2]) && p[2]) {
-            char hex[3] = { p[1], p[2], 0 };
-            c = (char)strtol(hex, NULL, 16);
+        } else if (pc->enc && c == '%' && end - p >= 3 && pd_hex_value((unsigned char)p[1]) >= 0 &&
+                   pd_hex_value((unsigned char)p[2]) >= 0) {
+            c = (char)(pd_hex_value((unsigned char)p[1]) << 4 | pd_hex_value((unsigned char)p[2]));
             p += 2;
         }
         if (pd_buf_putc(b, c) < 0)
@@ -667,15 +665,25 @@ void pd_mime_clear(struct pd_mime *w)
     memset(w, 0, sizeof *w);
 }
 
-static int hexdigit(unsigned char c)
+static bool cte_is(const char *s, const char *v)
 {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
+    size_t n = strlen(v);
+    return strncasecmp(s, v, n) == 0 && (s[n] == '\0' || is_blank(s[n]));
+}
+
+enum pd_cte pd_mime_cte(const char *cte)
+{
+    if (!cte)
+        return PD_CTE_IDENTITY;
+    while (is_blank(*cte))
+        cte++;
+    if (cte_is(cte, "base64"))
+        return PD_CTE_BASE64;
+    if (cte_is(cte, "quoted-printable"))
+        return PD_CTE_QP;
+    if (cte_is(cte, "uuencode") || cte_is(cte, "x-uuencode") || cte_is(cte, "x-uue"))
+        return PD_CTE_UUENCODE;
+    return PD_CTE_IDENTITY;   /* 7bit, 8bit, binary, or one GMime does not know */
 }
 
 long pd_mime_qp_decode(const char *s, size_t n, char *out)
@@ -694,9 +702,10 @@ long pd_mime_qp_decode(const char *s, size_t n, char *out)
             i++;
         } else if (i + 1 < n && s[i] == '\r' && s[i + 1] == '\n') {
             i += 2;
-        } else if (i + 1 < n && hexdigit((unsigned char)s[i]) >= 0 &&
-                   hexdigit((unsigned char)s[i + 1]) >= 0) {
-            out[o++] = (char)(hexdigit((unsigned char)s[i]) << 4 | hexdigit((unsigned char)s[i + 1]));
+        } else if (i + 1 < n && pd_hex_value((unsigned char)s[i]) >= 0 &&
+                   pd_hex_value((unsigned char)s[i + 1]) >= 0) {
+            out[o++] = (char)(pd_hex_value((unsigned char)s[i]) << 4 |
+                              pd_hex_value((unsigned char)s[i + 1]));
             i += 2;
         } else {
             return -1;
@@ -707,12 +716,6 @@ long pd_mime_qp_decode(const char *s, size_t n, char *out)
 
 long pd_mime_base64_decode(const char *s, size_t n, char *out)
 {
-    static const char abc[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    signed char rank[256];
-    memset(rank, -1, sizeof rank);
-    for (int k = 0; k < 64; k++)
-        rank[(unsigned char)abc[k]] = (signed char)k;
     uint32_t saved = 0;
     size_t o = 0, pad = 0;
     int k = 0;
@@ -735,9 +738,10 @@ long pd_mime_base64_decode(const char *s, size_t n, char *out)
             }
             continue;
         }
-        if (rank[c] < 0 || pad)
+        int v = pd_base64_value(c);
+        if (v < 0 || pad)
             return -1;   /* not the alphabet, or after the padding */
-        saved = saved << 6 | (uint32_t)rank[c];
+        saved = saved << 6 | (uint32_t)v;
         if (++k == 4) {
             out[o++] = (char)(saved >> 16);
             out[o++] = (char)(saved >> 8);

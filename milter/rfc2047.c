@@ -19,16 +19,6 @@ struct word {
     pd_buf bytes;                 /* decoded payload */
 };
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 static int decode_q(const char *p, size_t n, pd_buf *out)
 {
     for (size_t i = 0; i < n; i++) {
@@ -36,8 +26,8 @@ static int decode_q(const char *p, size_t n, pd_buf *out)
         if (c == '_')
             c = ' ';
         else if (c == '=' && i + 2 < n) {
-            int h = hexval((unsigned char)p[i + 1]);
-            int l = hexval((unsigned char)p[i + 2]);
+            int h = pd_hex_value((unsigned char)p[i + 1]);
+            int l = pd_hex_value((unsigned char)p[i + 2]);
             if (h >= 0 && l >= 0) {
                 c = (char)(h * 16 + l);
                 i += 2;
@@ -51,16 +41,15 @@ static int decode_q(const char *p, size_t n, pd_buf *out)
 
 static int decode_b(const char *p, size_t n, pd_buf *out)
 {
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     unsigned acc = 0;
     int bits = 0;
     for (size_t i = 0; i < n; i++) {
         if (p[i] == '=')
             break;
-        const char *q = memchr(tbl, p[i], 64);
-        if (!q)
+        int v = pd_base64_value((unsigned char)p[i]);
+        if (v < 0)
             continue;   /* tolerate junk */
-        acc = (acc << 6) | (unsigned)(q - tbl);
+        acc = (acc << 6) | (unsigned)v;
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
