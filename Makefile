@@ -34,7 +34,7 @@ DEB_PKGS := build-essential pkg-config libmilter-dev libgmime-3.0-dev libhiredis
             redis-server libcmocka-dev python3 groff-base git postfix cmark valgrind \
             systemd
 
-LIB_SRCS := util log config gmime rfc2047 mime mail classify record journal store writer ingest mailbox inbox stats status \
+LIB_SRCS := util log config charset gmime rfc2047 mime mail classify record journal store writer ingest mailbox inbox stats status \
             domainmap digest page sendmail flush
 # the review, version and applied outcomes of replies (DESIGN.md "Outcomes")
 LIB_SRCS += outcome

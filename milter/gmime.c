@@ -9,16 +9,16 @@
  * GMime's header, and the linker refuses a direct call (the binary is not
  * linked with it).
  *
- * A charset GMime or GLib converts from is kept open here (pin()): glibc
- * unloads a charset's module (gconv) a few conversions after its last user
- * closed it, and loads it again at the next, each time mapping and
+ * A charset GMime or GLib converts from is kept open (pd_charset_pin()):
+ * glibc unloads a charset's module (gconv) a few conversions after its last
+ * user closed it, and loads it again at the next, each time mapping and
  * relocating a shared object (the CJK ones are four).
  */
 #include "pd_gmime.h"
+#include "pd_charset.h"
 
 #include <dlfcn.h>
 #include <gmime/gmime.h>
-#include <iconv.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -155,34 +155,6 @@ static int need(void)
     return -1;
 }
 
-/* Keep a converter from charset open (see the top): up to PINS charsets,
- * the first ones met. */
-#define PINS 32
-static pthread_mutex_t pin_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-    char name[40];
-    iconv_t cd;
-} pins[PINS];
-static int npins;
-
-static void pin(const char *charset)
-{
-    if (!charset || strlen(charset) >= sizeof pins[0].name)
-        return;
-    pthread_mutex_lock(&pin_mu);
-    bool have = false;
-    for (int i = 0; i < npins && !have; i++)
-        have = strcasecmp(pins[i].name, charset) == 0;
-    if (!have && npins < PINS) {
-        iconv_t cd = iconv_open("UTF-8", charset);
-        if (cd != (iconv_t)-1) {
-            snprintf(pins[npins].name, sizeof pins[npins].name, "%s", charset);
-            pins[npins++].cd = cd;
-        }
-    }
-    pthread_mutex_unlock(&pin_mu);
-}
-
 static bool converts(const char *charset)
 {
     return charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "us-ascii") != 0;
@@ -202,7 +174,7 @@ static void *decode_wrapper(GMimeDataWrapper *w, const char *charset, pd_gmime_t
             if (cf) {
                 G.g_mime_stream_filter_add((GMimeStreamFilter *)fs, cf);
                 G.g_object_unref(cf);
-                pin(charset);
+                pd_charset_pin(charset);
             }
         }
         G.g_mime_data_wrapper_write_to_stream(w, fs);
@@ -296,7 +268,7 @@ int pd_gmime_to_utf8(const char *s, size_t n, const char *from, const char *fall
                                             &written, NULL);
     if (!conv)
         return 0;
-    pin(from);
+    pd_charset_pin(from);
     if ((*out = malloc(written + 1))) {
         memcpy(*out, conv, written);
         (*out)[written] = '\0';

@@ -13,6 +13,7 @@
  * dropped, then invalid UTF-8 repaired), and how Message-IDs are normalised.
  */
 #include "pd_mail.h"
+#include "pd_charset.h"
 #include "pd_gmime.h"
 #include "pd_mime.h"
 #include "pd_rfc2047.h"
@@ -478,10 +479,11 @@ int pd_addr_parse_gmime(const char *value, struct pd_addr *out)
 
 /* A display name and one address in angle brackets, of forms GMime's
  * parser reads as they look (the address of a plain_addr()): v is
- * "phrase <addr>" and blanks, where the phrase holds no specials outside
+ * "phrase <addr> trailer", where the phrase holds no specials outside
  * quoted strings and comments, quoted strings no backslash, comments no
  * nesting and no quote, and nothing in it is a control character or (but
- * in valid UTF-8) a byte above 0x7f.  The address's bytes, or NULL. */
+ * in valid UTF-8) a byte above 0x7f, and the trailer is blanks and
+ * printable ASCII without any of ()"\<>.  The address's bytes, or NULL. */
 static const char *angle_addr(const char *v, size_t *an)
 {
     bool q = false, utf8_checked = false, started = false;
@@ -526,9 +528,14 @@ static const char *angle_addr(const char *v, size_t *an)
     const char *a = p + 1, *gt = strchr(a, '>');
     if (!gt)
         return NULL;
-    for (const char *t = gt + 1; *t; t++)
-        if (*t != ' ' && *t != '\t')
+    /* after it, blanks and printable text without comments, quotes or
+     * brackets ("[1]"): GMime's parser has made the mailbox by then, and
+     * reads such text as further addresses or skips it */
+    for (const char *t = gt + 1; *t; t++) {
+        unsigned char c = (unsigned char)*t;
+        if ((c < 0x20 && c != '\t') || c >= 0x7f || strchr("()\"\\<>", c))
             return NULL;
+    }
     *an = (size_t)(gt - a);
     return plain_addr(a, *an) ? a : NULL;
 }
@@ -543,13 +550,17 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
         return -1;
     }
     char *gname = NULL, *gaddr = NULL;
-    size_t an;
+    size_t an = 0;
     const char *ang = gmime_only ? NULL : angle_addr(norm, &an);
     /* the phrase as written, which the name is (GMime's name only when
      * there is none, as when an encoded word holds a quote) */
     char *written = ang ? phrase_before_angle(u) : NULL;
-    int found = ang && written ? ((gaddr = strndup(ang, an)) ? 1 : -1)
-                               : pd_gmime_first_mailbox(norm, &gname, &gaddr);
+    /* no "@" (nor an encoded word, in case GMime decoded one into an "@"):
+     * no address, whatever GMime made of the rest */
+    bool no_at = !gmime_only && !strchr(norm, '@') && !strstr(norm, "=?");
+    int found = no_at                ? 0
+                : ang && written     ? ((gaddr = strndup(ang, an)) ? 1 : -1)
+                                     : pd_gmime_first_mailbox(norm, &gname, &gaddr);
     free(norm);
     if (found < 0) {
         free(written);
@@ -602,9 +613,10 @@ static void *take_text(const char *bytes, size_t len, void *arg)
 }
 
 /* The text part the MIME walk found: s[0..n) in transfer encoding cte,
- * as valid UTF-8 (utf8_clean()).  Text in UTF-8 or ASCII is decoded here
- * when its quoted-printable or base64 is well formed (pd_mime.h), else by
- * GMime (and text in another charset is converted by it). */
+ * as valid UTF-8 (utf8_clean()).  Text in UTF-8 or ASCII, or in a charset
+ * of pd_charset.h that converts without an error, is decoded here when its
+ * quoted-printable or base64 is well formed (pd_mime.h); anything else by
+ * GMime. */
 static char *decode_slice(const char *s, size_t n, const char *cte, const char *charset)
 {
     bool utf8 = !charset || strcasecmp(charset, "utf-8") == 0 ||
@@ -612,20 +624,39 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
     enum pd_cte enc = pd_mime_cte(cte);
     if (enc == PD_CTE_IDENTITY && utf8)
         return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
-    if (utf8 && (enc == PD_CTE_QP || enc == PD_CTE_BASE64)) {
-        char *dec = malloc(n ? n : 1);
-        if (!dec)
+    if (enc == PD_CTE_UUENCODE || !(utf8 || pd_charset_native(charset)))
+        return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
+    char *dec = NULL;
+    const char *text = s;
+    size_t len = n;
+    if (enc != PD_CTE_IDENTITY) {
+        if (!(dec = malloc(n ? n : 1)))
             return NULL;
         long got = enc == PD_CTE_QP ? pd_mime_qp_decode(s, n, dec)
                                     : pd_mime_base64_decode(s, n, dec);
-        if (got >= 0) {
-            char *out = utf8_clean(dec, (size_t)got, true);
+        if (got < 0) {
             free(dec);
-            return out;
+            return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
         }
-        free(dec);
+        text = dec;
+        len = (size_t)got;
     }
-    return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
+    char *out = NULL;
+    if (utf8) {
+        out = utf8_clean(text, len, true);
+    } else {
+        pd_buf conv = PD_BUF_INIT;
+        int rc = pd_charset_to_utf8(charset, text, len, &conv);
+        if (rc > 0)
+            out = utf8_clean(conv.data ? conv.data : "", conv.len, true);
+        pd_buf_free(&conv);
+        if (rc == 0) {
+            free(dec);
+            return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
+        }
+    }
+    free(dec);
+    return out;
 }
 
 #define PD_MAX_MIME_DEPTH 64

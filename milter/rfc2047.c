@@ -2,6 +2,7 @@
  * rfc2047.c - decode RFC 2047 encoded words.  See pd_rfc2047.h.
  */
 #include "pd_rfc2047.h"
+#include "pd_charset.h"
 #include "pd_gmime.h"
 #include "pd_util.h"
 
@@ -136,6 +137,23 @@ static char *make_valid(const char *s, size_t len)
     return b.data ? pd_buf_steal(&b) : strdup("");
 }
 
+/* bytes in charset as UTF-8 where pd_charset.h converts them, as
+ * pd_gmime_to_utf8() gives them: 1 (*out, *outlen set), 0 not done here,
+ * -1 no memory. */
+static int native_to_utf8(const char *bytes, size_t n, const char *charset, char **out,
+                          size_t *outlen)
+{
+    pd_buf b = PD_BUF_INIT;
+    int rc = pd_charset_to_utf8(charset, bytes, n, &b);
+    if (rc > 0) {
+        *outlen = b.len;
+        if (!(*out = pd_buf_steal(&b)))
+            rc = -1;
+    }
+    pd_buf_free(&b);
+    return rc;
+}
+
 /* Convert bytes in charset to valid UTF-8 and append. */
 static int append_converted(pd_buf *out, const char *bytes, size_t n, const char *charset)
 {
@@ -145,7 +163,9 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
     size_t written = 0;
     if (charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "utf8") != 0 &&
         strcasecmp(charset, "us-ascii") != 0) {
-        int got = pd_gmime_to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &conv, &written);
+        int got = native_to_utf8(bytes, n, charset, &conv, &written);
+        if (got == 0)
+            got = pd_gmime_to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &conv, &written);
         if (got == 0 &&
             (strcasecmp(charset, "iso-8859-1") == 0 || strcasecmp(charset, "latin1") == 0))
             got = pd_gmime_to_utf8(bytes, n, "WINDOWS-1252", "?", &conv, &written);
@@ -160,7 +180,10 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
     } else if (!conv && !charset) {
         /* raw 8-bit header text: Windows-1252 is what it usually is */
         char *w = NULL;
-        if (pd_gmime_to_utf8(src, len, "WINDOWS-1252", "?", &w, &written) < 0)
+        int got = native_to_utf8(src, len, "windows-1252", &w, &written);
+        if (got == 0)
+            got = pd_gmime_to_utf8(src, len, "WINDOWS-1252", "?", &w, &written);
+        if (got < 0)
             return -1;
         char *v = w ? NULL : make_valid(src, len);
         rc = pd_buf_puts(out, w ? w : v ? v : "");

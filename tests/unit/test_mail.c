@@ -933,6 +933,14 @@ static void test_addr_parse_equals_gmime(void **state)
         "=?us-ascii?q?\"?= <a@b.c>", "\xc3\xa9" "=?utf-8?q?\"?=<a.b@c-d.e>", ". \"x\" <a@b.c>",
         ".(c) <a@b.c>", ".\xc3\xa9" " <a@b.c>", "(c). <a@b.c>", " .Jr (x) <a@b.c>",
         ".=?utf-8?q?x?=-<a@b>", ". <a@b.c>", "  .A <a@b.c>", "A. <a@b.c>", "(c) A. <a@b.c>",
+        /* text after the address; no "@" at all */
+        "A <a@b.c> [1]", "A <a@b.c>[1]", "A <a@b.c> x y", "A <a@b.c> (c", "A <a@b.c> \"q",
+        "A <a@b.c> <d@e.f>", "A <a@b.c> , d@e.f", "A <a@b.c> ; x", "A <a@b.c> g: d@e.f;",
+        "A <a@b.c> >", "A <a@b.c>x", "A <a@b.c> [1] (x", "A <a@b.c> \\", "A <a@b.c> x\x01",
+        "A <a@b.c> \xc3\xa9", "A <a@b.c> :", "A <a@b.c> @", "A <a@b.c> d@e.f", "A <a@b.c> ,",
+        "Jordan Niethe", "Jordan Niethe (IBM)", "\"Jordan\" Niethe", "a b c", "a.b", "<a>",
+        "A <a>", "x: y;", "(a@b.c)", "\"a@b.c\"", "=?utf-8?q?a=40b.c?=", "A =?utf-8?q?x?=",
+        "A (c", "\"A", "A\\", ",", ";", ":", "<", ">", "A <a> [1]",
     };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         compare_addr("edge", edges[i], &n);
