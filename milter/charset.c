@@ -3,12 +3,14 @@
  * conversion is exact.  See pd_charset.h.
  *
  * The charsets: ISO-8859-1 to -16, Windows-1250 to -1258, KOI8-R, KOI8-U,
- * ISO-2022-JP, EUC-JP, EUC-KR and Big5, each by the name as written (any
- * case).  For these names GMime's g_mime_charset_iconv_name() and glibc
- * name the same gconv module ("windows-1252" is GMime's "CP1252" and
- * glibc's alias of it), and GLib opens the name as written.  Other
- * spellings and charsets (latin1, gb2312, which GMime opens as GBK, ...)
- * stay with GMime.
+ * ISO-2022-JP, EUC-JP, Shift_JIS, EUC-KR, Big5, GBK, GB18030, and "utf8",
+ * each by the name as written (any case).  For these names GMime's
+ * g_mime_charset_iconv_name() and glibc name the same gconv module
+ * ("windows-1252" is GMime's "CP1252" and glibc's alias of it,
+ * "shift_jis" GMime's "shift-jis", both glibc's SJIS), and GLib opens the
+ * name as written.  Other spellings and charsets (latin1; gb2312, which
+ * GMime opens as GBK and GLib as EUC-CN, and the two differ; ...) stay
+ * with GMime.
  *
  * Converters are opened once and kept (PD_CHARSET_OPEN in all); one
  * mutex guards the table and each conversion, which resets the
@@ -26,8 +28,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const multibyte[] = { "koi8-r", "koi8-u", "iso-2022-jp", "euc-jp",
-                                         "euc-kr", "big5" };
+static const char *const others[] = { "koi8-r", "koi8-u", "iso-2022-jp", "euc-jp", "shift_jis",
+                                      "euc-kr", "big5", "gbk", "gb18030", "utf8" };
 
 /* "prefix" then a decimal number from lo to hi, nothing more */
 static bool numbered(const char *s, const char *prefix, int lo, int hi)
@@ -49,8 +51,8 @@ bool pd_charset_native(const char *charset)
         return false;
     if (numbered(charset, "iso-8859-", 1, 16) || numbered(charset, "windows-", 1250, 1258))
         return true;
-    for (size_t i = 0; i < sizeof multibyte / sizeof *multibyte; i++)
-        if (strcasecmp(charset, multibyte[i]) == 0)
+    for (size_t i = 0; i < sizeof others / sizeof *others; i++)
+        if (strcasecmp(charset, others[i]) == 0)
             return true;
     return false;
 }

@@ -146,12 +146,12 @@ static void test_names(void **state)
     static const char *const yes[] = {
         "iso-8859-1", "ISO-8859-1", "iso-8859-15", "Iso-8859-2", "iso-8859-16", "windows-1250",
         "WINDOWS-1252", "Windows-1258", "koi8-r", "KOI8-U", "iso-2022-jp", "ISO-2022-JP",
-        "euc-jp", "EUC-KR", "big5",
+        "euc-jp", "EUC-KR", "big5", "Shift_JIS", "GBK", "gb18030", "UTF8",
     };
     static const char *const no[] = {
         "latin1", "iso8859-1", "iso_8859-1", "iso-8859-01", "iso-8859-1x", "iso-8859-17",
         "iso-8859-0", "iso-8859-", "windows-1249", "windows-1259", "windows-cp1252",
-        "windows-01252", "cp1252", "gb2312", "gbk", "shift_jis", "utf-8", "us-ascii",
+        "windows-01252", "cp1252", "gb2312", "euc-cn", "sjis", "shift-jis", "utf-8", "us-ascii",
         "iso-2022-jp-2", "koi8", "x-unknown", "", "iso-8859-1 ",
     };
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
@@ -178,7 +178,7 @@ static void test_each_charset_as_gmime_and_glib(void **state)
     static const char *const charsets[] = {
         "iso-8859-1", "ISO-8859-2", "iso-8859-5", "iso-8859-7", "iso-8859-15", "windows-1250",
         "windows-1251", "WINDOWS-1252", "koi8-r", "koi8-u", "ISO-2022-JP", "euc-jp", "euc-kr",
-        "big5",
+        "big5", "shift_jis", "gbk", "GB18030", "utf8",
     };
     for (size_t c = 0; c < sizeof charsets / sizeof charsets[0]; c++) {
         const char *cs = charsets[c];
