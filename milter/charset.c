@@ -2,13 +2,14 @@
  * charset.c - text in a named charset as UTF-8, without GMime, where the
  * conversion is exact.  See pd_charset.h.
  *
- * The charsets: ISO-8859-1 to -16, Windows-1250 to -1258, KOI8-R, KOI8-U,
+ * The charsets: ISO-8859-1 to -16 (also spelt iso8859-N and iso_8859-N;
+ * ISO-8859-1 also latin1), Windows-1250 to -1258, KOI8-R, KOI8-U,
  * ISO-2022-JP, EUC-JP, Shift_JIS, EUC-KR, Big5, GBK, GB18030, and "utf8",
  * each by the name as written (any case).  For these names GMime's
  * g_mime_charset_iconv_name() and glibc name the same gconv module
  * ("windows-1252" is GMime's "CP1252" and glibc's alias of it,
  * "shift_jis" GMime's "shift-jis", both glibc's SJIS), and GLib opens the
- * name as written.  Other spellings and charsets (latin1; gb2312, which
+ * name as written.  Other spellings and charsets (gb2312, which
  * GMime opens as GBK and GLib as EUC-CN, and the two differ; ...) stay
  * with GMime.
  *
@@ -45,11 +46,25 @@ static bool numbered(const char *s, const char *prefix, int lo, int hi)
     return digits && !*s && s[-digits] != '0' && v >= lo && v <= hi;
 }
 
+/* ISO-8859-N by one of the names GMime reads as "iso-8859-N" and glibc
+ * has as aliases of it: iso-8859-N, iso8859-N, iso_8859-N */
+static bool iso8859(const char *charset, int lo, int hi)
+{
+    return numbered(charset, "iso-8859-", lo, hi) || numbered(charset, "iso8859-", lo, hi) ||
+           numbered(charset, "iso_8859-", lo, hi);
+}
+
+static bool latin1_name(const char *charset)
+{
+    return iso8859(charset, 1, 1) || strcasecmp(charset, "latin1") == 0;
+}
+
 bool pd_charset_native(const char *charset)
 {
     if (!charset)
         return false;
-    if (numbered(charset, "iso-8859-", 1, 16) || numbered(charset, "windows-", 1250, 1258))
+    if (iso8859(charset, 1, 16) || numbered(charset, "windows-", 1250, 1258) ||
+        strcasecmp(charset, "latin1") == 0)
         return true;
     for (size_t i = 0; i < sizeof others / sizeof *others; i++)
         if (strcasecmp(charset, others[i]) == 0)
@@ -154,7 +169,7 @@ int pd_charset_to_utf8(const char *charset, const char *s, size_t n, pd_buf *out
 {
     if (!pd_charset_native(charset))
         return 0;
-    if (strcasecmp(charset, "iso-8859-1") == 0)
+    if (latin1_name(charset))
         return latin1(s, n, out);
     pthread_mutex_lock(&mu);
     iconv_t cd = converter(charset);

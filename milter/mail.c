@@ -482,8 +482,9 @@ int pd_addr_parse_gmime(const char *value, struct pd_addr *out)
  * "phrase <addr> trailer", where the phrase holds no specials outside
  * quoted strings and comments, quoted strings no backslash, comments no
  * nesting and no quote, and nothing in it is a control character or (but
- * in valid UTF-8) a byte above 0x7f, and the trailer is blanks and
- * printable ASCII without any of ()"\<>.  The address's bytes, or NULL. */
+ * in valid UTF-8) a byte above 0x7f, and the trailer is blanks,
+ * printable ASCII without any of "\<> and comments without nesting.  The
+ * address's bytes, or NULL. */
 static const char *angle_addr(const char *v, size_t *an)
 {
     bool q = false, utf8_checked = false, started = false;
@@ -528,14 +529,22 @@ static const char *angle_addr(const char *v, size_t *an)
     const char *a = p + 1, *gt = strchr(a, '>');
     if (!gt)
         return NULL;
-    /* after it, blanks and printable text without comments, quotes or
-     * brackets ("[1]"): GMime's parser has made the mailbox by then, and
-     * reads such text as further addresses or skips it */
+    /* after it, blanks, printable text without quotes or brackets ("[1]")
+     * and comments without nesting, quotes or backslashes ("(Comment)"):
+     * GMime's parser has made the mailbox by then, skips such comments and
+     * reads the rest as further addresses or skips it (an unbalanced
+     * comment would make it drop them all) */
+    bool in_comment = false;
     for (const char *t = gt + 1; *t; t++) {
         unsigned char c = (unsigned char)*t;
-        if ((c < 0x20 && c != '\t') || c >= 0x7f || strchr("()\"\\<>", c))
+        if ((c < 0x20 && c != '\t') || c >= 0x7f || strchr("\"\\<>", c) ||
+            (c == '(' && in_comment) || (c == ')' && !in_comment))
             return NULL;
+        if (c == '(' || c == ')')
+            in_comment = c == '(';
     }
+    if (in_comment)
+        return NULL;
     *an = (size_t)(gt - a);
     return plain_addr(a, *an) ? a : NULL;
 }

@@ -941,6 +941,11 @@ static void test_addr_parse_equals_gmime(void **state)
         "Jordan Niethe", "Jordan Niethe (IBM)", "\"Jordan\" Niethe", "a b c", "a.b", "<a>",
         "A <a>", "x: y;", "(a@b.c)", "\"a@b.c\"", "=?utf-8?q?a=40b.c?=", "A =?utf-8?q?x?=",
         "A (c", "\"A", "A\\", ",", ";", ":", "<", ">", "A <a> [1]",
+        "A <a@b.c> (Comment)", "A <a@b.c>(c)", "A <a@b.c> (c) (d)", "A <a@b.c> (c) x",
+        "A <a@b.c> ((c))", "A <a@b.c> (c))", "A <a@b.c> (c\\)", "A <a@b.c> (\"c\")",
+        "A <a@b.c> (c", "A <a@b.c> )", "A <a@b.c> (=?UTF-8?B?w6k=?=)", "A <a@b.c> (c) , d@e.f",
+        "A (zzz)  U  Thor  <a.u.thor@example.com> (Comment)", "A <a@b.c> (\xc3\xa9)",
+        "A <a@b.c> (c)(", "A <a@b.c> ()",
     };
     for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++)
         compare_addr("edge", edges[i], &n);
