@@ -18,11 +18,12 @@
  *   -1: out of memory
  *
  * ISO-8859-1 is converted here byte by byte (it is U+0000..U+00FF); the
- * others through iconv converters kept open (at most PD_CHARSET_OPEN, the
- * first ones met, shared by all threads, one conversion at a time).
- * pd_charset_pin() keeps a converter from any charset open the same way:
- * glibc unloads a charset's gconv module when its last converter closes,
- * and GMime would load it again for every mail.
+ * others with iconv, each conversion with a converter of its own (no
+ * lock).  pd_charset_pin() keeps a converter from a charset open: glibc
+ * unloads a charset's gconv module when its last converter closes, and
+ * GMime would load it again for every mail.  The native charsets' modules
+ * are kept this way at their first use, each in a slot of its own; other
+ * charsets in up to PD_CHARSET_OPEN slots, the first ones met.
  */
 #ifndef PD_CHARSET_H
 #define PD_CHARSET_H

@@ -153,7 +153,8 @@ static void test_names(void **state)
         "latin2", "iso88591", "iso 8859-1", "iso-8859-01", "iso-8859-1x", "iso-8859-17",
         "iso-8859-0", "iso-8859-", "windows-1249", "windows-1259", "windows-cp1252",
         "windows-01252", "cp1252", "gb2312", "euc-cn", "sjis", "shift-jis", "utf-8", "us-ascii",
-        "iso-2022-jp-2", "koi8", "x-unknown", "", "iso-8859-1 ",
+        "iso-2022-jp-2", "koi8", "x-unknown", "", "iso-8859-1 ", "iso-8859-12", "iso8859-12",
+        "iso_8859-11", "iso_8859-13",
     };
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         if (!pd_charset_native(yes[i]))
@@ -171,6 +172,38 @@ static void test_names(void **state)
     assert_int_equal(pd_charset_to_utf8("iso-8859-12", "abc", 3, &b), 0);   /* no such charset */
     assert_int_equal(b.len, 0);
     pd_buf_free(&b);
+}
+
+/* A mail naming many charsets (say, a subject of 40 encoded words, each in
+ * another) fills the slots that keep other charsets' modules loaded; the
+ * native charsets keep theirs, and are still converted here. */
+static void test_native_slots_cannot_be_taken(void **state)
+{
+    (void)state;
+    static const char *const many[] = {
+        "CP437", "CP850", "CP852", "CP855", "CP857", "CP860", "CP861", "CP862", "CP863",
+        "CP864", "CP865", "CP866", "CP869", "CP874", "CP737", "CP775", "MACINTOSH", "MAC-CYRILLIC",
+        "KOI8-RU", "KOI8-T", "ARMSCII-8", "GEORGIAN-PS", "TCVN5712-1", "VISCII", "TIS-620",
+        "HP-ROMAN8", "NEXTSTEP", "PT154", "RK1048", "MULELAO-1", "CP1125", "CP1133", "IBM037",
+        "IBM273", "IBM277", "IBM278", "IBM280", "IBM284", "IBM285", "IBM297",
+    };
+    int pinned = 0;
+    for (size_t i = 0; i < sizeof many / sizeof many[0]; i++) {
+        iconv_t cd = iconv_open("UTF-8", many[i]);
+        if (cd == (iconv_t)-1)
+            continue;
+        iconv_close(cd);
+        pd_charset_pin(many[i]);
+        pinned++;
+    }
+    assert_true(pinned > PD_CHARSET_OPEN);   /* the slots for others are full */
+    static const char *const natives[] = { "euc-kr", "koi8-u", "iso-8859-13", "windows-1258" };
+    for (size_t i = 0; i < sizeof natives / sizeof natives[0]; i++) {
+        pd_buf b = PD_BUF_INIT;
+        assert_int_equal(pd_charset_to_utf8(natives[i], "abc", 3, &b), 1);
+        assert_string_equal(b.data, "abc");
+        pd_buf_free(&b);
+    }
 }
 
 static void test_each_charset_as_gmime_and_glib(void **state)
@@ -228,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_each_charset_as_gmime_and_glib),
+        cmocka_unit_test(test_native_slots_cannot_be_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
