@@ -559,14 +559,14 @@ static int pd_addr_parse_full(char *u, struct pd_addr *out, bool gmime_only)
         return -1;
     }
     char *gname = NULL, *gaddr = NULL;
-    size_t an = 0;
-    const char *ang = gmime_only ? NULL : angle_addr(norm, &an);
-    /* the phrase as written, which the name is (GMime's name only when
-     * there is none, as when an encoded word holds a quote) */
-    char *written = ang ? phrase_before_angle(u) : NULL;
     /* no "@" (nor an encoded word, in case GMime decoded one into an "@"):
      * no address, whatever GMime made of the rest */
     bool no_at = !gmime_only && !strchr(norm, '@') && !strstr(norm, "=?");
+    size_t an = 0;
+    const char *ang = gmime_only || no_at ? NULL : angle_addr(norm, &an);
+    /* the phrase as written, which the name is (GMime's name only when
+     * there is none, as when an encoded word holds a quote) */
+    char *written = ang ? phrase_before_angle(u) : NULL;
     int found = no_at                ? 0
                 : ang && written     ? ((gaddr = strndup(ang, an)) ? 1 : -1)
                                      : pd_gmime_first_mailbox(norm, &gname, &gaddr);
@@ -635,7 +635,7 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
         return utf8_clean(s, n, true);   /* what GMime's filters would give, without copies */
     if (enc == PD_CTE_UUENCODE || !(utf8 || pd_charset_native(charset)))
         return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
-    char *dec = NULL;
+    char *dec = NULL, *out = NULL;
     const char *text = s;
     size_t len = n;
     if (enc != PD_CTE_IDENTITY) {
@@ -643,14 +643,11 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
             return NULL;
         long got = enc == PD_CTE_QP ? pd_mime_qp_decode(s, n, dec)
                                     : pd_mime_base64_decode(s, n, dec);
-        if (got < 0) {
-            free(dec);
-            return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
-        }
+        if (got < 0)
+            goto by_gmime;   /* not well formed */
         text = dec;
         len = (size_t)got;
     }
-    char *out = NULL;
     if (utf8) {
         out = utf8_clean(text, len, true);
     } else {
@@ -659,13 +656,14 @@ static char *decode_slice(const char *s, size_t n, const char *cte, const char *
         if (rc > 0)
             out = utf8_clean(conv.data ? conv.data : "", conv.len, true);
         pd_buf_free(&conv);
-        if (rc == 0) {
-            free(dec);
-            return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
-        }
+        if (rc == 0)
+            goto by_gmime;   /* an error in the text */
     }
     free(dec);
     return out;
+by_gmime:
+    free(dec);
+    return pd_gmime_decode(s, n, cte, charset, take_text, NULL);
 }
 
 #define PD_MAX_MIME_DEPTH 64

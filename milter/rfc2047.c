@@ -137,11 +137,12 @@ static char *make_valid(const char *s, size_t len)
     return b.data ? pd_buf_steal(&b) : strdup("");
 }
 
-/* bytes in charset as UTF-8 where pd_charset.h converts them, as
- * pd_gmime_to_utf8() gives them: 1 (*out, *outlen set), 0 not done here,
- * -1 no memory. */
-static int native_to_utf8(const char *bytes, size_t n, const char *charset, char **out,
-                          size_t *outlen)
+/* bytes in charset as UTF-8: converted here where pd_charset.h does it
+ * exactly, else g_convert_with_fallback(..., fallback) (pd_gmime_to_utf8(),
+ * whose values this returns: 1 with *out and *outlen set, 0 it cannot
+ * convert, -1 no memory or no GMime). */
+static int to_utf8(const char *bytes, size_t n, const char *charset, const char *fallback,
+                   char **out, size_t *outlen)
 {
     pd_buf b = PD_BUF_INIT;
     int rc = pd_charset_to_utf8(charset, bytes, n, &b);
@@ -151,7 +152,7 @@ static int native_to_utf8(const char *bytes, size_t n, const char *charset, char
             rc = -1;
     }
     pd_buf_free(&b);
-    return rc;
+    return rc == 0 ? pd_gmime_to_utf8(bytes, n, charset, fallback, out, outlen) : rc;
 }
 
 /* Convert bytes in charset to valid UTF-8 and append. */
@@ -163,13 +164,7 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
     size_t written = 0;
     if (charset && strcasecmp(charset, "utf-8") != 0 && strcasecmp(charset, "utf8") != 0 &&
         strcasecmp(charset, "us-ascii") != 0) {
-        int got = native_to_utf8(bytes, n, charset, &conv, &written);
-        if (got == 0)
-            got = pd_gmime_to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &conv, &written);
-        if (got == 0 &&
-            (strcasecmp(charset, "iso-8859-1") == 0 || strcasecmp(charset, "latin1") == 0))
-            got = pd_gmime_to_utf8(bytes, n, "WINDOWS-1252", "?", &conv, &written);
-        if (got < 0)
+        if (to_utf8(bytes, n, charset, "\xEF\xBF\xBD", &conv, &written) < 0)
             return -1;   /* no memory, or no GMime: not a text to guess at */
     }
     const char *src = conv ? conv : bytes;
@@ -180,10 +175,7 @@ static int append_converted(pd_buf *out, const char *bytes, size_t n, const char
     } else if (!conv && !charset) {
         /* raw 8-bit header text: Windows-1252 is what it usually is */
         char *w = NULL;
-        int got = native_to_utf8(src, len, "windows-1252", &w, &written);
-        if (got == 0)
-            got = pd_gmime_to_utf8(src, len, "WINDOWS-1252", "?", &w, &written);
-        if (got < 0)
+        if (to_utf8(src, len, "WINDOWS-1252", "?", &w, &written) < 0)
             return -1;
         char *v = w ? NULL : make_valid(src, len);
         rc = pd_buf_puts(out, w ? w : v ? v : "");
